@@ -1,0 +1,173 @@
+"""Settings: defaults, then `.env`, then environment variables, then explicit overrides (CLI flags).
+
+The API key itself is never a setting that gets saved: `api_key_env` names the variable that holds
+it, and `resolve_api_key()` reads it at the moment a client is built.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from dotenv import dotenv_values
+
+EMBEDDED_MODEL = "smollm2-135m-instruct"
+DEFAULT_STOP = ("<end_of_turn>", "<|im_end|>")
+ENV_PREFIX = "COLLECTKIT_"
+# Variables users already know from the seed scripts and from vLLM, read besides COLLECTKIT_*.
+ENV_ALIASES = {
+    "tensor_parallel_size": ("VLLM_TENSOR_PARALLEL_SIZE",),
+    "api_base": ("OPENAI_API_BASE", "OPENAI_BASE_URL"),
+}
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # model and API
+    model: str = EMBEDDED_MODEL
+    api_mode: str = "local"  # local | remote
+    api_base: str = ""  # empty: local → http://{server_host}:{server_port}/v1, remote → OpenAI
+    api_key_env: str = "OPENAI_API_KEY"  # the NAME of the variable holding the key
+    api_key: str | None = field(default=None, repr=False)  # only from a CLI flag; never saved
+    request_timeout: float = 600.0
+    max_retries: int = 2  # the openai SDK's own retries (backoff, Retry-After)
+    # generation
+    temperature: float = 0.7
+    max_tokens: int = 2048
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = DEFAULT_STOP
+    # server
+    engine: str = "auto"  # auto | vllm | llamacpp
+    server_host: str = "127.0.0.1"
+    server_port: int = 8000
+    max_model_len: int = 8192
+    tensor_parallel_size: int = 1
+    gpu_util: float = 0.95
+    enforce_eager: bool = True
+    # collection
+    dataset: str = "both"  # math500 | mmlu_pro | both
+    dataset_source: str = "bundled"  # bundled | hub
+    num_problems: str = "all"  # N or "all"
+    k_responses: int = 4
+    batch_size: int = 64
+    max_concurrent: int = 16
+    max_attempts: int = 3
+    output_dir: str = "results"
+
+    def __post_init__(self) -> None:
+        checks = {
+            "api_mode": self.api_mode in ("local", "remote"),
+            "engine": self.engine in ("auto", "vllm", "llamacpp"),
+            "dataset": self.dataset in ("math500", "mmlu_pro", "both"),
+            "dataset_source": self.dataset_source in ("bundled", "hub"),
+            "num_problems": self.num_problems == "all"
+            or (self.num_problems.isdigit() and int(self.num_problems) > 0),
+            "k_responses": self.k_responses >= 1,
+            "batch_size": self.batch_size >= 1,
+            "max_concurrent": self.max_concurrent >= 1,
+            "max_attempts": self.max_attempts >= 1,
+            "max_tokens": self.max_tokens >= 1,
+            "temperature": self.temperature >= 0,
+            "tensor_parallel_size": self.tensor_parallel_size >= 1,
+            "server_port": 0 <= self.server_port < 65536,
+            "gpu_util": 0 < self.gpu_util <= 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            name = bad[0]
+            raise ConfigError(f"invalid value for {name}: {getattr(self, name)!r}")
+
+    @property
+    def base_url(self) -> str:
+        if self.api_base:
+            return self.api_base.rstrip("/")
+        if self.api_mode == "local":
+            return f"http://{self.server_host}:{self.server_port}/v1"
+        return "https://api.openai.com/v1"
+
+    @property
+    def problem_limit(self) -> int | None:
+        return None if self.num_problems == "all" else int(self.num_problems)
+
+    def resolve_api_key(self) -> str:
+        """The key from --api_key, else from the variable named by api_key_env (env, then .env)."""
+        if self.api_key:
+            return self.api_key
+        key = os.environ.get(self.api_key_env) or _dotenv().get(self.api_key_env)
+        if key:
+            return key
+        if self.api_mode == "local":
+            return "EMPTY"  # local servers accept any key unless started with --api-key
+        raise ConfigError(f"no API key: set {self.api_key_env} in the environment or .env")
+
+    def public_dict(self) -> dict[str, Any]:
+        """Everything except the key itself, for manifests and logs."""
+        data = dataclasses.asdict(self)
+        data.pop("api_key")
+        data["stop"] = list(self.stop)
+        return data
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None, env_file: str | Path | None = ".env",
+             environ: Mapping[str, str] | None = None) -> "Settings":
+        """Defaults < `.env` < environment < overrides (None values in overrides are ignored)."""
+        layered: dict[str, str] = dict(_dotenv(env_file))
+        layered.update(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "api_key":
+                continue
+            for var in (ENV_PREFIX + f.name.upper(), *ENV_ALIASES.get(f.name, ())):
+                if layered.get(var, "") != "":
+                    values[f.name] = _parse(f, layered[var])
+                    break
+        for name, value in (overrides or {}).items():
+            if value is not None:
+                values[name] = _parse(_field(name), value) if isinstance(value, str) else value
+        if "num_problems" in values:
+            values["num_problems"] = str(values["num_problems"]).strip().lower()
+        if isinstance(values.get("stop"), list):
+            values["stop"] = tuple(values["stop"])
+        return cls(**values)
+
+
+def _field(name: str) -> dataclasses.Field:
+    for f in fields(Settings):
+        if f.name == name:
+            return f
+    raise ConfigError(f"unknown setting: {name}")
+
+
+def _parse(f: dataclasses.Field, raw: str) -> Any:
+    kind = str(f.type)
+    try:
+        if kind.startswith("bool"):
+            if raw.strip().lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(raw)
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw) if raw.strip().lower() not in ("", "none") else None
+        if kind.startswith("tuple"):
+            return tuple(s for s in raw.split(",") if s)
+    except ValueError:
+        raise ConfigError(f"invalid value for {f.name}: {raw!r}") from None
+    return raw
+
+
+def _dotenv(env_file: str | Path | None = ".env") -> dict[str, str]:
+    if env_file is None or not Path(env_file).is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
