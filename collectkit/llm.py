@@ -1,0 +1,205 @@
+"""LLM clients over one `openai.AsyncOpenAI`: BaseLLM, RemoteLLM, LocalLLM, create_llm().
+
+The SDK's own retries (max_retries, backoff with jitter, Retry-After) are the only retry layer.
+Each side gets only the parameters it accepts; what is dropped is reported once.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+
+from .config import Settings
+
+log = logging.getLogger("collectkit")
+
+STANDARD_PARAMS = frozenset({"temperature", "top_p", "max_tokens", "n", "seed", "stop",
+                             "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs"})
+LOCAL_EXTRA_PARAMS = frozenset({"repetition_penalty", "top_k", "min_p", "echo", "min_tokens",
+                                "ignore_eos", "skip_special_tokens", "typical_p", "mirostat"})
+MAX_REMOTE_STOP = 4
+# OpenAI reasoning models take max_completion_tokens and fixed sampling.
+OPENAI_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
+THINK_BLOCK = re.compile(r"^\s*<think>(.*?)(?:</think>|$)(.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sampled response: the answer text, why it ended, thinking kept apart, token usage."""
+    text: str
+    finish_reason: str | None
+    reasoning_content: str | None = None
+    usage: dict[str, int] | None = None
+
+    def record(self) -> dict[str, Any]:
+        return {"full_response": self.text, "finish_reason": self.finish_reason,
+                "reasoning_content": self.reasoning_content, "usage": self.usage}
+
+
+class RequestFailed(Exception):
+    """A request failed after the SDK's retries; `status` None means no server answered at all."""
+
+    def __init__(self, message: str, status: int | None,
+                 partial: list[Completion] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.partial = partial or []
+
+    @property
+    def unreachable(self) -> bool:
+        return self.status is None
+
+
+class BaseLLM(ABC):
+    def __init__(self, model: str, base_url: str, api_key: str, sampling: dict[str, Any], *,
+                 timeout: float = 600.0, max_retries: int = 2, max_concurrent: int = 16) -> None:
+        self.model = model
+        self.base_url = base_url
+        self.client = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries,
+            http_client=openai.DefaultAioHttpClient(timeout=timeout))
+        self.params, self.extra_body, self.dropped = self.split_params(dict(sampling))
+        if self.dropped:
+            log.warning("parameters not sent to %s (%s): %s", model, type(self).__name__,
+                        ", ".join(self.dropped))
+        self.max_concurrent = max_concurrent
+        self._slots: asyncio.Semaphore | None = None
+        self.supports_n: bool | None = None  # learnt on the first request with n > 1
+
+    @abstractmethod
+    def split_params(self, params: dict[str, Any]) -> tuple[dict, dict, list[str]]:
+        """(standard request parameters, extra_body, names of dropped parameters)."""
+
+    async def sample(self, messages: list[dict], k: int) -> list[Completion]:
+        """k responses: n=k in one request, or k requests where the server rejects n."""
+        if k == 1 or self.supports_n is False:
+            return await self._separately(messages, k)
+        try:
+            completions = await self.complete(messages, n=k)
+        except RequestFailed as exc:
+            if exc.status not in (400, 422):
+                raise
+            completions = []  # rejected: maybe only n; separate requests tell
+        if len(completions) < k:
+            completions += await self._separately(messages, k - len(completions),
+                                                  first_index=len(completions))
+            if self.supports_n is None:
+                log.warning("%s answered fewer than n=%d choices; using separate requests "
+                            "for the rest of the run", self.model, k)
+            self.supports_n = False
+        else:
+            self.supports_n = True
+        return completions
+
+    async def _separately(self, messages: list[dict], count: int,
+                          first_index: int = 0) -> list[Completion]:
+        seed = self.params.get("seed")
+        jobs = [self.complete(messages, n=1, seed=None if seed is None else seed + first_index + i)
+                for i in range(count)]
+        outcomes = await asyncio.gather(*jobs, return_exceptions=True)
+        done = [c for o in outcomes if isinstance(o, list) for c in o]
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:
+            first = failures[0]
+            if not isinstance(first, RequestFailed):
+                raise first
+            reached = [f for f in failures if not getattr(f, "unreachable", False)]
+            status = reached[0].status if reached else None
+            raise RequestFailed(str(reached[0] if reached else first), status, partial=done)
+        return done
+
+    async def complete(self, messages: list[dict], n: int = 1,
+                       seed: int | None = None) -> list[Completion]:
+        """One request; errors (after the SDK's retries) become RequestFailed."""
+        params = dict(self.params, n=n) if n > 1 else {k: v for k, v in self.params.items()
+                                                       if k != "n"}
+        if seed is not None:
+            params["seed"] = seed
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_concurrent)
+        async with self._slots:
+            try:
+                response = await self.client.chat.completions.create(
+                    model=self.model, messages=messages, extra_body=self.extra_body or None,
+                    **params)
+            except openai.APIConnectionError as exc:  # includes timeouts
+                raise RequestFailed(f"{type(exc).__name__}: {exc}", status=None) from None
+            except openai.APIStatusError as exc:
+                raise RequestFailed(f"{exc.status_code} {type(exc).__name__}: "
+                                    f"{_short(exc.message)}", status=exc.status_code) from None
+        return _completions(response)
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+class RemoteLLM(BaseLLM):
+    """OpenAI, Gemini's OpenAI endpoint, any OpenAI-compatible API: standard parameters only."""
+
+    def split_params(self, params):
+        dropped = [name for name in params if name not in STANDARD_PARAMS]
+        kept = {k: v for k, v in params.items() if k in STANDARD_PARAMS and v is not None}
+        if OPENAI_REASONING_MODEL.match(self.model):
+            for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
+                if kept.pop(name, None) is not None:
+                    dropped.append(name)
+            if "max_tokens" in kept:
+                kept["max_completion_tokens"] = kept.pop("max_tokens")
+        stop = kept.get("stop")
+        if isinstance(stop, (list, tuple)) and len(stop) > MAX_REMOTE_STOP:
+            kept["stop"] = list(stop[:MAX_REMOTE_STOP])
+            dropped.append(f"stop[{MAX_REMOTE_STOP}:] ({len(stop) - MAX_REMOTE_STOP} more "
+                           f"than the {MAX_REMOTE_STOP} allowed)")
+        return kept, {}, dropped
+
+
+class LocalLLM(BaseLLM):
+    """vLLM or the embedded llama.cpp engine: standard parameters plus engine sampling extras."""
+
+    def split_params(self, params):
+        kept = {k: v for k, v in params.items() if k in STANDARD_PARAMS and v is not None}
+        extra = {k: v for k, v in params.items() if k in LOCAL_EXTRA_PARAMS and v is not None}
+        dropped = [k for k in params if k not in STANDARD_PARAMS | LOCAL_EXTRA_PARAMS]
+        return kept, extra, dropped
+
+
+def sampling_params(settings: Settings) -> dict[str, Any]:
+    return {"temperature": settings.temperature, "max_tokens": settings.max_tokens,
+            "top_p": settings.top_p, "seed": settings.seed,
+            "stop": list(settings.stop) or None,
+            "repetition_penalty": settings.repetition_penalty}
+
+
+def create_llm(settings: Settings) -> BaseLLM:
+    kind = LocalLLM if settings.api_mode == "local" else RemoteLLM
+    return kind(settings.model, settings.base_url, settings.resolve_api_key(),
+                sampling_params(settings), timeout=settings.request_timeout,
+                max_retries=settings.max_retries, max_concurrent=settings.max_concurrent)
+
+
+def _completions(response: Any) -> list[Completion]:
+    usage = None
+    if getattr(response, "usage", None) is not None:
+        usage = {"prompt_tokens": response.usage.prompt_tokens,
+                 "completion_tokens": response.usage.completion_tokens}
+    completions = []
+    for i, choice in enumerate(response.choices or []):
+        message = choice.message
+        text = message.content or ""
+        reasoning = getattr(message, "reasoning_content", None) or getattr(message, "reasoning",
+                                                                           None)
+        if reasoning is None and (think := THINK_BLOCK.match(text)):
+            reasoning, text = think.group(1).strip(), think.group(2).strip()
+        completions.append(Completion(text, choice.finish_reason, reasoning,
+                                      usage if i == 0 else None))
+    return completions
+
+
+def _short(message: str, limit: int = 300) -> str:
+    message = " ".join(str(message).split())
+    return message if len(message) <= limit else message[:limit] + "…"

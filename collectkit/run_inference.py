@@ -1,0 +1,87 @@
+"""python -m collectkit.run_inference — collect k responses per problem into a JSONL file.
+
+Running the same command again continues where it stopped: completed problems are skipped,
+failed ones retried until --max_attempts.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .config import ConfigError, Settings
+from .inference import CollectionError, default_output_path, run_collection
+from .problems import ProblemError
+from .run_manifest import ConfigMismatch
+from .store import StoreError
+
+# flag → Settings field, for the flags that map one to one
+SETTING_FLAGS = {
+    "model": (str, "model id as the server knows it (default: the embedded model)"),
+    "api_mode": (str, "local (vLLM / embedded engine) or remote (OpenAI-compatible API)"),
+    "api_base": (str, "API base URL (default: local server, or OpenAI in remote mode)"),
+    "api_key_env": (str, "name of the variable holding the API key (default OPENAI_API_KEY)"),
+    "dataset": (str, "math500, mmlu_pro or both (default both)"),
+    "dataset_source": (str, "bundled (default, offline) or hub (Hugging Face)"),
+    "num_problems": (str, "N or all"),
+    "k_responses": (int, "responses per problem"),
+    "temperature": (float, "sampling temperature (default 0.7)"),
+    "max_tokens": (int, "max tokens per response (default 2048)"),
+    "top_p": (float, "nucleus sampling"),
+    "seed": (int, "sampling seed (separate requests get seed, seed+1, …)"),
+    "repetition_penalty": (float, "local engines only"),
+    "batch_size": (int, "problems scheduled at a time"),
+    "max_concurrent": (int, "HTTP requests in flight at most"),
+    "max_attempts": (int, "counted attempts per problem before giving up (default 3)"),
+    "output_dir": (str, "folder for results (default results/)"),
+    "request_timeout": (float, "seconds per request"),
+    "max_retries": (int, "the openai SDK's retries per request (default 2)"),
+    "server_port": (int, "local server port, used when --api_base is not given"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m collectkit.run_inference",
+                                     description=__doc__)
+    for name, (kind, help_text) in SETTING_FLAGS.items():
+        parser.add_argument(f"--{name}", type=kind, help=help_text)
+    parser.add_argument("--api_key", help="the key itself (prefer --api_key_env or .env)")
+    parser.add_argument("--stop", action="append", help="stop sequence (repeatable)")
+    parser.add_argument("--output_file", help="results file (default: derived from model and "
+                        "dataset inside --output_dir, so the same command resumes)")
+    parser.add_argument("--retry_failed", action="store_true",
+                        help="only retry problems that failed before")
+    parser.add_argument("--allow_config_change", action="store_true",
+                        help="continue a file collected under other sampling settings")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    overrides = {name: getattr(args, name) for name in SETTING_FLAGS}
+    overrides.update(api_key=args.api_key, stop=tuple(args.stop) if args.stop else None)
+    try:
+        settings = Settings.load(overrides)
+        output = args.output_file or default_output_path(settings)
+        stats = run_collection(settings, output_path=output, retry_failed=args.retry_failed,
+                               allow_config_change=args.allow_config_change,
+                               progress=not args.quiet)
+    except (ConfigError, CollectionError, ConfigMismatch, ProblemError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished problems are saved; run the same command to continue",
+              file=sys.stderr)
+        return 130
+    print(stats.line())
+    if stats.stopped_early:
+        print(f"stopped early: {stats.stopped_early}; rerun the same command to continue",
+              file=sys.stderr)
+        return 3
+    return 1 if stats.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

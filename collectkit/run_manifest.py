@@ -1,0 +1,98 @@
+"""The manifest beside a results file: configuration (never the key), versions, timings, tokens.
+
+It also holds the run's sampling signature: a resumed run into the same file must match it, so
+one file never mixes responses sampled under different settings.
+"""
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from dataclasses import asdict
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from . import store
+from .config import Settings
+
+VERSIONED_PACKAGES = ("collectkit", "openai", "xllamacpp", "math-verify", "vllm", "datasets")
+
+
+class ConfigMismatch(ValueError):
+    """The results file was collected under other settings than this run asks for."""
+
+
+def run_signature(settings: Settings, sampling: dict[str, Any],
+                  prompt_module: ModuleType) -> dict[str, Any]:
+    templates = prompt_module.OPEN_ENDED_TEMPLATE + prompt_module.MCQ_TEMPLATE
+    return {"model": settings.model, "k_responses": settings.k_responses,
+            **{k: v for k, v in sampling.items()},
+            "prompt_templates": hashlib.sha256(templates.encode()).hexdigest()[:12]}
+
+
+def check_signature(results: Path, signature: dict[str, Any], allow_change: bool) -> None:
+    manifest = store.read_json(store.manifest_path(results))
+    if allow_change or manifest is None or not results.exists():
+        return
+    recorded = manifest.get("signature", {})
+    differing = sorted(k for k in set(recorded) | set(signature)
+                       if recorded.get(k) != signature.get(k))
+    if differing:
+        was = ", ".join(f"{k}={recorded.get(k)!r}" for k in differing)
+        now = ", ".join(f"{k}={signature.get(k)!r}" for k in differing)
+        raise ConfigMismatch(f"{results} was collected with {was}; this run asks for {now}. "
+                             "Use another --output_file, or --allow_config_change to mix them")
+
+
+def package_versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def write_manifest(results: Path, settings: Settings, signature: dict[str, Any], stats: Any,
+                   status: str) -> dict[str, Any]:
+    path = store.manifest_path(results)
+    previous = store.read_json(path) or {}
+    runs = previous.get("runs", [])
+    figures = {k: v for k, v in asdict(stats).items() if k != "failures"}
+    figures.update(status=status, updated=_now(), completion_tokens_per_s=round(
+        stats.tokens_per_s, 2), problems_per_min=round(
+        60 * stats.done / stats.wall_s, 2) if stats.wall_s else 0.0)
+    if status == "running":
+        runs.append({"started": _now(), **figures})
+    elif runs:
+        runs[-1].update(figures)
+    manifest = {
+        "results_file": results.name,
+        "status": status,
+        "signature": signature,
+        "settings": settings.public_dict(),
+        "base_url": settings.base_url,
+        "dataset_source": settings.dataset_source,
+        "versions": package_versions(),
+        "created": previous.get("created", _now()),
+        "updated": _now(),
+        "totals": _totals(runs),
+        "runs": runs,
+    }
+    store.write_json_atomic(path, manifest)
+    return manifest
+
+
+def _totals(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ("done", "failed", "responses", "prompt_tokens", "completion_tokens", "wall_s")
+    totals = {k: sum(run.get(k, 0) or 0 for run in runs) for k in keys}
+    totals["completion_tokens_per_s"] = round(
+        totals["completion_tokens"] / totals["wall_s"], 2) if totals["wall_s"] else 0.0
+    return totals
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
