@@ -78,16 +78,17 @@ def check_server(settings: Settings) -> None:
                               f"not {settings.model}; pass --model {models[0]}")
 
 
-def run_collection(settings: Settings, **kwargs: Any) -> RunStats:
+def run_collection(settings: Settings, problems: list[Problem] | None = None,
+                   **kwargs: Any) -> RunStats:
     """Blocking entry point; works inside Jupyter's running event loop too."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(collect(settings, **kwargs))
+        return asyncio.run(collect(settings, problems, **kwargs))
     import nest_asyncio
 
     nest_asyncio.apply()
-    return asyncio.get_event_loop().run_until_complete(collect(settings, **kwargs))
+    return asyncio.get_event_loop().run_until_complete(collect(settings, problems, **kwargs))
 
 
 async def collect(settings: Settings, problems: list[Problem] | None = None, *,

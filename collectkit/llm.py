@@ -81,16 +81,17 @@ class BaseLLM(ABC):
             return await self._separately(messages, k)
         try:
             completions = await self.complete(messages, n=k)
+            problem = f"answered {len(completions)} of n={k} choices"
         except RequestFailed as exc:
             if exc.status not in (400, 422):
                 raise
-            completions = []  # rejected: maybe only n; separate requests tell
+            completions, problem = [], f"rejected n={k} ({exc})"  # separate requests tell
         if len(completions) < k:
             completions += await self._separately(messages, k - len(completions),
                                                   first_index=len(completions))
-            if self.supports_n is None:
-                log.warning("%s answered fewer than n=%d choices; using separate requests "
-                            "for the rest of the run", self.model, k)
+            if self.supports_n is not False:
+                log.warning("%s %s; using separate requests for the rest of the run",
+                            self.model, problem)
             self.supports_n = False
         else:
             self.supports_n = True
