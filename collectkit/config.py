@@ -123,7 +123,8 @@ class Settings:
              environ: Mapping[str, str] | None = None) -> "Settings":
         """Defaults < `.env` < environment < overrides (None values in overrides are ignored)."""
         layered: dict[str, str] = dict(_dotenv(env_file))
-        layered.update(os.environ if environ is None else environ)
+        environment = os.environ if environ is None else environ
+        layered.update({k: v for k, v in environment.items() if v})  # empty: fall through to .env
         values: dict[str, Any] = {}
         for f in fields(cls):
             if f.name == "api_key":
@@ -134,7 +135,8 @@ class Settings:
                     break
         for name, value in (overrides or {}).items():
             if value is not None:
-                values[name] = _parse(_field(name), value) if isinstance(value, str) else value
+                f = _field(name)  # an unknown name is a ConfigError, whatever the value's type
+                values[name] = _parse(f, value) if isinstance(value, str) else value
         if "num_problems" in values:
             values["num_problems"] = str(values["num_problems"]).strip().lower()
         if isinstance(values.get("stop"), list):
@@ -151,15 +153,17 @@ def _field(name: str) -> dataclasses.Field:
 
 def _parse(f: dataclasses.Field, raw: str) -> Any:
     kind = str(f.type)
+    # "none" or "" clears only a setting that may be None (seed, top_p); elsewhere it is invalid.
+    cleared = "None" in kind and raw.strip().lower() in ("", "none")
     try:
         if kind.startswith("bool"):
             if raw.strip().lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
                 raise ValueError(raw)
             return raw.strip().lower() in ("1", "true", "yes", "on")
         if kind.startswith("int"):
-            return int(raw)
+            return None if cleared else int(raw)
         if kind.startswith("float"):
-            return float(raw) if raw.strip().lower() not in ("", "none") else None
+            return None if cleared else float(raw)
         if kind.startswith("tuple"):
             return tuple(s for s in raw.split(",") if s)
     except ValueError:

@@ -143,6 +143,8 @@ def llamacpp_command(model: str, host: str, port: int, *, max_model_len: int | N
 
 def check_port_free(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # Like the servers themselves: a stopped server's TIME_WAIT sockets must not count as busy.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

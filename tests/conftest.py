@@ -1,0 +1,77 @@
+"""Shared setup: an isolated state dir per test, free ports, one real embedded engine per session.
+
+- `_isolated_environment` (autouse): every test gets its own COLLECTKIT_STATE_DIR under tmp_path and
+  sees no COLLECTKIT_* variables (nor the env aliases Settings reads), so tests never touch
+  ~/.cache/collectkit and never see or stop the user's own servers.
+- `free_port()`: a TCP port on 127.0.0.1 that was free a moment ago.
+- `embedded_server` (session): the real llama.cpp engine with the embedded SmolLM2 model, started
+  once on 127.0.0.1 and stopped by PID at the end of the session. Yields the ServerHandle.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from contextlib import contextmanager
+from typing import Iterator
+
+import pytest
+
+from collectkit.config import ENV_ALIASES, ENV_PREFIX
+
+# Variables Settings.load reads besides COLLECTKIT_*; a developer's shell must not leak into tests.
+_ALIAS_VARS = tuple(var for names in ENV_ALIASES.values() for var in names)
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _kit_vars(environ) -> list[str]:
+    return [name for name in environ if name.startswith(ENV_PREFIX) or name in _ALIAS_VARS]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(tmp_path, monkeypatch):
+    for name in _kit_vars(os.environ):
+        monkeypatch.delenv(name, raising=False)
+    state = tmp_path / "collectkit-state"
+    monkeypatch.setenv("COLLECTKIT_STATE_DIR", str(state))
+    return state
+
+
+@pytest.fixture
+def kit_state_dir(_isolated_environment):
+    """This test's COLLECTKIT_STATE_DIR (may not exist until a server is recorded)."""
+    return _isolated_environment
+
+
+@contextmanager
+def _session_environment(state: str) -> Iterator[None]:
+    """os.environ without COLLECTKIT_* and with our state dir, restored afterwards exactly."""
+    saved = dict(os.environ)
+    try:
+        for name in _kit_vars(os.environ):
+            del os.environ[name]
+        os.environ["COLLECTKIT_STATE_DIR"] = state
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def embedded_server(tmp_path_factory):
+    """The real embedded engine (llama.cpp + SmolLM2-135M) on 127.0.0.1, shared by the session."""
+    from collectkit.serve import start_server
+
+    root = tmp_path_factory.mktemp("embedded-server")
+    with _session_environment(str(root / "state")):
+        handle = start_server(engine="llamacpp", host="127.0.0.1", port=free_port(),
+                              n_parallel=4, max_model_len=2048, log_dir=root / "logs")
+    try:
+        yield handle
+    finally:
+        handle.stop()

@@ -1,0 +1,326 @@
+"""A fast OpenAI-compatible stub server on 127.0.0.1 that injects faults, for tests and benchmarks.
+
+Run:  python tests/stub_server.py --port 0   → prints one line `READY http://127.0.0.1:PORT/v1`.
+
+Chat completions are "tok tok ... <answer text>" (`--completion-tokens` words). Faults are scripted
+over HTTP so a test in another process can drive them:
+  POST /control/faults  {"faults": [{"kind": "429", "retry_after": 1}, ...]}   FIFO, one per request
+                        {"mode": "reject_n"}   applied to every request until {"mode": "ok"}
+                        {"clear": true}        drops the queued faults
+  GET  /control/stats   counters: requests, statuses, n values, seeds, parameter keys, last request
+  POST /control/reset_stats
+Fault kinds: 429 (retry_after), 500, 503, 400 (message), reset, stall (seconds), reject_n, few_choices.
+`StubServer` starts it as a subprocess for tests and benchmarks.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import itertools
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter, deque
+from pathlib import Path
+
+from aiohttp import web
+
+DEFAULT_ANSWER_TEXT = r"The answer is (A). \boxed{42}"
+GEMINI_REJECT_N_MESSAGE = (
+    "Multiple candidates is not enabled for models/gemini-3-pro-preview. "
+    "Please set candidateCount to 1."
+)
+ERROR_TYPES = {400: "invalid_request_error", 429: "rate_limit_exceeded", 500: "server_error",
+               503: "service_unavailable"}
+
+
+def _json_response(payload: dict, status: int = 200, headers: dict | None = None) -> web.Response:
+    return web.Response(body=json.dumps(payload).encode(), status=status, headers=headers,
+                        content_type="application/json")
+
+
+def _openai_error(status: int, message: str, headers: dict | None = None) -> web.Response:
+    error = {"message": message, "type": ERROR_TYPES.get(status, "error"), "param": None,
+             "code": status}
+    return _json_response({"error": error}, status=status, headers=headers)
+
+
+class StubApp:
+    """Request handlers plus the fault queue, persistent mode and counters."""
+
+    def __init__(self, model: str, completion_tokens: int, answer_text: str, delay: float,
+                 reasoning: bool):
+        self.model, self.completion_tokens, self.delay = model, completion_tokens, delay
+        self.answer_text, self.reasoning = answer_text, reasoning
+        self.faults: deque[dict] = deque()
+        self.mode: dict | None = None
+        self.request_ids = itertools.count()
+        self.created = int(time.time())
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        self.total_requests = 0
+        self.status_counts: Counter[str] = Counter()
+        self.n_values: Counter[str] = Counter()
+        self.seeds: Counter[str] = Counter()
+        self.param_keys: Counter[str] = Counter()
+        self.last_request: dict | None = None
+
+    # ---- the common case: bodies precomputed per (n, token limit, seed) ----
+    def _message(self, token_limit: int, seed, choice_index: int) -> tuple[dict, str]:
+        cut = token_limit < self.completion_tokens
+        answer_words = self.answer_text.split()
+        filler = token_limit if cut else max(self.completion_tokens - len(answer_words), 0)
+        tag = f"[seed={seed} choice={choice_index}] " if seed is not None else f"[choice={choice_index}] "
+        content = tag + "tok " * filler + ("" if cut else self.answer_text)
+        message = {"role": "assistant", "content": content.rstrip()}
+        if self.reasoning:
+            message["reasoning_content"] = "Thinking about it. " * 4
+        return message, "length" if cut else "stop"
+
+    @functools.lru_cache(maxsize=4096)
+    def _body_parts(self, n: int, token_limit: int, seed) -> tuple[bytes, bytes]:
+        """Everything of the response but its id: (prefix, suffix) to concatenate around it."""
+        choices = []
+        for index in range(n):
+            message, finish_reason = self._message(token_limit, seed, index)
+            choices.append({"index": index, "message": message, "logprobs": None,
+                            "finish_reason": finish_reason})
+        tokens = min(token_limit, self.completion_tokens) * n
+        body = {"id": "@ID@", "object": "chat.completion", "created": self.created,
+                "model": self.model, "choices": choices,
+                "usage": {"prompt_tokens": 10, "completion_tokens": tokens,
+                          "total_tokens": 10 + tokens}}
+        prefix, suffix = json.dumps(body).encode().split(b"@ID@")
+        return prefix, suffix
+
+    def _completion(self, n: int, token_limit: int, seed) -> web.Response:
+        prefix, suffix = self._body_parts(n, token_limit, seed)
+        body = prefix + b"chatcmpl-stub-%d" % next(self.request_ids) + suffix
+        return web.Response(body=body, content_type="application/json")
+
+    # ---- handlers ----
+    async def models(self, request: web.Request) -> web.Response:
+        return _json_response({"object": "list", "data": [
+            {"id": self.model, "object": "model", "created": self.created, "owned_by": "stub"}]})
+
+    async def chat_completions(self, request: web.Request) -> web.Response:
+        params = json.loads(await request.read())
+        n = int(params.get("n") or 1)
+        seed = params.get("seed")
+        max_tokens = params.get("max_tokens") or params.get("max_completion_tokens")
+        token_limit = min(int(max_tokens), self.completion_tokens) if max_tokens else self.completion_tokens
+        self.total_requests += 1
+        self.n_values[str(n)] += 1
+        if seed is not None:
+            self.seeds[str(seed)] += 1
+        self.param_keys.update(params.keys())
+        self.last_request = params
+
+        fault = self.faults.popleft() if self.faults else self.mode
+        response = await self._apply(fault, request, n, token_limit, seed)
+        self.status_counts["reset" if response is None else str(response.status)] += 1
+        if response is None:  # connection aborted; nothing can be sent any more
+            raise asyncio.CancelledError
+        return response
+
+    async def _apply(self, fault: dict | None, request: web.Request, n: int, token_limit: int,
+                     seed) -> web.Response | None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        kind = str(fault.get("kind")) if fault else "ok"
+        if kind == "429":
+            retry_after = fault.get("retry_after", 1)
+            return _openai_error(429, "Rate limit reached (stub).", {"Retry-After": str(retry_after)})
+        if kind in ("500", "503"):
+            return _openai_error(int(kind), f"Stub server injected HTTP {kind}.")
+        if kind == "400":
+            return _openai_error(400, fault.get("message", "Bad request (stub)."))
+        if kind == "reject_n" and n > 1:
+            return _json_response({"error": {"message": GEMINI_REJECT_N_MESSAGE, "code": 400,
+                                             "status": "INVALID_ARGUMENT"}}, status=400)
+        if kind == "reset":
+            request.transport.abort()
+            return None
+        if kind == "stall":
+            await asyncio.sleep(float(fault.get("seconds", 30)))
+        if kind == "few_choices":
+            n = 1
+        return self._completion(n, token_limit, seed)
+
+    async def control_faults(self, request: web.Request) -> web.Response:
+        command = await request.json()
+        if command.get("clear"):
+            self.faults.clear()
+        self.faults.extend(command.get("faults", []))
+        if "mode" in command:
+            mode = command["mode"]
+            self.mode = None if mode in (None, "ok") else (mode if isinstance(mode, dict) else {"kind": mode})
+        return _json_response({"queued": list(self.faults), "mode": self.mode})
+
+    async def control_stats(self, request: web.Request) -> web.Response:
+        return _json_response({
+            "total_requests": self.total_requests, "status_counts": self.status_counts,
+            "n_values": self.n_values, "seeds": self.seeds, "param_keys": self.param_keys,
+            "last_request": self.last_request, "queued_faults": list(self.faults), "mode": self.mode})
+
+    async def control_reset_stats(self, request: web.Request) -> web.Response:
+        self.reset_stats()
+        return _json_response({"ok": True})
+
+    def build(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_post("/v1/chat/completions", self.chat_completions)
+        app.router.add_post("/control/faults", self.control_faults)
+        app.router.add_get("/control/stats", self.control_stats)
+        app.router.add_post("/control/reset_stats", self.control_reset_stats)
+        return app
+
+
+async def serve(args: argparse.Namespace) -> None:
+    stub = StubApp(args.model, args.completion_tokens, args.answer_text, args.delay, args.reasoning)
+    runner = web.AppRunner(stub.build(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.port, backlog=1024)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    print(f"READY http://{args.host}:{port}/v1", flush=True)
+    await asyncio.Event().wait()  # until SIGTERM / SIGKILL
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1"])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--model", default="stub-model")
+    parser.add_argument("--completion-tokens", type=int, default=64)
+    parser.add_argument("--answer-text", default=DEFAULT_ANSWER_TEXT)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
+    parser.add_argument("--reasoning", action="store_true", help="add reasoning_content")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        asyncio.run(serve(args))
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+# ---------------------------------------------------------------- test / benchmark helper
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class StubServer:
+    """Runs this script as a subprocess; `with StubServer() as server: server.base_url ...`."""
+
+    READY_TIMEOUT_S = 20.0
+
+    def __init__(self, completion_tokens: int = 64, model: str = "stub-model",
+                 answer_text: str | None = None, delay: float = 0.0, extra_args=(), port: int = 0):
+        command = [sys.executable, str(Path(__file__).resolve()), "--host", "127.0.0.1",
+                   "--port", str(port), "--model", model,
+                   "--completion-tokens", str(completion_tokens), "--delay", str(delay)]
+        if answer_text is not None:
+            command += ["--answer-text", answer_text]
+        command += list(extra_args)
+        self.model = model
+        self._stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr)
+        self.pid = self.process.pid
+        try:
+            self.base_url = self._wait_for_ready_line()
+        except BaseException:
+            self.kill()
+            raise
+        self.port = int(self.base_url.rsplit(":", 1)[1].split("/")[0])
+        self.root_url = self.base_url[: -len("/v1")]
+
+    def _stderr_tail(self, limit: int = 3000) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-limit:]
+
+    def _wait_for_ready_line(self) -> str:
+        deadline = time.monotonic() + self.READY_TIMEOUT_S
+        output = b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline:
+                if selector.select(timeout=0.05):
+                    chunk = os.read(self.process.stdout.fileno(), 4096)
+                    output += chunk
+                    for line in output.decode(errors="replace").splitlines():
+                        if line.startswith("READY "):
+                            return line.split()[1]
+                    if chunk:
+                        continue
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"stub server exited with code {self.process.returncode}:\n"
+                                       f"{self._stderr_tail()}")
+        raise TimeoutError(f"stub server not ready after {self.READY_TIMEOUT_S} s:\n{self._stderr_tail()}")
+
+    def _call(self, method: str, path: str, payload: dict | None = None) -> dict:
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(self.root_url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def set_faults(self, faults: list[dict], clear: bool = False) -> dict:
+        """Queue faults (FIFO, one consumed per chat request)."""
+        return self._call("POST", "/control/faults", {"faults": list(faults), "clear": clear})
+
+    def set_mode(self, mode: str | dict) -> dict:
+        """A fault applied to every request until `set_mode("ok")`."""
+        return self._call("POST", "/control/faults", {"mode": mode})
+
+    def stats(self) -> dict:
+        return self._call("GET", "/control/stats")
+
+    def reset_stats(self) -> dict:
+        return self._call("POST", "/control/reset_stats", {})
+
+    def _close_pipes(self) -> None:
+        for stream in (self.process.stdout, self._stderr):
+            if stream and not stream.closed:
+                stream.close()
+
+    def stop(self) -> None:
+        """terminate → wait(5) → kill."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._close_pipes()
+
+    def kill(self) -> None:
+        """SIGKILL: the server goes away mid-run."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._close_pipes()
+
+    def __enter__(self) -> "StubServer":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    main()
