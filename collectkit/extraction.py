@@ -4,12 +4,15 @@ Multiple choice (MMLU-Pro) follows the official extraction cascade, restricted t
 problem offers, and never guesses. Open-ended answers (MATH-500) are taken from the declared JSON
 `"answer"` field, the last `\\boxed{}`/`\\fbox{}`, or a "final answer" phrase, and compared with the
 gold answer by math-verify (`verify(gold, prediction)`, gold first) in worker processes, because
-math-verify's timeouts use `signal.alarm`, which only works in a process's main thread.
+math-verify's timeouts use `signal.alarm`, which only works in a process's main thread. A
+prediction spelled like the gold answer up to value-preserving rewrites (see NORMALIZE_*) is
+correct without math-verify, and verdicts are cached per (gold, prediction).
+
+Notebook API: grade_rows(rows, match="first", workers=None, timeout_s=5) -> graded copies.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -20,28 +23,34 @@ MCQ_LETTERS = "ABCDEFGHIJ"
 MATCH_MODES = ("first", "last")
 # The official MMLU-Pro cascade; {L} becomes the letters the problem actually offers.
 ANSWER_IS_TEMPLATE = r"answer is \(?([{L}])\)?"
-ANSWER_COLON_TEMPLATE = r".*[aA]nswer:\s*([{L}])"
+# The official second step is `.*[aA]nswer:\s*([A-J])`; see _answer_colon_match for why this
+# shorter pattern is run instead.
+ANSWER_COLON_TEMPLATE = r"(?=[aA]nswer:\s*([{L}]))"  # zero-width: occurrences may overlap
 STANDALONE_LETTER_TEMPLATE = r"\b[{L}]\b"
 
 THINK_END = "</think>"
-BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
+BOX_COMMAND = re.compile(r"\\(boxed|fbox)(?![A-Za-z])\s*")
+BRACE_TOKEN = re.compile(r"\\.|[{}]", re.DOTALL)  # an escaped brace (`\{`) is not a group
 JSON_ANSWER_FIELD = re.compile(
     r'"answer"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?))', re.DOTALL
 )
 PLACEHOLDER = re.compile(r"[_.…\s]*|<[^<>]*>")
 # Only JSON's own escapes are undone: a lone backslash is LaTeX (`\frac`), never `\f` + "rac".
 JSON_ESCAPE = re.compile(r'\\(["\\/])|\\u([0-9a-fA-F]{4})')
-# Phrases that introduce a final answer, strongest first; each one's LAST occurrence is used.
-ANSWER_PHRASES = (
-    re.compile(r"final answer is\s*:?", re.IGNORECASE),
-    re.compile(r"(?<![A-Za-z])answer\s*:\**", re.IGNORECASE),
-    re.compile(r"(?<![A-Za-z])answer is\s*:?", re.IGNORECASE),
+# Phrases that introduce a final answer; the one stated last in the response wins.
+ANSWER_PHRASE = re.compile(
+    r"final answer is\s*:?|(?<![A-Za-z])answer\s*(?:is\s*)?:\**|(?<![A-Za-z])answer is",
+    re.IGNORECASE,
 )
-MATH_DELIMITED = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
-# Normalization used for the exact-match fast path and for grouping answers in maj@k: only
-# rewrites that never change a value (spacing, delimiters, \left/\right, \dfrac → \frac).
-NORMALIZE_DROP = re.compile(r"\s+|\\[,;:! ]|\\left(?![a-z])|\\right(?![a-z])|\$")
+MATH_DOLLAR = re.compile(r"(?<!\\)\$")  # `\$` is a dollar sign, not a delimiter
+MATH_DELIMITED = re.compile(
+    r"\$\$(.+?)(?<!\\)\$\$|\$(.+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL
+)
+# Normalization for the exact-match fast path and for grouping answers in maj@k: only rewrites
+# that never change a value (spacing, delimiters, \left/\right, \dfrac → \frac, text fonts).
+NORMALIZE_DROP = re.compile(r"\s+|\\[,;:! ]|\\left(?![a-z])|\\right(?![a-z])|\\?\$")
 NORMALIZE_FRAC = re.compile(r"\\[dt]frac(?![a-z])")
+NORMALIZE_TEXT = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox)\{([^{}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -57,18 +66,24 @@ class GradingConfig:
             raise ValueError("workers must be >= 1")
 
 
-# ---------------------------------------------------------------------------- multiple choice
-
-
 @lru_cache(maxsize=None)
-def _mcq_patterns(n_options: int) -> tuple[re.Pattern, re.Pattern, re.Pattern]:
-    letters = MCQ_LETTERS[: max(1, min(n_options, len(MCQ_LETTERS)))]
-    span = f"A-{letters[-1]}"
-    return (
-        re.compile(ANSWER_IS_TEMPLATE.format(L=span)),
-        re.compile(ANSWER_COLON_TEMPLATE.format(L=span)),
-        re.compile(STANDALONE_LETTER_TEMPLATE.format(L=span)),
-    )
+def _mcq_patterns(n_options: int) -> tuple[re.Pattern, ...]:
+    span = "A-" + MCQ_LETTERS[max(1, min(n_options, len(MCQ_LETTERS))) - 1]
+    templates = (ANSWER_IS_TEMPLATE, ANSWER_COLON_TEMPLATE, STANDALONE_LETTER_TEMPLATE)
+    return tuple(re.compile(template.format(L=span)) for template in templates)
+
+
+def _answer_colon_match(pattern: re.Pattern, text: str) -> str | None:
+    r"""What `re.search(r".*[aA]nswer:\s*(X)", text)` returns, in linear time: `.*` stops at a
+    newline, so the official pattern picks the LAST occurrence on the first line having one."""
+    chosen, line_end = None, -1
+    for hit in pattern.finditer(text):
+        if chosen is None:
+            line_end = text.find("\n", hit.start())
+        elif line_end != -1 and hit.start() > line_end:
+            break
+        chosen = hit
+    return chosen.group(1) if chosen else None
 
 
 def extract_mcq_letter(text: str | None, n_options: int = 10, match: str = "first") -> str | None:
@@ -85,17 +100,14 @@ def extract_mcq_letter(text: str | None, n_options: int = 10, match: str = "firs
         hit = answer_is.search(text)
         if hit:
             return hit.group(1)
-    hit = answer_colon.search(text)
+    hit = _answer_colon_match(answer_colon, text)
     if hit:
-        return hit.group(1)
-    # Same result as the official `\b[A-J]\b(?!.*\b[A-J]\b)` with DOTALL, without its quadratic scan.
+        return hit
+    # The official `\b[A-J]\b(?!.*\b[A-J]\b)` (DOTALL) finds the last one, in quadratic time.
     last = None
     for last in standalone.finditer(text):
         pass
     return last.group(0) if last else None
-
-
-# ---------------------------------------------------------------------------- open-ended
 
 
 def strip_thinking(text: str | None) -> str | None:
@@ -110,16 +122,13 @@ def strip_thinking(text: str | None) -> str | None:
 def _balanced_group(text: str, open_at: int) -> str | None:
     """Content of the `{…}` group opening at text[open_at], or None if it never closes."""
     depth = 0
-    for i in range(open_at, len(text)):
-        char = text[i]
-        if char == "\\":
-            continue
-        if char == "{" and text[i - 1] != "\\":
+    for token in BRACE_TOKEN.finditer(text, open_at):
+        if token.group() == "{":
             depth += 1
-        elif char == "}" and text[i - 1] != "\\":
+        elif token.group() == "}":
             depth -= 1
             if depth == 0:
-                return text[open_at + 1 : i]
+                return text[open_at + 1 : token.start()]
     return None
 
 
@@ -128,21 +137,16 @@ def extract_boxed(text: str | None) -> str | None:
     if not text:
         return None
     for command in reversed(list(BOX_COMMAND.finditer(text))):
-        rest = command.end()
-        stripped_at = rest + len(text[rest:]) - len(text[rest:].lstrip())
-        if stripped_at < len(text) and text[stripped_at] == "{":
-            content = _balanced_group(text, stripped_at)
-        elif stripped_at > rest:  # `\boxed 5`: one whitespace-delimited token
-            content = re.split(r"[\s$]", text[stripped_at:], maxsplit=1)[0]
+        after = command.end()
+        if text.startswith("{", after):
+            content = _balanced_group(text, after)
+        elif after > command.start() + len(command.group(1)) + 1:  # `\boxed 5`: one token
+            content = re.split(r"[\s$]", text[after:], maxsplit=1)[0].rstrip(".,;")
         else:
             content = None
         if content is not None and content.strip():
             return extract_boxed(content) or content.strip()
     return None
-
-
-def _decode_json_string(raw: str) -> str:
-    return JSON_ESCAPE.sub(lambda m: m.group(1) or chr(int(m.group(2), 16)), raw)
 
 
 def extract_json_answer(text: str | None) -> str | None:
@@ -155,7 +159,8 @@ def extract_json_answer(text: str | None) -> str | None:
         return None
     for field in JSON_ANSWER_FIELD.finditer(text):
         raw_string, number = field.groups()
-        value = number if raw_string is None else _decode_json_string(raw_string)
+        value = number if raw_string is None else JSON_ESCAPE.sub(
+            lambda m: m.group(1) or chr(int(m.group(2), 16)), raw_string)
         answer = extract_boxed(value) or clean_answer(value)
         if answer and not PLACEHOLDER.fullmatch(answer):
             return answer
@@ -166,23 +171,19 @@ def clean_answer(answer: str | None) -> str | None:
     """Trim math delimiters, surrounding space and a sentence's final period; None if empty."""
     if answer is None:
         return None
-    answer = answer.strip()
-    delimited = MATH_DELIMITED.match(answer)
+    answer = answer.strip().rstrip(".,;").strip()
+    delimited = MATH_DELIMITED.fullmatch(answer)
     if delimited:
         answer = next(group for group in delimited.groups() if group is not None)
-    answer = answer.strip().rstrip(".,;").strip().strip("$").strip()
+    answer = MATH_DOLLAR.sub("", answer).strip().rstrip(".,;").strip()
     return answer or None
 
 
 def _answer_after_phrase(text: str) -> str | None:
-    for phrase in ANSWER_PHRASES:
-        hits = list(phrase.finditer(text))
-        if not hits:
-            continue
-        tail = text[hits[-1].end() :].lstrip(" *\t")
+    for phrase in reversed(list(ANSWER_PHRASE.finditer(text))):
+        tail = text[phrase.end() :].lstrip(" *\t")
         delimited = MATH_DELIMITED.match(tail)
-        candidate = delimited.group(0) if delimited else tail.split("\n", 1)[0]
-        candidate = clean_answer(candidate)
+        candidate = clean_answer(delimited.group(0) if delimited else tail.split("\n", 1)[0])
         if candidate:
             return candidate
     return None
@@ -209,33 +210,36 @@ def normalize_math_answer(answer: str | None) -> str | None:
     if answer is None:
         return None
     key = NORMALIZE_FRAC.sub(r"\\frac", NORMALIZE_DROP.sub("", answer))
+    key = NORMALIZE_TEXT.sub(r"\1", key)
     return key.rstrip(".") or None
 
 
-# ---------------------------------------------------------------------------- grading
+@lru_cache(maxsize=4096)
+def _parse_boxed(answer: str, timeout_s: int) -> tuple:
+    from math_verify import parse  # imported lazily: MCQ-only runs never load sympy
+
+    # Wrapping in \boxed{} makes math-verify read the whole string as one LaTeX answer.
+    return tuple(parse("\\boxed{" + answer + "}", parsing_timeout=timeout_s))
 
 
 def math_answers_equal(gold: str, prediction: str, timeout_s: int = 5) -> bool:
     """math-verify equivalence, gold first. Call in a main thread (it uses signal.alarm)."""
-    from math_verify import parse, verify  # imported lazily: workers and MCQ-only runs
+    from math_verify import verify
 
-    gold_parsed = parse("\\boxed{" + gold + "}", parsing_timeout=timeout_s)
-    pred_parsed = parse("\\boxed{" + prediction + "}", parsing_timeout=timeout_s)
+    gold_parsed, pred_parsed = _parse_boxed(gold, timeout_s), _parse_boxed(prediction, timeout_s)
     if not gold_parsed or not pred_parsed:
         return False
-    return bool(verify(gold_parsed, pred_parsed, timeout_seconds=timeout_s))
+    return bool(verify(list(gold_parsed), list(pred_parsed), timeout_seconds=timeout_s))
 
 
 def _verify_batch(pairs: list[tuple[str, str]], timeout_s: int) -> list[bool]:
+    from math_verify.errors import TimeoutException  # a BaseException, not an Exception
+
     results = []
     for gold, prediction in pairs:
         try:
             results.append(math_answers_equal(gold, prediction, timeout_s))
-        except Exception:  # math-verify's TimeoutException is not an Exception subclass...
-            results.append(False)
-        except BaseException as exc:  # ...so catch it by name, and let KeyboardInterrupt through
-            if type(exc).__name__ != "TimeoutException":
-                raise
+        except (Exception, TimeoutException):
             results.append(False)
     return results
 
@@ -243,6 +247,11 @@ def _verify_batch(pairs: list[tuple[str, str]], timeout_s: int) -> list[bool]:
 # Verdicts survive between calls so re-grading (notebooks, benchmarks) never re-verifies a pair.
 _VERDICT_CACHE: dict[tuple[str, str], bool] = {}
 VERDICT_CACHE_LIMIT = 200_000
+
+
+def clear_grading_cache() -> None:
+    _VERDICT_CACHE.clear()
+    _parse_boxed.cache_clear()
 
 
 def verify_pairs(pairs: Iterable[tuple[str, str]], config: GradingConfig = GradingConfig()) -> dict:
@@ -278,6 +287,10 @@ def _verify_in_pool(todo: list[tuple[str, str]], config: GradingConfig) -> list[
         return [verdict for part in parts for verdict in part]
 
 
+def is_mcq(row: dict[str, Any]) -> bool:
+    return bool(row.get("is_mcq", row.get("dataset") == "mmlu_pro"))
+
+
 def gold_letter(row: dict[str, Any]) -> str | None:
     index = row.get("choice_index_correct")
     if isinstance(index, int) and 0 <= index < len(MCQ_LETTERS):
@@ -288,7 +301,7 @@ def gold_letter(row: dict[str, Any]) -> str | None:
 
 def extract_response_answer(row: dict[str, Any], response: dict[str, Any], match: str = "first"):
     text = response.get("full_response")
-    if row.get("is_mcq"):
+    if is_mcq(row):
         return extract_mcq_letter(text, len(row.get("choices") or MCQ_LETTERS), match)
     return extract_math_answer(text, response.get("finish_reason"))
 
@@ -299,27 +312,18 @@ def grade_rows(
 ) -> list[dict[str, Any]]:
     """Copies of the results rows whose responses gain `extracted_answer` and `is_correct`."""
     config = GradingConfig(match=match, workers=workers, timeout_s=timeout_s)
-    graded = []
-    for row in rows:
-        responses = [
-            {**resp, "extracted_answer": extract_response_answer(row, resp, config.match)}
-            for resp in row.get("responses") or []
-        ]
-        graded.append({**row, "responses": responses})
-    pairs = [
-        (str(row["answer_correct"]), resp["extracted_answer"])
-        for row in graded if not row.get("is_mcq")
-        for resp in row["responses"] if resp["extracted_answer"] is not None
-    ]
+    graded = [{**row, "responses": [
+        {**resp, "extracted_answer": extract_response_answer(row, resp, config.match)}
+        for resp in row.get("responses") or []
+    ]} for row in rows]
+    pairs = [(str(row["answer_correct"]), resp["extracted_answer"])
+             for row in graded if not is_mcq(row)
+             for resp in row["responses"] if resp["extracted_answer"] is not None]
     verdicts = verify_pairs(pairs, config) if pairs else {}
     for row in graded:
-        gold = gold_letter(row) if row.get("is_mcq") else str(row.get("answer_correct"))
+        gold = gold_letter(row) if is_mcq(row) else str(row.get("answer_correct"))
         for resp in row["responses"]:
             answer = resp["extracted_answer"]
-            if answer is None:
-                resp["is_correct"] = False
-            elif row.get("is_mcq"):
-                resp["is_correct"] = answer == gold
-            else:
-                resp["is_correct"] = verdicts[(gold, answer)]
+            resp["is_correct"] = answer is not None and (
+                answer == gold if is_mcq(row) else verdicts[(gold, answer)])
     return graded
