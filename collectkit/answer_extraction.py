@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 from collectkit.extraction import MATCH_MODES, grade_rows
 from collectkit.metrics import accuracy_table, summarize
+from collectkit.store import write_json_atomic, write_text_atomic
 
 PROCESSED_SUFFIX = ".processed.jsonl"
 SUMMARY_SUFFIX = ".summary.json"
@@ -90,16 +89,13 @@ def output_paths(source: Path, output: Path | None, many_inputs: bool) -> tuple[
     return folder / (stem + PROCESSED_SUFFIX), folder / (stem + SUMMARY_SUFFIX)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def write_graded(source: Path, rows: list[dict[str, Any]], processed: Path, summary_path: Path,
+                 match: str) -> dict[str, Any]:
+    """Write the processed rows and their summary; returns the summary."""
+    summary = {"source": str(source), "match": match, **summarize(rows)}
+    write_text_atomic(processed, jsonl_text(rows))
+    write_json_atomic(summary_path, summary)
+    return summary
 
 
 def jsonl_text(rows: Iterable[dict[str, Any]]) -> str:
@@ -168,9 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     for path, rows in loaded:
         file_rows, start = graded[start : start + len(rows)], start + len(rows)
         processed, summary_path = output_paths(path, args.output, many)
-        summary = {"source": str(path), "match": args.match, **summarize(file_rows)}
-        _write_atomically(processed, jsonl_text(file_rows))
-        _write_atomically(summary_path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        write_graded(path, file_rows, processed, summary_path, args.match)
         print(f"== {path} ({len(file_rows)} problems) -> {processed}, {summary_path.name}")
         print(format_report(file_rows, args.by_category, args.by_level))
         print()

@@ -1,0 +1,315 @@
+"""The notebooks: committed clean and parameterized, thin (no definitions), in sync with their
+generator; executed with papermill against the real embedded engine (through the demo, which runs
+notebooks 01-04, and the Colab notebook with CPU parameters), asserting on what they produced.
+
+Tiny parameters keep the engine work small (4 problems, k=2, 32 tokens). Every server a notebook
+starts is recorded in this test's COLLECTKIT_STATE_DIR and stopped by PID at the end, also when a
+notebook fails.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from collectkit import links, notebook_support as ns
+from collectkit.config import EMBEDDED_MODEL
+from collectkit.serve import recorded_servers, start_server
+
+try:
+    from conftest import free_port
+except ImportError:  # tests/ imported as a package
+    from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PIPELINE = ["notebooks/01_serve_llm.ipynb", "notebooks/02_run_inference.ipynb",
+            "notebooks/03_extract_answers.ipynb", "notebooks/04_analyze.ipynb"]
+COLAB = "colab/collectkit_colab.ipynb"
+ALL_NOTEBOOKS = PIPELINE + [COLAB]
+FIGURES = ["accuracy_by_category.png", "accuracy_by_level.png", "pass_maj_at_k.png",
+           "unparsed_by_category.png", "tokens_throughput.png"]
+TINY = {"num_problems": 4, "k": 2, "max_tokens": 32}
+
+sys.path.insert(0, str(ROOT / "notebooks"))
+import build_notebooks  # noqa: E402
+
+
+def read(relative: str) -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / relative, as_version=4)
+
+
+def code_cells(nb: nbformat.NotebookNode) -> list:
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not pid_gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pid_gone(pid)
+
+
+@pytest.fixture
+def stop_recorded():
+    """Stops, by PID, every server recorded in this test's state dir when the test ends."""
+    yield
+    for handle in recorded_servers():
+        handle.stop()
+
+
+def execute(relative: str, output: Path, **parameters):
+    import papermill
+
+    return papermill.execute_notebook(str(ROOT / relative), str(output), parameters=parameters,
+                                      kernel_name="python3", progress_bar=False,
+                                      cwd=str(output.parent))
+
+
+def outputs_text(nb: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in code_cells(nb):
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            parts.append(str(output.get("data", {}).get("text/plain", "")))
+    return "\n".join(parts)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------------------------ static checks
+
+@pytest.mark.parametrize("relative", ALL_NOTEBOOKS)
+def test_committed_without_outputs(relative):
+    nb = read(relative)
+    nbformat.validate(nb)
+    for cell in code_cells(nb):
+        assert cell.outputs == [], f"{relative}: a cell has outputs"
+        assert cell.execution_count is None, f"{relative}: a cell has an execution count"
+    assert "papermill" not in nb.metadata
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("relative", ALL_NOTEBOOKS)
+def test_first_code_cell_is_documented_literal_parameters(relative):
+    import papermill
+
+    first = code_cells(read(relative))[0]
+    assert "parameters" in first.metadata.get("tags", [])
+    for statement in ast.parse(first.source).body:
+        assert isinstance(statement, (ast.Assign, ast.AnnAssign)), ast.dump(statement)
+        ast.literal_eval(statement.value)  # only literals
+    for line in first.source.splitlines():
+        assert not line.strip() or "  # " in line, f"{relative}: no # help comment: {line}"
+    inferred = papermill.inspect_notebook(str(ROOT / relative))
+    assert inferred and all(p["help"] and p["inferred_type_name"] != "None"
+                            for p in inferred.values())
+
+
+@pytest.mark.parametrize("relative", ALL_NOTEBOOKS)
+def test_no_definitions_in_notebooks(relative):
+    for cell in code_cells(read(relative)):
+        assert "def " not in cell.source and "class " not in cell.source, cell.source
+
+
+def test_notebooks_match_their_generator():
+    for relative, text in build_notebooks.rendered().items():
+        assert (ROOT / relative).read_text(encoding="utf-8") == text, (
+            f"{relative} differs from notebooks/build_notebooks.py; run "
+            "python notebooks/build_notebooks.py")
+
+
+def test_colab_install_cell_acts_only_on_colab_and_uses_links():
+    nb = read(COLAB)
+    parameters = code_cells(nb)[0].source
+    assert f'repo_url: str = "{links.REPO_URL}"' in parameters
+    install = next(cell.source for cell in code_cells(nb) if "subprocess" in cell.source)
+    assert '"google.colab" in sys.modules' in install
+    assert "if in_colab:" in install and "collectkit @ git+{repo_url}" in install
+    assert links.pip_spec() == f"collectkit @ git+{links.REPO_URL}"
+    assert links.COLAB_URL.endswith("/blob/main/colab/collectkit_colab.ipynb")
+    assert links.COLAB_URL in nb.cells[0].source
+    assert nb.metadata["accelerator"] == "GPU"
+
+
+def test_pipeline_notebooks_share_their_defaults():
+    def defaults(relative):
+        namespace: dict = {}
+        exec(code_cells(read(relative))[0].source, namespace)
+        return namespace
+
+    serve, collect, extract, analyze = (defaults(relative) for relative in PIPELINE)
+    assert serve["port"] == collect["port"]
+    assert serve["run_dir"] == collect["run_dir"] == extract["run_dir"] == analyze["run_dir"]
+    assert serve["model"] == EMBEDDED_MODEL
+
+
+# ------------------------------------------------------------------------------ helpers (no engine)
+
+def test_model_chooser_offers_common_models_and_free_text():
+    chooser = ns.ModelChooser()
+    assert chooser.model == EMBEDDED_MODEL and chooser.engine == "auto"
+    assert {"google/gemma-3-4b-it", "Qwen/Qwen2.5-7B-Instruct",
+            "meta-llama/Llama-3.1-8B-Instruct"} <= set(chooser.model_box.options)
+    chooser.model_box.value = "/models/my-model.Q4_K_M.gguf"  # free text
+    assert chooser.model == "/models/my-model.Q4_K_M.gguf"
+    assert "llama.cpp" in chooser.note.value
+    chooser.model_box.value = "Qwen/Qwen2.5-7B-Instruct"
+    chooser.engine_box.value = "vllm"
+    assert (chooser.model, chooser.engine) == ("Qwen/Qwen2.5-7B-Instruct", "vllm")
+    assert "vLLM" in chooser.note.value
+    assert ns.served_model_id("/models/my-model.Q4_K_M.gguf") == "my-model.Q4_K_M"
+
+
+def test_run_folder_lookups(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        ns.find_results_file(tmp_path)
+    results = tmp_path / "m_MATH_500.jsonl"
+    results.write_text("")
+    for name in ("m_MATH_500.errors.jsonl", "m_MATH_500.processed.jsonl"):
+        (tmp_path / name).write_text("")
+    assert ns.find_results_file(tmp_path) == results
+    assert ns.find_processed_file(tmp_path) == tmp_path / "m_MATH_500.processed.jsonl"
+    assert ns.processed_paths(results) == (tmp_path / "m_MATH_500.processed.jsonl",
+                                           tmp_path / "m_MATH_500.summary.json")
+    (tmp_path / "m_MATH_500.manifest.json").write_text('{"status": "finished"}')
+    assert ns.load_manifest(tmp_path / "m_MATH_500.processed.jsonl") == {"status": "finished"}
+
+
+# ------------------------------------------------------------------------------ executed
+
+def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsys):
+    from collectkit import demo
+
+    run_dir = tmp_path / "demo"
+    argv = ["--run-dir", str(run_dir), "--num-problems", str(TINY["num_problems"]),
+            "--k", str(TINY["k"]), "--max-tokens", str(TINY["max_tokens"])]
+    result = demo.run_demo(demo.build_parser().parse_args(argv))
+    demo.report(result)
+
+    # the server 01 started was recorded, then stopped by PID
+    assert result.server_started and result.server_pid
+    assert wait_gone(result.server_pid)
+    assert not recorded_servers()
+
+    executed = {path.name for path in (run_dir / "notebooks").glob("*.ipynb")}
+    assert executed == {Path(relative).name for relative in PIPELINE}
+    results = result.results_file
+    rows = read_jsonl(results)
+    assert len(rows) == TINY["num_problems"]
+    assert {row["dataset"] for row in rows} == {"math500", "mmlu_pro"}
+    assert all(len(row["responses"]) == TINY["k"] and row["status"] == "ok" for row in rows)
+
+    processed, summary_path = ns.processed_paths(results)
+    graded = read_jsonl(processed)
+    assert [row["unique_id"] for row in graded] == [row["unique_id"] for row in rows]
+    responses = [resp for row in graded for resp in row["responses"]]
+    assert all("extracted_answer" in resp and isinstance(resp["is_correct"], bool)
+               for resp in responses)
+    summary = json.loads(summary_path.read_text())
+    overall = summary["overall"]
+    assert overall["n_problems"] == TINY["num_problems"]
+    assert overall["n_responses"] == TINY["num_problems"] * TINY["k"]
+    assert overall["accuracy"] == pytest.approx(
+        sum(resp["is_correct"] for resp in responses) / len(responses))
+    unparsed = sum(resp["extracted_answer"] is None for resp in responses) / len(responses)
+    assert overall["unparsed_rate"] == pytest.approx(unparsed)
+    assert set(summary["by_dataset"]) == {"math500", "mmlu_pro"}
+    assert sum(d["n_problems"] for d in summary["by_dataset"].values()) == TINY["num_problems"]
+
+    for name in FIGURES:
+        png = run_dir / "figures" / name
+        assert png.is_file() and png.stat().st_size > 1000, name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    manifest = ns.load_manifest(results)
+    assert manifest["status"] == "finished" and manifest["totals"]["done"] == TINY["num_problems"]
+    analyzed = nbformat.read(run_dir / "notebooks" / "04_analyze.ipynb", as_version=4)
+    assert any("image/png" in output.get("data", {})
+               for cell in code_cells(analyzed) for output in cell.outputs)
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "figures/accuracy_by_category.png" in printed
+
+    # a second run in the same folder resumes: nothing collected twice, the rest redone
+    first_pid = result.server_pid
+    again = demo.run_demo(demo.build_parser().parse_args(argv))
+    assert len(read_jsonl(results)) == TINY["num_problems"]
+    assert "4 already done" in outputs_text(
+        nbformat.read(run_dir / "notebooks" / "02_run_inference.ipynb", as_version=4))
+    assert again.server_pid != first_pid and wait_gone(again.server_pid)
+    assert not recorded_servers()
+
+    # other sampling settings in the same folder: a clear error before anything starts
+    with pytest.raises(demo.DemoError, match="--fresh"):
+        demo.run_demo(demo.build_parser().parse_args(argv[:-1] + ["48"]))
+    assert not recorded_servers()
+
+
+def test_serve_notebook_reuses_a_recorded_server(tmp_path, stop_recorded):
+    port = free_port()
+    handle = start_server(engine="llamacpp", port=port, n_parallel=2, max_model_len=1024,
+                          log_dir=tmp_path)
+    nb = execute(PIPELINE[0], tmp_path / "01.ipynb", interactive=False, port=port,
+                 run_dir=str(tmp_path))
+    text = outputs_text(nb)
+    assert f"reused the running llamacpp server: PID {handle.pid}" in text
+    assert EMBEDDED_MODEL in text
+    assert [h.pid for h in recorded_servers()] == [handle.pid]  # left running, still recorded
+    # keep_running False stops it (by its PID)
+    execute(PIPELINE[0], tmp_path / "01-stop.ipynb", interactive=False, port=port,
+            run_dir=str(tmp_path), keep_running=False)
+    assert wait_gone(handle.pid)
+    assert not recorded_servers()
+
+
+def test_colab_notebook_runs_on_cpu(tmp_path, stop_recorded):
+    run_dir = tmp_path / "colab-run"
+    port = free_port()
+    nb = execute(COLAB, tmp_path / "colab.ipynb", engine="llamacpp", model=EMBEDDED_MODEL,
+                 port=port, max_model_len=2048, num_problems=str(TINY["num_problems"]),
+                 k_responses=TINY["k"], max_tokens=TINY["max_tokens"], max_concurrent=8,
+                 run_dir=str(run_dir), keep_running=False)
+    text = outputs_text(nb)
+    assert "not on Colab: nothing installed" in text
+    assert "stopped PID" in text
+    assert not recorded_servers()
+    results = ns.find_results_file(run_dir)
+    assert len(read_jsonl(results)) == TINY["num_problems"]
+    processed, summary_path = ns.processed_paths(results)
+    assert len(read_jsonl(processed)) == TINY["num_problems"]
+    summary = json.loads(summary_path.read_text())
+    assert summary["overall"]["n_responses"] == TINY["num_problems"] * TINY["k"]
+    for name in FIGURES:
+        png = run_dir / "figures" / name
+        assert png.is_file() and png.stat().st_size > 1000, name
+
+
+def test_demo_fresh_removes_only_its_own_files(tmp_path):
+    from collectkit import demo
+
+    own = [tmp_path / "m_MATH_500.jsonl", tmp_path / "m_MATH_500.manifest.json",
+           tmp_path / "m_MATH_500.summary.json", tmp_path / "figures" / "a.png",
+           tmp_path / "notebooks" / "01_serve_llm.ipynb", tmp_path / "server-8000.log"]
+    other = [tmp_path / "notes.txt", tmp_path / "figures" / "keep.pdf", tmp_path / "data.csv"]
+    for path in own + other:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    assert sorted(demo.fresh_start(tmp_path)) == sorted(own)
+    assert all(path.exists() for path in other)
