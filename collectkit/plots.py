@@ -73,17 +73,27 @@ def _dataset_legend(ax, datasets: list[str]) -> None:
                            for i, d in enumerate(present)], loc="lower right", fontsize=8)
 
 
+def _category_figure(title: str, rows: int) -> tuple[Figure, Any]:
+    fig = Figure(figsize=(8, 1.6 + 0.32 * max(1, rows)), layout="constrained")
+    ax = fig.subplots()
+    ax.set_title(title)
+    return fig, ax
+
+
+def _category_bars(table: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:
+    """Bar labels, each bar's dataset, and its colour (one colour per dataset)."""
+    labels, datasets = _grouped_labels(table)
+    order = {d: i for i, d in enumerate(dict.fromkeys(datasets))}
+    return labels, datasets, [dataset_color(d, order[d]) for d in datasets]
+
+
 def accuracy_by_category(data: Any, title: str = "Accuracy per category (95% CI)") -> Figure:
     """Horizontal bars, one per (dataset, category), with Wilson 95% intervals as error bars."""
     table = _table(data, "category")
-    fig = Figure(figsize=(8, 1.6 + 0.32 * max(1, len(table))), layout="constrained")
-    ax = fig.subplots()
-    ax.set_title(title)
+    fig, ax = _category_figure(title, len(table))
     if table.empty:
         return _empty(fig, ax, "no graded responses")
-    labels, datasets = _grouped_labels(table)
-    order = {d: i for i, d in enumerate(dict.fromkeys(datasets))}
-    colors = [dataset_color(d, order[d]) for d in datasets]
+    labels, datasets, colors = _category_bars(table)
     positions = range(len(table))
     ax.barh(positions, table["accuracy"], xerr=_ci_errors(table), color=colors,
             error_kw={"elinewidth": 1, "capsize": 3, "ecolor": "#333333"})
@@ -162,14 +172,10 @@ def unparsed_by_category(data: Any,
     """Per (dataset, category): the share of responses with no extractable answer, beside the
     share cut off by max_tokens (a common reason for the first)."""
     table = _table(data, "category")
-    fig = Figure(figsize=(8, 1.6 + 0.32 * max(1, len(table))), layout="constrained")
-    ax = fig.subplots()
-    ax.set_title(title)
+    fig, ax = _category_figure(title, len(table))
     if table.empty:
         return _empty(fig, ax, "no graded responses")
-    labels, datasets = _grouped_labels(table)
-    order = {d: i for i, d in enumerate(dict.fromkeys(datasets))}
-    colors = [dataset_color(d, order[d]) for d in datasets]
+    labels, datasets, colors = _category_bars(table)
     positions = list(range(len(table)))
     height = 0.4
     ax.barh([p - height / 2 for p in positions], table["unparsed_rate"], height=height,

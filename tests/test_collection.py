@@ -168,7 +168,6 @@ def test_no_server_gives_the_command_to_start_one(tmp_path):
 
 def test_server_going_away_mid_run_consumes_no_attempts(tmp_path):
     out = results_path(tmp_path)
-    problems = load_problems("both", 40)
     with StubServer(completion_tokens=8, delay=0.05) as server:
         port = server.port
         settings = stub_settings(server, tmp_path, batch_size=2, max_concurrent=2,

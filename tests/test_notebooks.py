@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -23,9 +22,9 @@ from collectkit.config import EMBEDDED_MODEL
 from collectkit.serve import recorded_servers, start_server
 
 try:
-    from conftest import free_port
+    from conftest import free_port, pid_gone
 except ImportError:  # tests/ imported as a package
-    from tests.conftest import free_port
+    from tests.conftest import free_port, pid_gone
 
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ["notebooks/01_serve_llm.ipynb", "notebooks/02_run_inference.ipynb",
@@ -46,17 +45,6 @@ def read(relative: str) -> nbformat.NotebookNode:
 
 def code_cells(nb: nbformat.NotebookNode) -> list:
     return [cell for cell in nb.cells if cell.cell_type == "code"]
-
-
-def pid_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def wait_gone(pid: int, timeout: float = 10.0) -> bool:

@@ -22,9 +22,9 @@ from collectkit.serve import (ServeError, choose_engine, find_server, recorded_s
                               served_models, start_server)
 
 try:
-    from conftest import free_port
+    from conftest import free_port, pid_gone
 except ImportError:  # tests/ imported as a package
-    from tests.conftest import free_port
+    from tests.conftest import free_port, pid_gone
 
 FAKE_VLLM = Path(__file__).with_name("fake_vllm.py")
 CLI = [sys.executable, "-m", "collectkit.serve_llm"]
@@ -32,19 +32,6 @@ HF_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 
 
 # ---------------------------------------------------------------------------------------- helpers
-
-def pid_gone(pid: int) -> bool:
-    """True once the process no longer exists (or is only a zombie waiting to be reaped)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state == "Z"
-
 
 def wait_gone(pid: int, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
