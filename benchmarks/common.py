@@ -9,9 +9,11 @@ import argparse
 import json
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,10 +27,26 @@ for _path in (str(REPO), str(TESTS)):
 
 from stub_server import StubServer, free_port  # noqa: E402  (tests/stub_server.py)
 
+
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def restore_interrupts() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM end a benchmark through its finally blocks, which stop the
+    servers it started — also when it was started in the background, where SIGINT begins
+    ignored (and would leave a killed benchmark's engine running)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _terminate)
+
+
+restore_interrupts()
+
 __all__ = ["REPO", "TESTS", "StubServer", "free_port", "cpu_seconds", "median", "spread",
            "base_parser", "write_summary", "run_child", "load_average", "engine",
            "tokenize_counter", "max_rss_mb", "other_engines", "wait_for_quiet",
-           "ContentionMonitor"]
+           "ContentionMonitor", "restore_interrupts"]
 
 
 def cpu_seconds() -> float:
@@ -205,8 +223,6 @@ class ContentionMonitor:
     machine."""
 
     def __init__(self, interval_s: float = 3.0) -> None:
-        import threading
-
         self.own_pids: set[int] = set()
         self.seen: dict[int, str] = {}
         self.loads: list[float] = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import other_engines  # noqa: E402
+from common import other_engines  # noqa: E402  (also restores Ctrl-C when started in background)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -66,14 +67,18 @@ def run(name: str, script: Path, quick: bool, summary: Path, wait_quiet: float) 
             if line.strip():
                 last_line = line.strip()
         code = process.wait(timeout=LIMIT_S)
-    except (subprocess.TimeoutExpired, KeyboardInterrupt):
-        process.send_signal(2)  # SIGINT: the script's finally blocks stop its servers
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        code = "interrupted"
+    except (subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
+        # SIGINT, then SIGTERM: either runs the script's finally blocks, which stop its servers.
+        for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            process.send_signal(stop)
+            try:
+                process.wait(30)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        code = f"stopped after {LIMIT_S // 60} min"
     elapsed = time.monotonic() - started
     result = {"name": name, "code": code, "elapsed_s": elapsed, "last_line": last_line,
               "goals": []}
@@ -118,9 +123,12 @@ def main() -> int:
     results = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="collectkit-bench-") as scratch:
-        for i, (name, path, quick) in enumerate(selected):
-            results.append(run(name, path, quick, Path(scratch) / f"{i}.json",
-                               args.wait_quiet))
+        try:
+            for i, (name, path, quick) in enumerate(selected):
+                results.append(run(name, path, quick, Path(scratch) / f"{i}.json",
+                                   args.wait_quiet))
+        except KeyboardInterrupt:
+            print("\ninterrupted; the benchmark that was running has been stopped")
 
     print(f"\n{'=' * 100}\nsummary ({(time.monotonic() - started) / 60:.1f} min in all; load "
           f"average now {' '.join(f'{x:.2f}' for x in os.getloadavg())})\n{'=' * 100}")
@@ -132,7 +140,7 @@ def main() -> int:
                          str(goal.get("goal", "")),
                          "yes" if met is True else "NO" if met is False else "-"))
         if not result["goals"]:
-            rows.append((f"{result['name']} (no summary)", "", "", "-"))
+            rows.append((f"{result['name']}: see its last line below", "", "", "-"))
     width = max(len(r[0]) for r in rows) if rows else 10
     print(f"{'figure':{width}s}  {'value':>10s}  {'goal':<42s}  met")
     for what, value, goal, met in rows:
