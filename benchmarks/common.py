@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -110,7 +111,8 @@ def run_child(args: list[str], timeout: float = 900.0) -> dict[str, Any]:
 def engine(n_parallel: int = 8, max_model_len: int = 2048) -> Iterator[Any]:
     """The embedded llama.cpp engine on a free port; stopped by its handle (PID) on exit.
 
-    Its state file and log go to a private folder so nothing touches the user's own servers.
+    Its state file and log go to a private folder so nothing touches the user's own servers
+    (removed afterwards; a failed start shows the log's tail in its error).
     """
     import tempfile
 
@@ -131,6 +133,7 @@ def engine(n_parallel: int = 8, max_model_len: int = 2048) -> Iterator[Any]:
     finally:
         handle.stop()
         _restore_env("COLLECTKIT_STATE_DIR", saved)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _restore_env(name: str, value: str | None) -> None:
