@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import resources
 from itertools import chain, zip_longest
 from typing import Any, Iterable, Iterator
@@ -37,12 +37,14 @@ class Problem:
         return self.choices is not None
 
     def record(self) -> dict[str, Any]:
-        """The problem's fields as they appear in a results line."""
-        data = asdict(self)
-        data["problem"] = data.pop("question")
-        data["choices"] = list(self.choices) if self.choices is not None else None
-        data["is_mcq"] = self.is_mcq
-        return data
+        """The problem's fields as they appear in a results line (unique_id first)."""
+        return {"unique_id": self.unique_id, "dataset": self.dataset, "problem": self.question,
+                "is_mcq": self.is_mcq,
+                "choices": list(self.choices) if self.choices is not None else None,
+                "choice_index_correct": self.choice_index_correct,
+                "explanation_correct": self.explanation_correct,
+                "answer_correct": self.answer_correct, "category": self.category,
+                "level": self.level, "subject": self.subject}
 
 
 def dataset_names(dataset: str) -> tuple[str, ...]:
