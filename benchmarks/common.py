@@ -112,11 +112,18 @@ def engine(n_parallel: int = 8, max_model_len: int = 2048) -> Iterator[Any]:
     """The embedded llama.cpp engine on a free port; stopped by its handle (PID) on exit.
 
     Its state file and log go to a private folder so nothing touches the user's own servers
-    (removed afterwards; a failed start shows the log's tail in its error).
+    (removed afterwards; a failed start shows the log's tail in its error). Waits for other
+    tests/benchmarks/demos that hold the engine lock (collectkit.engine_lock).
     """
-    import tempfile
-
     from collectkit import serve
+    from collectkit.engine_lock import engines_exclusively
+
+    with engines_exclusively(f"benchmark {Path(sys.argv[0]).name}"):
+        yield from _engine(serve, n_parallel, max_model_len)
+
+
+def _engine(serve, n_parallel: int, max_model_len: int) -> Iterator[Any]:
+    import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="collectkit-bench-engine-"))
     saved = os.environ.get("COLLECTKIT_STATE_DIR")

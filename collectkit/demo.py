@@ -288,8 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.num_problems < 1 or args.k < 1 or args.max_tokens < 1:
         print("error: --num-problems, --k and --max-tokens must be at least 1", file=sys.stderr)
         return 2
+    from .engine_lock import engines_exclusively
+
     try:
-        result = run_demo(args)
+        with engines_exclusively("collectkit demo"):
+            result = run_demo(args)
     except DemoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

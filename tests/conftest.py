@@ -23,6 +23,30 @@ from collectkit.config import ENV_ALIASES, ENV_PREFIX
 _ALIAS_VARS = tuple(var for names in ENV_ALIASES.values() for var in names)
 
 
+def _uses_engine(item) -> bool:
+    return item.get_closest_marker("engine") is not None or "embedded_server" in getattr(
+        item, "fixturenames", ())
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "engine: starts an inference engine (waits for the engine lock)")
+
+
+def pytest_collection_finish(session):
+    """Tests that start engines wait for other test runs, benchmarks and demos that hold one."""
+    if any(_uses_engine(item) for item in session.items):
+        from collectkit.engine_lock import engines_exclusively
+
+        session.config._engine_lock = engines_exclusively("pytest", announce=lambda line: print(line))
+        session.config._engine_lock.__enter__()
+
+
+def pytest_unconfigure(config):
+    lock = getattr(config, "_engine_lock", None)
+    if lock is not None:
+        lock.__exit__(None, None, None)
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

@@ -26,6 +26,7 @@ try:
 except ImportError:  # tests/ imported as a package
     from tests.conftest import free_port, pid_gone
 
+pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ["notebooks/01_serve_llm.ipynb", "notebooks/02_run_inference.ipynb",
             "notebooks/03_extract_answers.ipynb", "notebooks/04_analyze.ipynb"]

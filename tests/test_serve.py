@@ -26,6 +26,7 @@ try:
 except ImportError:  # tests/ imported as a package
     from tests.conftest import free_port, pid_gone
 
+pytestmark = pytest.mark.engine
 FAKE_VLLM = Path(__file__).with_name("fake_vllm.py")
 CLI = [sys.executable, "-m", "collectkit.serve_llm"]
 HF_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
