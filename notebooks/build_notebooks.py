@@ -165,7 +165,7 @@ show_rows: int = 10  # collected problems to show
     code("imports", """
 from collectkit import notebook_support as ns
 from collectkit.config import Settings
-from collectkit.inference import default_output_path, run_collection
+from collectkit.inference import collect, default_output_path
 from collectkit.store import load_results
 """),
     md("settings-md", """
@@ -189,7 +189,7 @@ print(f"model {settings.model} at {settings.base_url}\\nresults → {results_fil
 ## Collect
 """),
     code("collect", """
-stats = run_collection(settings, output_path=results_file, progress=True)
+stats = await collect(settings, output_path=results_file, progress=True)
 print(stats.line())
 stats.failures
 """),
@@ -405,7 +405,7 @@ from pathlib import Path
 
 from collectkit import metrics, notebook_support as ns, plots
 from collectkit.config import Settings
-from collectkit.inference import default_output_path, run_collection
+from collectkit.inference import collect, default_output_path
 from collectkit.store import load_results
 """),
     md("serve-md", """
@@ -428,7 +428,7 @@ settings = Settings.load({
     "num_problems": num_problems, "k_responses": k_responses, "temperature": temperature,
     "max_tokens": max_tokens, "max_concurrent": max_concurrent, "output_dir": run_dir})
 results_file = default_output_path(settings)
-stats = run_collection(settings, output_path=results_file, progress=True)
+stats = await collect(settings, output_path=results_file, progress=True)
 print(stats.line())
 ns.collected_table(load_results(results_file)).head()
 """),

@@ -151,6 +151,50 @@ def test_pipeline_notebooks_share_their_defaults():
     assert serve["model"] == EMBEDDED_MODEL
 
 
+# ------------------------------------------------------------------------------ event loops
+
+def test_no_event_loop_patching_anywhere():
+    sources = [p for p in (ROOT / "collectkit").rglob("*.py")] + [
+        ROOT / relative for relative in ALL_NOTEBOOKS] + [ROOT / "requirements.txt"]
+    for path in sources:
+        text = path.read_text(encoding="utf-8").lower()
+        assert "nest_asyncio" not in text and "nest-asyncio" not in text, path
+
+
+def test_notebooks_await_collection_in_the_kernels_loop():
+    for relative in ("notebooks/02_run_inference.ipynb", COLAB):
+        sources = "\n".join(cell.source for cell in code_cells(read(relative)))
+        assert "await collect(" in sources and "run_collection" not in sources, relative
+
+
+def test_sync_helper_works_inside_a_running_loop(tmp_path):
+    """A script that calls run_collection from a coroutine (as a notebook cell would) gets its
+    results; the collection runs on its own loop in a worker thread, the caller's loop is untouched."""
+    import asyncio
+    import threading
+
+    from stub_server import StubServer
+
+    from collectkit.config import Settings
+    from collectkit.inference import run_collection
+    from collectkit.problems import load_problems
+
+    async def from_a_cell(settings, output):
+        caller = threading.current_thread()
+        stats = run_collection(settings, load_problems("both", 4), output_path=output,
+                               progress=False)
+        assert threading.current_thread() is caller
+        return stats, asyncio.get_running_loop().is_running()
+
+    with StubServer(completion_tokens=8) as stub:
+        settings = Settings(model=stub.model, api_base=stub.base_url, output_dir=str(tmp_path),
+                            k_responses=2, max_tokens=16, max_retries=0, request_timeout=5.0,
+                            api_key="sk-test")
+        stats, loop_alive = asyncio.run(from_a_cell(settings, tmp_path / "r.jsonl"))
+    assert stats.done == 4 and loop_alive
+    assert len(read_jsonl(tmp_path / "r.jsonl")) == 4
+
+
 # ------------------------------------------------------------------------------ helpers (no engine)
 
 def test_model_chooser_offers_common_models_and_free_text():
