@@ -1,5 +1,5 @@
-"""The notebooks: committed clean and parameterized, thin (no definitions), in sync with their
-generator; executed with papermill against the real embedded engine (through the demo, which runs
+"""The notebooks: committed stripped (tools/strip_notebooks.py) and parameterized, thin (no
+definitions); executed with papermill against the real embedded engine (through the demo, which runs
 notebooks 01-04, and the Colab notebook with CPU parameters), asserting on what they produced.
 
 Tiny parameters keep the engine work small (4 problems, k=2, 32 tokens). Every server a notebook
@@ -31,13 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ["notebooks/01_serve_llm.ipynb", "notebooks/02_run_inference.ipynb",
             "notebooks/03_extract_answers.ipynb", "notebooks/04_analyze.ipynb"]
 COLAB = "colab/collectkit_colab.ipynb"
-ALL_NOTEBOOKS = PIPELINE + [COLAB]
+sys.path.insert(0, str(ROOT / "tools"))
+import strip_notebooks  # noqa: E402
+
+# every notebook the repository ships, new ones included
+ALL_NOTEBOOKS = [str(path.relative_to(ROOT)) for path in strip_notebooks.repository_notebooks()]
 FIGURES = ["accuracy_by_category.png", "accuracy_by_level.png", "pass_maj_at_k.png",
            "unparsed_by_category.png", "tokens_throughput.png"]
 TINY = {"num_problems": 4, "k": 2, "max_tokens": 32}
-
-sys.path.insert(0, str(ROOT / "notebooks"))
-import build_notebooks  # noqa: E402
 
 
 def read(relative: str) -> nbformat.NotebookNode:
@@ -119,11 +120,40 @@ def test_no_definitions_in_notebooks(relative):
         assert "def " not in cell.source and "class " not in cell.source, cell.source
 
 
-def test_notebooks_match_their_generator():
-    for relative, text in build_notebooks.rendered().items():
-        assert (ROOT / relative).read_text(encoding="utf-8") == text, (
-            f"{relative} differs from notebooks/build_notebooks.py; run "
-            "python notebooks/build_notebooks.py")
+@pytest.mark.parametrize("relative", ALL_NOTEBOOKS)
+def test_committed_notebooks_are_stripped(relative):
+    text = (ROOT / relative).read_text(encoding="utf-8")
+    assert strip_notebooks.stripped(text) == text, (
+        f"{relative} is not stripped; run make strip-notebooks")
+
+
+def test_strip_undoes_a_jupyter_session(tmp_path):
+    """What JupyterLab and papermill add to a notebook (outputs, counts, widget state, timings,
+    the kernel's version) goes; what the author wrote (sources, ids, tags) stays."""
+    committed = (ROOT / PIPELINE[0]).read_text(encoding="utf-8")
+    nb = nbformat.reads(committed, as_version=4)
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.7",
+                                    "codemirror_mode": {"name": "ipython", "version": 3}}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nb.metadata["papermill"] = {"parameters": {"port": 1}}
+    for count, cell in enumerate(code_cells(nb), start=1):
+        cell.execution_count = count
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hello\n")]
+        cell.metadata["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00Z"}
+        cell.metadata["scrolled"] = True
+    copy = tmp_path / "01.ipynb"
+    nbformat.write(nb, copy)
+    assert strip_notebooks.main(["--check", str(copy)]) == 1
+    assert strip_notebooks.main([str(copy)]) == 0
+    assert copy.read_text(encoding="utf-8") == committed
+    assert strip_notebooks.main(["--check", str(copy)]) == 0
+    edited = nbformat.read(copy, as_version=4)  # an edit survives stripping
+    edited.cells.append(nbformat.v4.new_markdown_cell("a note", id="note"))
+    nbformat.write(edited, copy)
+    strip_notebooks.main([str(copy)])
+    assert nbformat.read(copy, as_version=4).cells[-1].source == "a note"
 
 
 def test_colab_install_cell_acts_only_on_colab_and_uses_links():
