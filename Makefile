@@ -47,7 +47,7 @@ test-browser: $(BROWSER_STAMP)
 	$(PY) -m pytest -q tests/browser
 
 # The browser test, keeping its screenshots in docs/images/.
-screenshots: export COLLECTKIT_SCREENSHOTS_DIR = $(CURDIR)/docs/images
+screenshots: export SCREENSHOTS_DIR = $(CURDIR)/docs/images
 screenshots: test-browser
 
 # Outputs, execution counts and metadata noise out of notebooks/*.ipynb and colab/*.ipynb.
