@@ -26,7 +26,6 @@ try:
 except ImportError:  # tests/ imported as a package
     from tests.conftest import free_port, pid_gone
 
-pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ["notebooks/01_serve_llm.ipynb", "notebooks/02_run_inference.ipynb",
             "notebooks/03_extract_answers.ipynb", "notebooks/04_analyze.ipynb"]
@@ -274,6 +273,7 @@ def test_start_button_shows_an_error_as_one_line(tmp_path):
     assert not recorded_servers()
 
 
+@pytest.mark.engine
 def test_start_button_starts_then_reuses_the_server(tmp_path, stop_recorded):
     port = free_port()
     settings = dict(port=port, n_parallel=2, max_model_len=1024, log_dir=str(tmp_path / "rel"))
@@ -306,6 +306,7 @@ def test_run_folder_lookups(tmp_path):
 
 # ------------------------------------------------------------------------------ executed
 
+@pytest.mark.engine
 def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsys):
     import demo
 
@@ -380,6 +381,7 @@ def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsy
     assert not recorded_servers()
 
 
+@pytest.mark.engine
 def test_serve_notebook_reuses_a_recorded_server(tmp_path, stop_recorded):
     port = free_port()
     handle = start_server(engine="llamacpp", port=port, n_parallel=2, max_model_len=1024,
@@ -397,6 +399,7 @@ def test_serve_notebook_reuses_a_recorded_server(tmp_path, stop_recorded):
     assert not recorded_servers()
 
 
+@pytest.mark.engine
 def test_colab_notebook_runs_on_cpu(tmp_path, stop_recorded):
     run_dir = tmp_path / "colab-run"
     port = free_port()
