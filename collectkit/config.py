@@ -104,6 +104,12 @@ class Settings:
         if bad:
             name = bad[0]
             raise ConfigError(f"invalid value for {name}: {getattr(self, name)!r}")
+        if "@" in self.api_base.split("://", 1)[-1].split("/", 1)[0]:
+            from .faults import redact_url
+
+            raise ConfigError(f"api_base {redact_url(self.api_base)} carries credentials "
+                              "(user:password@), which the HTTP client cannot send beside an API "
+                              "key; give the key with --api_key_env or .env instead")
 
     @property
     def base_url(self) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
+import pydantic
 from openai.types.chat import ChatCompletion
 
 from . import faults
@@ -163,7 +164,7 @@ class BaseLLM(ABC):
             except openai.APIStatusError as exc:
                 raise RequestFailed(f"{exc.status_code} {type(exc).__name__}: "
                                     f"{_short(exc.message)}", status=exc.status_code) from None
-            except ValueError as exc:  # a 200 whose body is not JSON, or not a completion
+            except (json.JSONDecodeError, pydantic.ValidationError) as exc:  # a broken 200 body
                 raise RequestFailed(f"malformed 200 response: {_short(exc)}", status=200) from None
         return _completions(response)
 
@@ -175,7 +176,8 @@ class RemoteLLM(BaseLLM):
     """OpenAI, Gemini's OpenAI endpoint, any OpenAI-compatible API: standard parameters only."""
 
     def split_params(self, params):
-        dropped = [name for name in params if name not in STANDARD_PARAMS]
+        dropped = [name for name, value in params.items()
+                   if name not in STANDARD_PARAMS and value is not None]
         kept = {k: v for k, v in params.items() if k in STANDARD_PARAMS and v is not None}
         if OPENAI_REASONING_MODEL.match(self.model):
             for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
@@ -197,7 +199,8 @@ class LocalLLM(BaseLLM):
     def split_params(self, params):
         kept = {k: v for k, v in params.items() if k in STANDARD_PARAMS and v is not None}
         extra = {k: v for k, v in params.items() if k in LOCAL_EXTRA_PARAMS and v is not None}
-        dropped = [k for k in params if k not in STANDARD_PARAMS | LOCAL_EXTRA_PARAMS]
+        dropped = [k for k, v in params.items()
+                   if k not in STANDARD_PARAMS | LOCAL_EXTRA_PARAMS and v is not None]
         return kept, extra, dropped
 
 
