@@ -113,7 +113,7 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     stats = RunStats(output_path=str(path))
     with store.AppendWriter(path) as results, \
             store.AppendWriter(store.errors_path(path)) as errors:
-        done = _resume_scan(path, sampling, allow_config_change, repair)
+        done = _resume_scan(results, errors, sampling, allow_config_change, repair)
         failures = store.counted_failures(errors.path)
         todo = _plan(problems, done, failures, settings.max_attempts, retry_failed, stats)
         llm = llm or create_llm(settings)
@@ -159,12 +159,12 @@ def _final_manifest(path: Path, settings: Settings, sampling: dict, stats: RunSt
             raise
 
 
-def _resume_scan(path: Path, sampling: dict[str, Any], allow_config_change: bool,
-                 repair: bool) -> set[str]:
+def _resume_scan(results: store.AppendWriter, errors_writer: store.AppendWriter,
+                 sampling: dict[str, Any], allow_config_change: bool, repair: bool) -> set[str]:
     """Ids already done. Cuts torn last lines; a corrupt line elsewhere stops the run (or, with
     repair, goes to X.corrupt.jsonl and its problem is collected again); rows of other sampling
     settings stop it unless allow_config_change."""
-    errors = store.errors_path(path)
+    path, errors = results.path, errors_writer.path
     store.recover_torn_tail(path)
     store.recover_torn_tail(errors)
     scan = store.scan_results(path, row_tail(sampling))
@@ -176,8 +176,9 @@ def _resume_scan(path: Path, sampling: dict[str, Any], allow_config_change: bool
                                "in all); rerun with --repair to move them to "
                                f"{store.corrupt_path(where).name} and collect them again")
     if repair:
-        store.move_lines_out(path, {number for number, _ in scan.corrupt})
-        store.move_lines_out(errors, {number for number, _ in bad_errors})
+        for writer, bad in ((results, scan.corrupt), (errors_writer, bad_errors)):
+            if store.move_lines_out(writer.path, {number for number, _ in bad}):
+                writer.reopen()  # the file was replaced: append to the new one
     if not allow_config_change:
         check_row_sampling(path, scan.other, sampling)
     return scan.ids

@@ -217,15 +217,23 @@ class AppendWriter:
     def __init__(self, path: Path) -> None:
         make_folder(path.parent)
         self.path = path
-        with os_errors(path, "open"):
-            self._handle = open(path, "a", encoding="utf-8")
+        self.bytes_written = 0
+        self._open()
+
+    def _open(self) -> None:
+        with os_errors(self.path, "open"):
+            self._handle = open(self.path, "a", encoding="utf-8")
         try:
             fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._handle.close()
-            raise StoreError(f"{path} is being written by another run; wait for it or choose "
-                             "another --output_file") from None
-        self.bytes_written = 0
+            raise StoreError(f"{self.path} is being written by another run; wait for it or "
+                             "choose another --output_file") from None
+
+    def reopen(self) -> None:
+        """After the file was replaced (move_lines_out): append to the new one."""
+        self.close()
+        self._open()
 
     def append(self, row: dict[str, Any]) -> None:
         line = json.dumps(row, ensure_ascii=False) + "\n"
