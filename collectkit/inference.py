@@ -113,8 +113,7 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     stats = RunStats(output_path=str(path))
     with store.AppendWriter(path) as results, \
             store.AppendWriter(store.errors_path(path)) as errors:
-        done = _resume_scan(results, errors, sampling, allow_config_change, repair)
-        failures = store.counted_failures(errors.path)
+        done, failures = _resume_scan(results, errors, sampling, allow_config_change, repair)
         todo = _plan(problems, done, failures, settings.max_attempts, retry_failed, stats)
         llm = llm or create_llm(settings)
         recorder = Recorder(results, errors, failures, stats, settings.k_responses,
@@ -160,15 +159,16 @@ def _final_manifest(path: Path, settings: Settings, sampling: dict, stats: RunSt
 
 
 def _resume_scan(results: store.AppendWriter, errors_writer: store.AppendWriter,
-                 sampling: dict[str, Any], allow_config_change: bool, repair: bool) -> set[str]:
-    """Ids already done. Cuts torn last lines; a corrupt line elsewhere stops the run (or, with
+                 sampling: dict[str, Any], allow_config_change: bool,
+                 repair: bool) -> tuple[set[str], dict[str, int]]:
+    """(ids already done, counted failures per problem). Cuts torn last lines; a corrupt line elsewhere stops the run (or, with
     repair, goes to X.corrupt.jsonl and its problem is collected again); rows of other sampling
     settings stop it unless allow_config_change."""
     path, errors = results.path, errors_writer.path
     store.recover_torn_tail(path)
     store.recover_torn_tail(errors)
     scan = store.scan_results(path, row_tail(sampling))
-    bad_errors = store.bad_lines(errors)
+    failures, bad_errors = store.scan_errors(errors)
     if (scan.corrupt or bad_errors) and not repair:
         where, (number, why) = (path, scan.corrupt[0]) if scan.corrupt else (errors, bad_errors[0])
         count = len(scan.corrupt) + len(bad_errors)
@@ -181,7 +181,7 @@ def _resume_scan(results: store.AppendWriter, errors_writer: store.AppendWriter,
                 writer.reopen()  # the file was replaced: append to the new one
     if not allow_config_change:
         check_row_sampling(path, scan.other, sampling)
-    return scan.ids
+    return scan.ids, failures
 
 
 def _plan(problems: list[Problem], done: set[str], failures: dict[str, int], max_attempts: int,

@@ -133,30 +133,34 @@ def completed_ids(path: Path) -> set[str]:
     return scan_results(path).ids
 
 
-def _whole_row(line: bytes) -> tuple[dict[str, Any] | None, str]:
+def _whole_row(line: bytes, results: bool = True) -> tuple[dict[str, Any] | None, str]:
     try:
         row = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return None, f"not valid JSON ({getattr(exc, 'msg', exc)})"
     if not isinstance(row, dict) or "unique_id" not in row:
         return None, "no unique_id"
-    if not isinstance(row.get("responses"), list):
+    if results and not isinstance(row.get("responses"), list):
         return None, "no responses list"
     return row, ""
 
 
-def bad_lines(path: Path) -> list[tuple[int, str]]:
-    """(line number, why) of the lines of a JSONL file that are not JSON objects with an id."""
-    found = []
+def scan_errors(path: Path) -> tuple[dict[str, int], list[tuple[int, str]]]:
+    """(counted failed attempts per problem, (line number, why) of lines that are not rows)."""
+    counts: dict[str, int] = {}
+    bad = []
     if path.exists():
         with os_errors(path, "read"), open(path, "rb") as handle:
             for number, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        _parse(line, path, number)
-                    except StoreError as exc:
-                        found.append((number, str(exc).split(": ", 1)[-1]))
-    return found
+                if not line.strip():
+                    continue
+                row, why = _whole_row(line, results=False)
+                if row is None:
+                    bad.append((number, why))
+                    continue
+                counts[row["unique_id"]] = counts.get(row["unique_id"], 0) + bool(
+                    row.get("counted", True))
+    return counts, bad
 
 
 def move_lines_out(path: Path, numbers: set[int]) -> int:
@@ -191,12 +195,10 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
 
 def counted_failures(path: Path) -> dict[str, int]:
     """Failed attempts per problem that count against --max_attempts (0 for problems whose
-    failures were all uncounted)."""
-    counts: dict[str, int] = {}
-    if path.exists():
-        for row in iter_rows(path):
-            counts[row["unique_id"]] = counts.get(row["unique_id"], 0) + bool(
-                row.get("counted", True))
+    failures were all uncounted); a line that is not a row is a StoreError."""
+    counts, bad = scan_errors(path)
+    if bad:
+        raise StoreError(f"{path}: line {bad[0][0]}: {bad[0][1]}")
     return counts
 
 

@@ -90,6 +90,7 @@ class StubApp:
         self.seeds: Counter[str] = Counter()
         self.param_keys: Counter[str] = Counter()
         self.last_request: dict | None = None
+        self.authorizations: Counter[str] = Counter()  # Authorization headers seen
 
     # ---- the common case: bodies precomputed per (n, token limit, seed) ----
     def _message(self, token_limit: int, seed, choice_index: int) -> tuple[dict, str]:
@@ -141,6 +142,7 @@ class StubApp:
             self.seeds[str(seed)] += 1
         self.param_keys.update(params.keys())
         self.last_request = params
+        self.authorizations[request.headers.get("Authorization", "")] += 1
 
         fault = self.faults.popleft() if self.faults else self.mode
         response = await self._apply(fault, request, n, token_limit, seed)
@@ -193,7 +195,8 @@ class StubApp:
         return _json_response({
             "total_requests": self.total_requests, "status_counts": self.status_counts,
             "n_values": self.n_values, "seeds": self.seeds, "param_keys": self.param_keys,
-            "last_request": self.last_request, "queued_faults": list(self.faults), "mode": self.mode})
+            "last_request": self.last_request, "authorizations": self.authorizations,
+            "queued_faults": list(self.faults), "mode": self.mode})
 
     async def control_reset_stats(self, request: web.Request) -> web.Response:
         self.reset_stats()
