@@ -255,7 +255,7 @@ def main() -> None:
                  for _ in range(1 if args.quick else 2)]
     resume_s = median([r["seconds"] for r in resumes])
     load_s = median([r["seconds"] for r in loads])
-    print(f"  resume scan (recover_torn_tail ×2 + completed_ids + counted_failures): "
+    print(f"  resume scan (recover_torn_tail ×2 + scan_results + scan_errors): "
           f"{spread([r['seconds'] for r in resumes])} s, max RSS "
           f"{max(r['max_rss_mb'] for r in resumes):.0f} MB")
     print(f"  store.load_results (every row parsed): {spread([r['seconds'] for r in loads])} s, "

@@ -12,7 +12,7 @@ import pytest
 
 from collectkit import store
 from collectkit.answer_extraction import main as extraction_main
-from hardening_support import cli_command, lines, manifest, one_line_error, run_cli
+from collection_support import cli_command, lines, manifest, one_line_error, run_cli
 from stub_server import StubServer
 
 
