@@ -79,6 +79,8 @@ class BaseLLM(ABC):
         self.client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries,
             http_client=openai.DefaultAioHttpClient(timeout=timeout))
+        # Server messages can echo the key or the URL's credentials: redacted where they enter.
+        self.redact = faults.Redactor([api_key, *faults.url_secrets(base_url)])
         self.params, self.extra_body, self.dropped = self.split_params(dict(sampling))
         if self.dropped:
             log.warning("parameters not sent to %s (%s): %s", model, type(self).__name__,
@@ -160,10 +162,12 @@ class BaseLLM(ABC):
                     options={"extra_json": self.extra_body} if self.extra_body else {})
             except openai.APIConnectionError as exc:  # refused, reset, or timed out
                 kind = faults.kind_of(None, timed_out=faults.timed_out_after_accept(exc))
-                raise RequestFailed(faults.describe(exc), status=None, kind=kind) from None
+                raise RequestFailed(self.redact(faults.describe(exc)), status=None,
+                                    kind=kind) from None
             except openai.APIStatusError as exc:
                 raise RequestFailed(f"{exc.status_code} {type(exc).__name__}: "
-                                    f"{_short(exc.message)}", status=exc.status_code) from None
+                                    f"{_short(self.redact(exc.message))}",
+                                    status=exc.status_code) from None
             except (json.JSONDecodeError, pydantic.ValidationError) as exc:  # a broken 200 body
                 raise RequestFailed(f"malformed 200 response: {_short(exc)}", status=200) from None
         return _completions(response)

@@ -185,6 +185,8 @@ def test_full_disk_mid_run_is_one_line_and_the_file_stays_resumable(stub, tmp_pa
         cause = "No space left on device"
     error = one_line_error(done)
     assert done.returncode == 2 and str(out) in error and cause in error
+    if mechanism == "rlimit_fsize":  # the small manifest still fits: it says what happened
+        assert manifest(out)["status"] == "failed" and cause in manifest(out)["reason"]
     kept = out.read_bytes().count(b"\n")
     assert 0 < kept < 120
     finished = run_cli(stub, "--output_file", str(out), problems=120, cwd=tmp_path)
