@@ -154,16 +154,16 @@ def _final_manifest(path: Path, settings: Settings, sampling: dict, stats: RunSt
     try:
         write_manifest(path, settings, sampling, stats, status=status, reason=reason)
     except store.StoreError:
-        if status != "failed":  # a full disk already has its error on the way out
-            raise
+        if status not in ("failed", "interrupted"):
+            raise  # otherwise the run's own error (a full disk, Ctrl-C) is already on its way
 
 
 def _resume_scan(results: store.AppendWriter, errors_writer: store.AppendWriter,
                  sampling: dict[str, Any], allow_config_change: bool,
                  repair: bool) -> tuple[set[str], dict[str, int]]:
-    """(ids already done, counted failures per problem). Cuts torn last lines; a corrupt line elsewhere stops the run (or, with
-    repair, goes to X.corrupt.jsonl and its problem is collected again); rows of other sampling
-    settings stop it unless allow_config_change."""
+    """(ids already done, counted failures per problem). Cuts torn last lines; a corrupt line
+    elsewhere stops the run (or, with repair, goes to X.corrupt.jsonl and its problem is
+    collected again); rows of other sampling settings stop it unless allow_config_change."""
     path, errors = results.path, errors_writer.path
     store.recover_torn_tail(path)
     store.recover_torn_tail(errors)
