@@ -86,6 +86,22 @@ def test_a_corrupt_middle_row_is_detected_and_repair_collects_it_again(stub, tmp
     assert damaged_id in {r["unique_id"] for r in collected}
 
 
+def test_a_corrupt_errors_line_is_named_and_repair_moves_it(stub, tmp_path):
+    stub.set_faults([{"kind": "500"}] * 2)
+    out = tmp_path / "r.jsonl"
+    assert run_cli(stub, "--output_file", str(out), "--max_attempts", "1", problems=4,
+                   cwd=tmp_path).returncode == 1
+    errors = store.errors_path(out)
+    rows = errors.read_text().splitlines(keepends=True)
+    errors.write_text(rows[0] + "garbage that is not a row\n" + "".join(rows[1:]))
+    done = run_cli(stub, "--output_file", str(out), problems=4, cwd=tmp_path)
+    assert done.returncode == 2 and f"{errors} line 2 is corrupt" in one_line_error(done)
+    repaired = run_cli(stub, "--output_file", str(out), "--repair", problems=4, cwd=tmp_path)
+    assert repaired.returncode == 0, repaired.stderr
+    assert store.corrupt_path(errors).read_text() == "garbage that is not a row\n"
+    assert len(lines(out)) == 4 and len(lines(errors)) == 2
+
+
 def test_rows_carry_their_sampling_so_the_check_holds_without_the_manifest(stub, tmp_path):
     out = tmp_path / "r.jsonl"
     assert run_cli(stub, "--output_file", str(out), cwd=tmp_path).returncode == 0
