@@ -16,6 +16,10 @@ from collectkit.serve import EMBEDDED_GGUF
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache" / "smollm2-135m-instruct-hf"
 SERVED_NAME = "smollm2-135m-hf"
+# Two cores: vLLM's CPU backend on both, 2 GiB of KV cache (the process tree holds ~6–7 GB).
+CPU_ENV = {"OMP_NUM_THREADS": "2", "VLLM_CPU_OMP_THREADS_BIND": "0-1",
+           "VLLM_CPU_KVCACHE_SPACE": "2", "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
+           "DO_NOT_TRACK": "1"}
 
 
 def converted_model(folder: Path = CACHE) -> Path:
