@@ -122,3 +122,26 @@ def vllm_command(model: str, host: str, port: int, options: VllmOptions | None =
 
 def _mentions(args: Iterable[str], flag: str) -> bool:
     return any(arg == flag or arg.startswith(flag + "=") for arg in args)
+
+
+def gpu_compute_capability() -> float | None:
+    """The first CUDA GPU's compute capability (7.5 on a T4), from nvidia-smi; None without one."""
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return None
+    done = subprocess.run(["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+                          capture_output=True, text=True)
+    try:
+        return float(done.stdout.split()[0]) if done.returncode == 0 else None
+    except (IndexError, ValueError):
+        return None
+
+
+def dtype_for_gpu(model: str, compute_capability: float | None) -> str:
+    """vLLM's dtype for this GPU: below compute capability 8 (T4, V100) there is no bfloat16, so
+    half, except Gemma 2/3, which refuse float16 and need float32; otherwise vLLM's auto."""
+    if compute_capability is None or compute_capability >= 8:
+        return "auto"
+    name = model.lower()
+    return "float32" if "gemma-2" in name or "gemma-3" in name else "half"

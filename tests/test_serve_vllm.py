@@ -347,3 +347,4 @@ def test_key_from_the_environment_never_on_argv_state_or_log(fake_vllm, tmp_path
             "running, refuses the given API key")
     finally:
         kill_group(pid)
+
