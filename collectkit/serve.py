@@ -258,6 +258,14 @@ def find_server(port: int | None = None) -> ServerHandle | None:
     return None
 
 
+def recorded_command(base_url: str) -> list[str] | None:
+    """The command (no keys) of the recorded server at `base_url`, for a run's manifest."""
+    for handle in recorded_servers():
+        if handle.base_url.rstrip("/") == base_url.rstrip("/"):
+            return handle.command or None
+    return None
+
+
 def _save_state(handle: ServerHandle) -> None:
     path = Path(handle.state_path)
     path.parent.mkdir(parents=True, exist_ok=True)

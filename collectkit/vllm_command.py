@@ -70,9 +70,13 @@ class VllmOptions:
         return cls(**{k: v for k, v in options.items() if v is not None})
 
     def vllm_only(self) -> list[str]:
-        """Options set away from their defaults that only vLLM understands."""
+        """Options set away from their defaults that only vLLM understands. The GPU settings the
+        kit always had (memory fraction, tensor parallel, eager) are ignored by llama.cpp instead:
+        notebooks and scripts pass them whatever the engine."""
         defaults = VllmOptions()
-        return [f.name for f in fields(self) if f.name not in ("max_model_len", "served_model_name")
+        shared = ("max_model_len", "served_model_name", "gpu_util", "tensor_parallel_size",
+                  "enforce_eager")
+        return [f.name for f in fields(self) if f.name not in shared
                 and getattr(self, f.name) != getattr(defaults, f.name)]
 
     def flags(self, model: str) -> list[str]:

@@ -348,3 +348,14 @@ def test_key_from_the_environment_never_on_argv_state_or_log(fake_vllm, tmp_path
     finally:
         kill_group(pid)
 
+
+
+def test_the_recorded_command_is_found_by_base_url(fake_vllm):
+    handle = start_fake(seed=5)
+    try:
+        command = serve.recorded_command(handle.base_url + "/")
+        assert command == handle.command and "--seed" in command
+        assert serve.recorded_command("http://127.0.0.1:1/v1") is None
+    finally:
+        handle.stop()
+        kill_group(handle.pid)

@@ -43,3 +43,9 @@ def test_invalid_options_name_themselves(options):
     with pytest.raises(InvalidServerOption, match=next(iter(options)).split("_")[0]
                        if "server_args" not in options else "--api-key"):
         VllmOptions(**options)
+
+
+def test_llamacpp_ignores_the_gpu_settings_but_not_vllm_only_flags():
+    assert VllmOptions(gpu_util=0.5, tensor_parallel_size=2, enforce_eager=False,
+                       max_model_len=512, served_model_name="x").vllm_only() == []
+    assert VllmOptions(dtype="half", server_args=["--x"]).vllm_only() == ["dtype", "server_args"]
