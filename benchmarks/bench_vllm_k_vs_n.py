@@ -40,7 +40,10 @@ def main() -> None:
     figures = {"problems": count, "k": args.k, "max_tokens": args.max_tokens,
                "in_flight": args.in_flight}
     caching = [None] if args.quick else [None, False]
-    with ContentionMonitor() as monitor:
+    from collectkit.engine_lock import engines_exclusively
+
+    # One lock over both engines: nothing else starts an engine between them.
+    with engines_exclusively(f"benchmark {Path(sys.argv[0]).name}"), ContentionMonitor() as monitor:
         for prefix_caching in caching:
             label = "same_requests" if prefix_caching is None else "same_requests_no_prefix_cache"
             with vllm_engine(enable_prefix_caching=prefix_caching) as handle:
