@@ -11,6 +11,7 @@ import asyncio
 import re
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -73,18 +74,18 @@ def check_server(settings: Settings, api_key: str) -> None:
 
 def run_collection(settings: Settings, problems: list[Problem] | None = None, *,
                    stop_on_sigterm: bool = False, **kwargs: Any) -> RunStats:
-    """Blocking entry point; works inside Jupyter's running event loop too. With
-    stop_on_sigterm, SIGTERM cancels the run like Ctrl-C (CancelledError("SIGTERM") is raised)."""
+    """Blocking entry point for scripts. Notebooks `await collect(...)` instead; called where an
+    event loop already runs (a notebook cell), it runs the collection on its own loop in a worker
+    thread and waits for it, so the running loop is never re-entered. With stop_on_sigterm,
+    SIGTERM cancels the run like Ctrl-C (CancelledError("SIGTERM") is raised)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         if stop_on_sigterm:
             return asyncio.run(_cancel_on_sigterm(collect(settings, problems, **kwargs)))
         return asyncio.run(collect(settings, problems, **kwargs))
-    import nest_asyncio
-
-    nest_asyncio.apply()
-    return asyncio.get_event_loop().run_until_complete(collect(settings, problems, **kwargs))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="collectkit-collect") as pool:
+        return pool.submit(asyncio.run, collect(settings, problems, **kwargs)).result()
 
 
 async def _cancel_on_sigterm(work):

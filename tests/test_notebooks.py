@@ -1,5 +1,5 @@
-"""The notebooks: committed clean and parameterized, thin (no definitions), in sync with their
-generator; executed with papermill against the real embedded engine (through the demo, which runs
+"""The notebooks: committed stripped (tools/strip_notebooks.py) and parameterized, thin (no
+definitions); executed with papermill against the real embedded engine (through the demo, which runs
 notebooks 01-04, and the Colab notebook with CPU parameters), asserting on what they produced.
 
 Tiny parameters keep the engine work small (4 problems, k=2, 32 tokens). Every server a notebook
@@ -31,13 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ["notebooks/01_serve_llm.ipynb", "notebooks/02_run_inference.ipynb",
             "notebooks/03_extract_answers.ipynb", "notebooks/04_analyze.ipynb"]
 COLAB = "colab/collectkit_colab.ipynb"
-ALL_NOTEBOOKS = PIPELINE + [COLAB]
+sys.path.insert(0, str(ROOT / "tools"))
+import strip_notebooks  # noqa: E402
+
+# every notebook the repository ships, new ones included
+ALL_NOTEBOOKS = [str(path.relative_to(ROOT)) for path in strip_notebooks.repository_notebooks()]
 FIGURES = ["accuracy_by_category.png", "accuracy_by_level.png", "pass_maj_at_k.png",
            "unparsed_by_category.png", "tokens_throughput.png"]
 TINY = {"num_problems": 4, "k": 2, "max_tokens": 32}
-
-sys.path.insert(0, str(ROOT / "notebooks"))
-import build_notebooks  # noqa: E402
 
 
 def read(relative: str) -> nbformat.NotebookNode:
@@ -119,11 +120,40 @@ def test_no_definitions_in_notebooks(relative):
         assert "def " not in cell.source and "class " not in cell.source, cell.source
 
 
-def test_notebooks_match_their_generator():
-    for relative, text in build_notebooks.rendered().items():
-        assert (ROOT / relative).read_text(encoding="utf-8") == text, (
-            f"{relative} differs from notebooks/build_notebooks.py; run "
-            "python notebooks/build_notebooks.py")
+@pytest.mark.parametrize("relative", ALL_NOTEBOOKS)
+def test_committed_notebooks_are_stripped(relative):
+    text = (ROOT / relative).read_text(encoding="utf-8")
+    assert strip_notebooks.stripped(text) == text, (
+        f"{relative} is not stripped; run make strip-notebooks")
+
+
+def test_strip_undoes_a_jupyter_session(tmp_path):
+    """What JupyterLab and papermill add to a notebook (outputs, counts, widget state, timings,
+    the kernel's version) goes; what the author wrote (sources, ids, tags) stays."""
+    committed = (ROOT / PIPELINE[0]).read_text(encoding="utf-8")
+    nb = nbformat.reads(committed, as_version=4)
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.7",
+                                    "codemirror_mode": {"name": "ipython", "version": 3}}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nb.metadata["papermill"] = {"parameters": {"port": 1}}
+    for count, cell in enumerate(code_cells(nb), start=1):
+        cell.execution_count = count
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hello\n")]
+        cell.metadata["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00Z"}
+        cell.metadata["scrolled"] = True
+    copy = tmp_path / "01.ipynb"
+    nbformat.write(nb, copy)
+    assert strip_notebooks.main(["--check", str(copy)]) == 1
+    assert strip_notebooks.main([str(copy)]) == 0
+    assert copy.read_text(encoding="utf-8") == committed
+    assert strip_notebooks.main(["--check", str(copy)]) == 0
+    edited = nbformat.read(copy, as_version=4)  # an edit survives stripping
+    edited.cells.append(nbformat.v4.new_markdown_cell("a note", id="note"))
+    nbformat.write(edited, copy)
+    strip_notebooks.main([str(copy)])
+    assert nbformat.read(copy, as_version=4).cells[-1].source == "a note"
 
 
 def test_colab_install_cell_acts_only_on_colab_and_uses_links():
@@ -151,6 +181,50 @@ def test_pipeline_notebooks_share_their_defaults():
     assert serve["model"] == EMBEDDED_MODEL
 
 
+# ------------------------------------------------------------------------------ event loops
+
+def test_no_event_loop_patching_anywhere():
+    sources = [p for p in (ROOT / "collectkit").rglob("*.py")] + [
+        ROOT / relative for relative in ALL_NOTEBOOKS] + [ROOT / "requirements.txt"]
+    for path in sources:
+        text = path.read_text(encoding="utf-8").lower()
+        assert "nest_asyncio" not in text and "nest-asyncio" not in text, path
+
+
+def test_notebooks_await_collection_in_the_kernels_loop():
+    for relative in ("notebooks/02_run_inference.ipynb", COLAB):
+        sources = "\n".join(cell.source for cell in code_cells(read(relative)))
+        assert "await collect(" in sources and "run_collection" not in sources, relative
+
+
+def test_sync_helper_works_inside_a_running_loop(tmp_path):
+    """A script that calls run_collection from a coroutine (as a notebook cell would) gets its
+    results; the collection runs on its own loop in a worker thread, the caller's loop is untouched."""
+    import asyncio
+    import threading
+
+    from stub_server import StubServer
+
+    from collectkit.config import Settings
+    from collectkit.inference import run_collection
+    from collectkit.problems import load_problems
+
+    async def from_a_cell(settings, output):
+        caller = threading.current_thread()
+        stats = run_collection(settings, load_problems("both", 4), output_path=output,
+                               progress=False)
+        assert threading.current_thread() is caller
+        return stats, asyncio.get_running_loop().is_running()
+
+    with StubServer(completion_tokens=8) as stub:
+        settings = Settings(model=stub.model, api_base=stub.base_url, output_dir=str(tmp_path),
+                            k_responses=2, max_tokens=16, max_retries=0, request_timeout=5.0,
+                            api_key="sk-test")
+        stats, loop_alive = asyncio.run(from_a_cell(settings, tmp_path / "r.jsonl"))
+    assert stats.done == 4 and loop_alive
+    assert len(read_jsonl(tmp_path / "r.jsonl")) == 4
+
+
 # ------------------------------------------------------------------------------ helpers (no engine)
 
 def test_model_chooser_offers_common_models_and_free_text():
@@ -160,12 +234,59 @@ def test_model_chooser_offers_common_models_and_free_text():
             "meta-llama/Llama-3.1-8B-Instruct"} <= set(chooser.model_box.options)
     chooser.model_box.value = "/models/my-model.Q4_K_M.gguf"  # free text
     assert chooser.model == "/models/my-model.Q4_K_M.gguf"
-    assert "llama.cpp" in chooser.note.value
+    assert "Start runs it with llama.cpp on the CPU" in chooser.note.value
     chooser.model_box.value = "Qwen/Qwen2.5-7B-Instruct"
     chooser.engine_box.value = "vllm"
     assert (chooser.model, chooser.engine) == ("Qwen/Qwen2.5-7B-Instruct", "vllm")
     assert "vLLM" in chooser.note.value
     assert ns.served_model_id("/models/my-model.Q4_K_M.gguf") == "my-model.Q4_K_M"
+
+
+def test_engine_notes_say_what_this_machine_can_run():
+    cpu_only = ns.Machine(cuda_gpu=False, vllm_installed=False, llamacpp_installed=True, cpus=2)
+    assert "no CUDA GPU" in cpu_only.summary() and "vLLM models" not in cpu_only.summary()
+    assert "remote API" in cpu_only.summary()
+    assert cpu_only.can_run("llamacpp") is None
+    assert "not installed" in cpu_only.can_run("vllm")
+    cpu_vllm = ns.Machine(cuda_gpu=False, vllm_installed=True, llamacpp_installed=True, cpus=2)
+    assert "CUDA GPU" in cpu_vllm.can_run("vllm", "auto")
+    assert cpu_vllm.can_run("vllm", "vllm") is None  # a CPU build of vLLM, chosen explicitly
+    gpu = ns.Machine(cuda_gpu=True, vllm_installed=True, llamacpp_installed=True, cpus=16)
+    assert gpu.summary().startswith("This machine (16 CPU cores, a CUDA GPU and vLLM) can run "
+                                    "vLLM models on the GPU")
+    here = ns.this_machine()  # the note shows this machine's facts, never a GPU it lacks
+    chooser = ns.ModelChooser(model="Qwen/Qwen2.5-7B-Instruct")
+    assert here.summary().replace('"', "&quot;") in chooser.note.value
+    if not here.cuda_gpu:
+        assert "cannot start here" in chooser.note.value
+        assert "vLLM models on the GPU" not in chooser.note.value
+
+
+def test_start_button_shows_an_error_as_one_line(tmp_path):
+    chooser = ns.ModelChooser(str(tmp_path / "missing.gguf"), port=free_port(), log_dir=tmp_path)
+    assert "no server yet" in chooser.status.value
+    chooser.start_button.click()
+    assert chooser.server is None and not chooser.start_button.disabled
+    assert "error: GGUF file not found" in chooser.status.value
+    assert "\n" not in chooser.status.value and "Traceback" not in chooser.status.value
+    with pytest.raises(ns.ServeError, match="GGUF file not found"):
+        chooser.ensure_server()  # the next cell raises it in full
+    assert not recorded_servers()
+
+
+def test_start_button_starts_then_reuses_the_server(tmp_path, stop_recorded):
+    port = free_port()
+    settings = dict(port=port, n_parallel=2, max_model_len=1024, log_dir=str(tmp_path / "rel"))
+    chooser = ns.ModelChooser(**settings)
+    chooser.start_button.click()
+    assert chooser.server is not None, chooser.status.value
+    assert f"started a llamacpp server: PID {chooser.server.pid}" in chooser.status.value
+    assert Path(chooser.server.log_path).is_absolute()
+    again = ns.ModelChooser(**settings)  # a rerun of the chooser cell: it says what is running
+    assert f"running: llamacpp server PID {chooser.server.pid}" in again.status.value
+    again.start_button.click()
+    assert f"reused the running llamacpp server: PID {chooser.server.pid}" in again.status.value
+    assert [h.pid for h in recorded_servers()] == [chooser.server.pid]
 
 
 def test_run_folder_lookups(tmp_path):
@@ -186,7 +307,7 @@ def test_run_folder_lookups(tmp_path):
 # ------------------------------------------------------------------------------ executed
 
 def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsys):
-    from collectkit import demo
+    import demo
 
     run_dir = tmp_path / "demo"
     argv = ["--run-dir", str(run_dir), "--num-problems", str(TINY["num_problems"]),
@@ -199,8 +320,12 @@ def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsy
     assert wait_gone(result.server_pid)
     assert not recorded_servers()
 
-    executed = {path.name for path in (run_dir / "notebooks").glob("*.ipynb")}
+    executed = {path.name for path in result.executed_dir.glob("*.ipynb")}
     assert executed == {Path(relative).name for relative in PIPELINE}
+    assert result.executed_dir.parent == run_dir / "notebooks"
+    served = outputs_text(nbformat.read(result.executed_dir / PIPELINE[0].split("/")[1],
+                                        as_version=4))
+    assert "the demo stops it afterwards" in served and "left running" not in served
     results = result.results_file
     rows = read_jsonl(results)
     assert len(rows) == TINY["num_problems"]
@@ -230,7 +355,7 @@ def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsy
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     manifest = ns.load_manifest(results)
     assert manifest["status"] == "finished" and manifest["totals"]["done"] == TINY["num_problems"]
-    analyzed = nbformat.read(run_dir / "notebooks" / "04_analyze.ipynb", as_version=4)
+    analyzed = nbformat.read(result.executed_dir / "04_analyze.ipynb", as_version=4)
     assert any("image/png" in output.get("data", {})
                for cell in code_cells(analyzed) for output in cell.outputs)
     printed = capsys.readouterr().out
@@ -240,8 +365,12 @@ def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsy
     first_pid = result.server_pid
     again = demo.run_demo(demo.build_parser().parse_args(argv))
     assert len(read_jsonl(results)) == TINY["num_problems"]
+    collected = "02_run_inference.ipynb"
     assert "4 already done" in outputs_text(
-        nbformat.read(run_dir / "notebooks" / "02_run_inference.ipynb", as_version=4))
+        nbformat.read(again.executed_dir / collected, as_version=4))
+    assert again.executed_dir != result.executed_dir  # the first run's executed 02 is kept
+    assert "4/4 problems done" in outputs_text(
+        nbformat.read(result.executed_dir / collected, as_version=4))
     assert again.server_pid != first_pid and wait_gone(again.server_pid)
     assert not recorded_servers()
 
@@ -291,11 +420,12 @@ def test_colab_notebook_runs_on_cpu(tmp_path, stop_recorded):
 
 
 def test_demo_fresh_removes_only_its_own_files(tmp_path):
-    from collectkit import demo
+    import demo
 
     own = [tmp_path / "m_MATH_500.jsonl", tmp_path / "m_MATH_500.manifest.json",
            tmp_path / "m_MATH_500.summary.json", tmp_path / "figures" / "a.png",
-           tmp_path / "notebooks" / "01_serve_llm.ipynb", tmp_path / "server-8000.log"]
+           tmp_path / "notebooks" / "20260101-000000" / "01_serve_llm.ipynb",
+           tmp_path / "server-8000.log"]
     other = [tmp_path / "notes.txt", tmp_path / "figures" / "keep.pdf", tmp_path / "data.csv"]
     for path in own + other:
         path.parent.mkdir(parents=True, exist_ok=True)
