@@ -62,7 +62,7 @@ def check_server(settings: Settings, api_key: str) -> None:
     models, status = probe_models(settings.base_url, api_key)
     if status in FATAL_STATUSES and status != 404:
         raise CollectionError(f"{FATAL_STATUSES[status]} ({status} on /v1/models) at {where}; "
-                              "give the server's key with --api_key or VLLM_API_KEY")
+                              "give the server's key with --api_key or COLLECTKIT_SERVER_API_KEY")
     if not models:
         raise CollectionError(
             f"no server answers at {where}; start one with: python -m "

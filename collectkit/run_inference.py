@@ -27,7 +27,8 @@ SETTING_FLAGS = {
     "api_mode": (str, "local (vLLM / embedded engine) or remote (OpenAI-compatible API)"),
     "api_base": (str, "API base URL (default: local server, or OpenAI in remote mode)"),
     "api_key_env": (str, "name of the variable holding the API key (default OPENAI_API_KEY; "
-                         "local mode never sends it: VLLM_API_KEY or the variable named here)"),
+                         "local mode never sends it: COLLECTKIT_SERVER_API_KEY, VLLM_API_KEY "
+                         "or the variable named here)"),
     "dataset": (str, "math500, mmlu_pro or both (default both)"),
     "dataset_source": (str, "bundled (default, offline) or hub (Hugging Face)"),
     "num_problems": (str, "N or all"),
