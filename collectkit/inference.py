@@ -15,10 +15,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from . import prompts, store
+from . import prompts, protocols, store
 from .config import Settings
 from .llm import BaseLLM, RequestFailed, create_llm, sampling_params
-from .problems import Problem, file_tag, load_problems
+from .problems import Problem, dataset_names, file_tag, load_problems
 from .run_manifest import check_signature, run_signature, write_manifest
 from .serve import served_models
 
@@ -98,12 +98,14 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
                   allow_config_change: bool = False, llm: BaseLLM | None = None,
                   progress: bool = True) -> RunStats:
     path = Path(output_path) if output_path else default_output_path(settings)
-    signature = run_signature(settings, sampling_params(settings), prompts)
+    asked = protocols.resolve(settings.protocol, dataset_names(settings.dataset))
+    signature = {**run_signature(settings, sampling_params(settings), prompts),
+                 **protocols.signature(asked)}
     check_signature(path, signature, allow_config_change)
     check_server(settings)
     if problems is None:
         problems = load_problems(settings.dataset, settings.problem_limit,
-                                 settings.dataset_source)
+                                 settings.dataset_source, seed=settings.subset_seed)
     stats = RunStats(output_path=str(path))
     with store.AppendWriter(path) as results, \
             store.AppendWriter(store.errors_path(path)) as errors:
@@ -113,14 +115,15 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
         todo = _plan(problems, store.completed_ids(path), failures, settings.max_attempts,
                      retry_failed, stats)
         llm = llm or create_llm(settings)
-        write_manifest(path, settings, signature, stats, status="running")
+        details = {"protocols": protocols.manifest_entries(asked)}
+        write_manifest(path, settings, signature, stats, status="running", details=details)
         started = time.monotonic()
         try:
-            await _drain(todo, llm, settings, results, errors, failures, stats, progress)
+            await _drain(todo, llm, settings, results, errors, failures, stats, progress, asked)
         finally:
             stats.wall_s = time.monotonic() - started
             stats.n_per_request = llm.supports_n
-            write_manifest(path, settings, signature, stats,
+            write_manifest(path, settings, signature, stats, details=details,
                            status="interrupted" if stats.stopped_early else "finished")
             await llm.aclose()
     return stats
@@ -142,7 +145,8 @@ def _plan(problems: list[Problem], done: set[str], failures: dict[str, int], max
 
 async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings,
                  results: store.AppendWriter, errors: store.AppendWriter,
-                 failures: dict[str, int], stats: RunStats, progress: bool) -> None:
+                 failures: dict[str, int], stats: RunStats, progress: bool,
+                 asked: dict[str, protocols.Protocol]) -> None:
     """Keep up to batch_size problems in flight; the one writer appends each as it finishes."""
     queue = iter(todo)
     pending: dict[asyncio.Task, Problem] = {}
@@ -156,8 +160,8 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings,
             problem = next(queue, None)
             if problem is None:
                 return
-            task = asyncio.ensure_future(llm.sample(prompts.build_messages(problem),
-                                                    settings.k_responses))
+            messages = asked[problem.dataset].build_messages(problem)
+            task = asyncio.ensure_future(llm.sample(messages, settings.k_responses))
             pending[task] = problem
 
     try:
@@ -168,7 +172,8 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings,
                 problem = pending.pop(task)
                 error = task.exception()
                 if error is None:
-                    _record_done(problem, task.result(), settings, failures, results, stats)
+                    _record_done(problem, task.result(), settings, failures, results, stats,
+                                 asked[problem.dataset])
                     unreachable_streak = 0
                 else:
                     if not isinstance(error, RequestFailed):
@@ -192,9 +197,10 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings,
 
 
 def _record_done(problem: Problem, completions: list, settings: Settings,
-                 failures: dict[str, int], results: store.AppendWriter, stats: RunStats) -> None:
+                 failures: dict[str, int], results: store.AppendWriter, stats: RunStats,
+                 protocol: protocols.Protocol) -> None:
     responses = [c.record() for c in completions]
-    results.append({**problem.record(), "responses": responses,
+    results.append({**problem.record(), **protocol.row_fields(), "responses": responses,
                     "attempts": failures.get(problem.unique_id, 0) + 1, "status": "ok",
                     "model": settings.model})
     stats.done += 1

@@ -66,60 +66,32 @@ def load_problems(dataset: str = "both", num_problems: int | None = None,
                   source: str = "bundled", seed: int = DEFAULT_SUBSET_SEED) -> list[Problem]:
     """Problems of one or both datasets; with a limit, a seeded stratified random sample.
 
-    N is split evenly between the datasets; inside each, every category gets one problem (when N
-    allows) and the rest are shared in proportion to the categories' sizes, drawn at random with
-    `seed`. The same (N, seed) always gives the same problems. Rows come interleaved (datasets,
-    then categories round-robin), so any prefix still spreads over both.
+    Each dataset is put in a seeded random order that is stratified at every length: first one
+    problem of each category (categories in random order), then the categories in proportion to
+    their sizes. The datasets are interleaved and the first N taken, so N is split evenly between
+    them, the same (N, seed) always gives the same problems, and a larger N extends a smaller one.
     """
     per_dataset = []
     for name in dataset_names(dataset):
         rows = _read_bundled(name) if source == "bundled" else _read_hub(name)
         mapper = _math_problem if name == "math500" else _mmlu_problem
-        per_dataset.append([_mapped(mapper, row, name, i) for i, row in enumerate(rows, 1)])
-    if num_problems is not None:
-        shares = _split(num_problems, [len(problems) for problems in per_dataset])
-        per_dataset = [_stratified_sample(problems, share, random.Random(f"{seed}/{name}"))
-                       for problems, share, name in zip(per_dataset, shares, dataset_names(dataset))]
-    ordered = [_spread_over_categories(problems) for problems in per_dataset]
-    return [p for p in chain.from_iterable(zip_longest(*ordered)) if p is not None]
+        problems = [_mapped(mapper, row, name, i) for i, row in enumerate(rows, 1)]
+        per_dataset.append(_stratified_order(problems, random.Random(f"{seed}/{name}")))
+    ordered = [p for p in chain.from_iterable(zip_longest(*per_dataset)) if p is not None]
+    return ordered if num_problems is None else ordered[:num_problems]
 
 
-def _split(total: int, sizes: list[int]) -> list[int]:
-    """`total` shared as evenly as the sizes allow (the first ones take any odd one)."""
-    shares = [0] * len(sizes)
-    while total > 0 and any(share < size for share, size in zip(shares, sizes)):
-        for i, size in enumerate(sizes):
-            if total > 0 and shares[i] < size:
-                shares[i] += 1
-                total -= 1
-    return shares
-
-
-def _stratified_sample(problems: list[Problem], n: int, rng: random.Random) -> list[Problem]:
+def _stratified_order(problems: list[Problem], rng: random.Random) -> list[Problem]:
     by_category: dict[str, list[Problem]] = {}
     for problem in problems:
         by_category.setdefault(problem.category, []).append(problem)
-    categories = sorted(by_category)
-    if n >= len(problems):
-        return problems
-    if n < len(categories):
-        return [rng.choice(by_category[c]) for c in sorted(rng.sample(categories, n))]
-    # One per category, the rest by largest remainder of the proportional quota.
-    spare = {c: len(by_category[c]) - 1 for c in categories}
-    quotas = {c: (n - len(categories)) * spare[c] / sum(spare.values()) for c in categories}
-    counts = {c: 1 + int(quotas[c]) for c in categories}
-    by_remainder = sorted(categories, key=lambda c: (-(quotas[c] - int(quotas[c])), c))
-    for c in by_remainder[: n - sum(counts.values())]:
-        counts[c] += 1
-    return [p for c in categories for p in rng.sample(by_category[c], counts[c])]
-
-
-def _spread_over_categories(problems: list[Problem]) -> list[Problem]:
-    by_category: dict[str, list[Problem]] = {}
-    for problem in problems:
-        by_category.setdefault(problem.category, []).append(problem)
-    rounds = zip_longest(*(by_category[c] for c in sorted(by_category)))
-    return [p for p in chain.from_iterable(rounds) if p is not None]
+    keyed = []
+    for category in sorted(by_category):
+        members = rng.sample(by_category[category], len(by_category[category]))
+        # The i-th of a category's n problems sits at i/n: a prefix holds each category in
+        # proportion to its size, and all the firsts (at 0) come before any second.
+        keyed += [(i / len(members), rng.random(), problem) for i, problem in enumerate(members)]
+    return [problem for _, _, problem in sorted(keyed, key=lambda item: item[:2])]
 
 
 def _read_bundled(name: str) -> Iterator[dict]:

@@ -21,9 +21,9 @@ from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping
 
 from . import prompts
-from .config import ConfigError
+from .config import ConfigError, Settings
 from .extraction import extract_math_answer, extract_mcq_letter, extract_official_letter
-from .problems import Problem
+from .problems import Problem, dataset_names
 
 Extractor = Callable[[Any, int, Any, str], Any]  # (text, n_options, finish_reason, match)
 
@@ -126,6 +126,16 @@ def sampling_defaults(resolved: Mapping[str, Protocol]) -> dict[str, Any]:
     for protocol in resolved.values():
         merged.update(protocol.sampling)
     return merged
+
+
+def with_recommended_sampling(settings: Settings, given: Mapping[str, Any] = {}) -> Settings:
+    """`settings` with its protocols' recommended sampling (e.g. r1: temperature 0.6, top_p
+    0.95) for each value the user left at the kit's default and did not pass in `given`."""
+    defaults = Settings()
+    recommended = sampling_defaults(resolve(settings.protocol, dataset_names(settings.dataset)))
+    changes = {name: value for name, value in recommended.items()
+               if given.get(name) is None and getattr(settings, name) == getattr(defaults, name)}
+    return settings.replace(**changes) if changes else settings
 
 
 def signature(resolved: Mapping[str, Protocol]) -> dict[str, str]:

@@ -12,6 +12,7 @@ import sys
 from .config import ConfigError, Settings
 from .inference import CollectionError, default_output_path, run_collection
 from .problems import ProblemError
+from .protocols import with_recommended_sampling
 from .run_manifest import ConfigMismatch
 from .store import StoreError
 
@@ -23,7 +24,11 @@ SETTING_FLAGS = {
     "api_key_env": (str, "name of the variable holding the API key (default OPENAI_API_KEY)"),
     "dataset": (str, "math500, mmlu_pro or both (default both)"),
     "dataset_source": (str, "bundled (default, offline) or hub (Hugging Face)"),
-    "num_problems": (str, "N or all"),
+    "num_problems": (str, "N or all (N: a seeded random sample, stratified over categories)"),
+    "subset_seed": (int, "which random sample --num_problems draws (default 0)"),
+    "protocol": (str, "how problems are asked and read: mmlu_pro_official (default), "
+                 "mmlu_pro_zero_shot, boxed (default), qwen_boxed, r1, json_answer; "
+                 "one per dataset, comma-separated"),
     "k_responses": (int, "responses per problem"),
     "temperature": (float, "sampling temperature (default 0.7)"),
     "max_tokens": (int, "max tokens per response (default 2048)"),
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {name: getattr(args, name) for name in SETTING_FLAGS}
     overrides.update(api_key=args.api_key, stop=tuple(args.stop) if args.stop else None)
     try:
-        settings = Settings.load(overrides)
+        settings = with_recommended_sampling(Settings.load(overrides), given=overrides)
         output = args.output_file or default_output_path(settings)
         stats = run_collection(settings, output_path=output, retry_failed=args.retry_failed,
                                allow_config_change=args.allow_config_change,

@@ -57,7 +57,7 @@ def package_versions() -> dict[str, str]:
 
 
 def write_manifest(results: Path, settings: Settings, signature: dict[str, Any], stats: Any,
-                   status: str) -> dict[str, Any]:
+                   status: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     path = store.manifest_path(results)
     previous = store.read_json(path) or {}
     runs = previous.get("runs", [])
@@ -81,6 +81,7 @@ def write_manifest(results: Path, settings: Settings, signature: dict[str, Any],
         "updated": _now(),
         "totals": _totals(runs),
         "runs": runs,
+        **(details or {}),
     }
     store.write_json_atomic(path, manifest)
     return manifest

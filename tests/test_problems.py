@@ -105,7 +105,9 @@ def test_small_n_covers_both_datasets_and_several_categories():
 def test_selection_is_seeded_random_and_deterministic(everything):
     first, second = load_problems("both", 50), load_problems("both", 50)
     assert [p.unique_id for p in first] == [p.unique_id for p in second]
-    assert first != everything[:50]  # a random sample, not the first rows of each file
+    head = [row["unique_id"] for _, row in zip(range(25), problems_module._read_bundled("math500"))]
+    assert {p.unique_id for p in first if p.dataset == "math500"} != set(head)  # not file order
+    assert first == everything[:50]
     other_seed = load_problems("both", 50, seed=1)
     assert {p.unique_id for p in other_seed} != {p.unique_id for p in first}
     assert {p.unique_id for p in everything} >= {p.unique_id for p in first}
@@ -117,6 +119,11 @@ def test_sample_is_stratified_in_proportion_to_category_sizes(mmlu):
     assert sum(chosen.values()) == 1203
     for category, size in sizes.items():  # a tenth of each, to within one problem
         assert abs(chosen[category] - 1203 * size / len(mmlu)) <= 1.5, category
+
+
+def test_a_larger_sample_extends_a_smaller_one():
+    small, large = load_problems("both", 30, seed=5), load_problems("both", 31, seed=5)
+    assert large[:30] == small
 
 
 def test_fewer_problems_than_categories_take_distinct_categories():

@@ -141,3 +141,15 @@ def test_rows_without_a_protocol_use_the_legacy_prompts():
     assert protocols.for_row({"protocol": "r1", "dataset": "math500"}).name == "r1"
     with pytest.raises(ProtocolError):
         protocols.for_row({"protocol": "gone"})
+
+
+def test_recommended_sampling_fills_only_what_the_user_left():
+    from collectkit.config import Settings
+
+    r1 = protocols.with_recommended_sampling(Settings(dataset="math500", protocol="r1"))
+    assert (r1.temperature, r1.top_p) == (0.6, 0.95)
+    chosen = protocols.with_recommended_sampling(
+        Settings(dataset="math500", protocol="r1", temperature=1.0), given={"temperature": 1.0})
+    assert (chosen.temperature, chosen.top_p) == (1.0, 0.95)
+    plain = Settings(dataset="both")
+    assert protocols.with_recommended_sampling(plain) is plain
