@@ -153,3 +153,43 @@ def test_recommended_sampling_fills_only_what_the_user_left():
     assert (chosen.temperature, chosen.top_p) == (1.0, 0.95)
     plain = Settings(dataset="both")
     assert protocols.with_recommended_sampling(plain) is plain
+
+
+def test_collection_asks_through_the_protocol_and_records_it(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from stub_server import StubServer
+
+    from collectkit import store
+    from collectkit.config import Settings
+    from collectkit.inference import run_collection
+
+    out = tmp_path / "results.jsonl"
+    with StubServer(completion_tokens=8) as stub:
+        settings = Settings(model=stub.model, api_base=stub.base_url, output_dir=str(tmp_path),
+                            dataset="mmlu_pro", num_problems="1", k_responses=2, max_tokens=16,
+                            max_retries=0, request_timeout=5.0)
+        stats = run_collection(settings, output_path=out, progress=False)
+        sent = stub.stats()["last_request"]["messages"]
+    assert stats.done == 1
+    row = json.loads(out.read_text())
+    problem = load_problems("mmlu_pro", 1)[0]
+    assert sent == prompts.mmlu_pro_official_messages(problem)
+    assert row["protocol"] == "mmlu_pro_official"
+    assert row["protocol_hash"] == PROTOCOLS["mmlu_pro_official"].template_hash
+    assert all(r["model"] == stub.model and "system_fingerprint" in r for r in row["responses"])
+    manifest = json.loads(store.manifest_path(out).read_text())
+    assert manifest["protocols"]["mmlu_pro"]["template"] == prompts.OFFICIAL_TEMPLATE
+    assert manifest["signature"]["protocols"].startswith("mmlu_pro_official@")
+    assert manifest["settings"]["subset_seed"] == 0
+
+
+def test_cli_rejects_an_unknown_protocol_in_one_line(tmp_path, capsys):
+    from collectkit.run_inference import main
+
+    code = main(["--protocol", "mmlu_pro_offical", "--output_dir", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: unknown protocol 'mmlu_pro_offical'")
+    assert err.count("\n") == 1 and list(tmp_path.iterdir()) == []
