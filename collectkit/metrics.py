@@ -247,6 +247,12 @@ def pass_maj_curve(rows_or_frame, by: str | None = "dataset") -> pd.DataFrame:
     return curve[[c for c in leading + ["k", "pass@k", "maj@k"] if c in curve.columns]]
 
 
+def rounded(table: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
+    """For display: floats to `decimals` places (p-values, columns named p_*, to 4)."""
+    floats = table.select_dtypes("float").columns
+    return table.round({c: 4 if str(c).startswith("p_") else decimals for c in floats})
+
+
 def _json_ready(record: dict[str, Any]) -> dict[str, Any]:
     return {key: (None if isinstance(value, float) and math.isnan(value) else
                   value.item() if hasattr(value, "item") else value)
