@@ -119,3 +119,40 @@ def test_cli_errors_are_one_line(two_runs, argv, message, capsys):
     assert compare.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.engine
+def test_compare_notebook_on_two_real_runs(embedded_server, tmp_path):
+    """05_compare headless (papermill) on two small runs of the embedded model at two
+    temperatures (zero-shot MMLU-Pro prompt: the 5-shot one needs a longer context)."""
+    import nbformat
+    import papermill
+
+    from collectkit.config import Settings
+    from collectkit.inference import run_collection
+
+    files = []
+    for temperature in (0.2, 1.0):
+        settings = Settings(model=embedded_server.model_id, api_base=embedded_server.base_url,
+                            num_problems="4", k_responses=2, max_tokens=64, seed=1,
+                            temperature=temperature, protocol="mmlu_pro_zero_shot",
+                            output_dir=str(tmp_path))
+        files.append(tmp_path / f"t{temperature}.jsonl")
+        assert run_collection(settings, output_path=files[-1], progress=False).done == 4
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "05_compare.ipynb"
+    executed = tmp_path / "05_compare.ipynb"
+    papermill.execute_notebook(
+        str(notebook), str(executed), kernel_name="python3", progress_bar=False,
+        cwd=str(tmp_path), parameters={"results_files": ",".join(map(str, files)),
+                                       "labels": "T=0.2,T=1.0", "out_dir": str(tmp_path / "cmp")})
+    cells = nbformat.read(executed, as_version=4).cells
+    outputs = [o for c in cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    parquet = pd.read_parquet(tmp_path / "cmp" / "responses.parquet")
+    assert len(parquet) == 2 * 4 * 2 and set(parquet["run"]) == {"T=0.2", "T=1.0"}
+    assert set(parquet["protocol"]) == {"mmlu_pro_zero_shot", "boxed"}
+    tests = pd.read_csv(tmp_path / "cmp" / "paired_tests.csv")
+    assert set(tests["dataset"]) == {"math500", "mmlu_pro"}
+    assert tests["p_value"].between(0, 1).all() and (tests["n_paired"] == 2).all()
+    assert (tmp_path / "cmp" / "categories.png").stat().st_size > 1000
