@@ -100,8 +100,7 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
                   progress: bool = True) -> RunStats:
     path = Path(output_path) if output_path else default_output_path(settings)
     asked = protocols.resolve(settings.protocol, dataset_names(settings.dataset))
-    signature = {**run_signature(settings, sampling_params(settings), prompts),
-                 **protocols.signature(asked)}
+    signature = run_signature(settings, sampling_params(settings), prompts)
     check_signature(path, signature, allow_config_change)
     check_server(settings)
     if problems is None:

@@ -14,8 +14,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import store
+from . import protocols, store
 from .config import Settings
+from .problems import dataset_names
 
 VERSIONED_PACKAGES = ("collectkit", "openai", "xllamacpp", "math-verify", "vllm", "datasets")
 
@@ -27,9 +28,11 @@ class ConfigMismatch(ValueError):
 def run_signature(settings: Settings, sampling: dict[str, Any],
                   prompt_module: ModuleType) -> dict[str, Any]:
     templates = prompt_module.OPEN_ENDED_TEMPLATE + prompt_module.MCQ_TEMPLATE
+    asked = protocols.resolve(settings.protocol, dataset_names(settings.dataset))
     return {"model": settings.model, "k_responses": settings.k_responses,
             **{k: v for k, v in sampling.items()},
-            "prompt_templates": hashlib.sha256(templates.encode()).hexdigest()[:12]}
+            "prompt_templates": hashlib.sha256(templates.encode()).hexdigest()[:12],
+            **protocols.signature(asked)}
 
 
 def check_signature(results: Path, signature: dict[str, Any], allow_change: bool) -> None:
