@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from collectkit import links, notebook_support as ns
@@ -274,7 +275,11 @@ def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsy
     assert not recorded_servers()
 
     executed = {path.name for path in (run_dir / "notebooks").glob("*.ipynb")}
-    assert executed == {Path(relative).name for relative in PIPELINE}
+    assert executed == {Path(relative).name for relative in PIPELINE} | {
+        "05_compare.ipynb", "02_run_inference_T1.0.ipynb"}
+    compared = pd.read_parquet(run_dir / "compare" / "responses.parquet")
+    assert set(compared["run"]) == {"T=0.7", "T=1.0"}
+    assert len(compared) == TINY["num_problems"] * (TINY["k"] + TINY["k"] // 2)
     results = result.results_file
     rows = read_jsonl(results)
     assert len(rows) == TINY["num_problems"]
