@@ -77,7 +77,7 @@ def _bars(ax, positions, values, errors, color, height=0.8, label=None) -> None:
     zeros = [p for p, v in zip(positions, values) if v == 0]
     if zeros:
         ax.plot([0.004] * len(zeros), zeros, linestyle="none", marker="|", markersize=9,
-                markeredgewidth=3, color=color)
+                markeredgewidth=3, color=color, gid="zero-bar")
 
 
 def _value_labels(ax, positions, values) -> None:
@@ -165,7 +165,8 @@ def accuracy_by_level(data: Any, title: str = "MATH-500 accuracy per level (95% 
             labels.append(f"Level {level}\n(n=0)")
             continue
         if row["accuracy"] == 0:  # a zero bar still shows
-            ax.plot([position], [0.004], marker="_", markersize=18, markeredgewidth=3, color=color)
+            ax.plot([position], [0.004], marker="_", markersize=18, markeredgewidth=3, color=color,
+                    gid="zero-bar")
         ax.text(position, row["accuracy"] + 0.01, f"{row['accuracy']:.2f}", ha="center",
                 va="bottom", fontsize=7)
         labels.append(f"Level {level}\n(n={int(row['n_problems'])})")
