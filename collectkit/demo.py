@@ -33,6 +33,9 @@ NOTEBOOKS = ("01_serve_llm.ipynb", "02_run_inference.ipynb", "03_extract_answers
              "04_analyze.ipynb", "05_compare.ipynb")
 COMPARE_TEMPERATURE = 1.0  # 05 compares the demo's run with one of the same problems at this
 COMPARE_DIR = "compare"
+# MMLU-Pro zero-shot to stay quick on CPU: the authors' 5-shot prompt (the kit's default) is ~2,000
+# tokens per problem.
+DEMO_PROTOCOL = "mmlu_pro_zero_shot"
 DEFAULT_RUN_DIR = "runs/demo"
 # Files --fresh removes (only what the demo itself writes, never the folder as a whole).
 DEMO_PATTERNS = ("*.jsonl", "*.manifest.json", "*.summary.json", "*.tmp", "server-*.log",
@@ -105,7 +108,8 @@ def collection_settings(args: argparse.Namespace, port: int, run_dir: Path):
         "model": EMBEDDED_MODEL, "api_mode": "local", "api_base": "", "server_port": port,
         "server_host": "127.0.0.1", "dataset": args.dataset,
         "num_problems": str(args.num_problems), "k_responses": args.k,
-        "max_tokens": args.max_tokens, "output_dir": str(run_dir)}, env_file=None)
+        "max_tokens": args.max_tokens, "output_dir": str(run_dir),
+        "protocol": DEMO_PROTOCOL if args.dataset != "math500" else ""}, env_file=None)
 
 
 def check_resumable(settings: Any, results_file: Path) -> None:
@@ -131,7 +135,8 @@ def notebook_parameters(args: argparse.Namespace, port: int, run_dir: Path) -> d
         "02_run_inference.ipynb": {**common, "model": EMBEDDED_MODEL, "port": port,
                                    "dataset": args.dataset,
                                    "num_problems": str(args.num_problems),
-                                   "k_responses": args.k, "max_tokens": args.max_tokens},
+                                   "k_responses": args.k, "max_tokens": args.max_tokens,
+                                   "protocol": DEMO_PROTOCOL if args.dataset != "math500" else ""},
         "03_extract_answers.ipynb": {**common},
         "04_analyze.ipynb": {**common},
         "05_compare.ipynb": {**common, "out_dir": str(run_dir / COMPARE_DIR)},
@@ -237,6 +242,8 @@ def run_demo(args: argparse.Namespace, echo=print) -> DemoResult:
     before = find_server(port)
     echo(f"collectkit demo: {args.num_problems} problems ({args.dataset}), k={args.k}, "
          f"max_tokens={args.max_tokens}, {EMBEDDED_MODEL} on llama.cpp at port {port}\n"
+         f"MMLU-Pro is asked zero-shot ({DEMO_PROTOCOL}) to stay quick on CPU; the kit's default "
+         f"is the authors' 5-shot prompt (mmlu_pro_official, ~2,000 tokens a problem)\n"
          f"run folder: {run_dir}")
     try:
         for name in NOTEBOOKS:
