@@ -155,7 +155,7 @@ def _kappa(both_right: int, only_a: int, only_b: int, both_wrong: int) -> float:
     observed = (both_right + both_wrong) / total
     right_a, right_b = (both_right + only_a) / total, (both_right + only_b) / total
     chance = right_a * right_b + (1 - right_a) * (1 - right_b)
-    return 1.0 if chance == 1 else (observed - chance) / (1 - chance)
+    return math.nan if chance == 1 else (observed - chance) / (1 - chance)  # undefined at 1
 
 
 def agreement(runs: dict[str, list[dict]], baseline: str | None = None) -> pd.DataFrame:
