@@ -48,6 +48,11 @@ def _empty(fig: Figure, ax, message: str) -> Figure:
     return fig
 
 
+def _no_data() -> Figure:
+    fig = Figure(figsize=(6, 2), layout="constrained")
+    return _empty(fig, fig.subplots(), "no graded responses")
+
+
 def _ci_errors(table: pd.DataFrame) -> list[list[float]]:
     """Asymmetric error bar lengths from ci_low / ci_high (0 where the interval is unknown)."""
     low = (table["accuracy"] - table["ci_low"]).clip(lower=0).fillna(0)
@@ -104,8 +109,7 @@ def accuracy_by_category(data: Any, title: str = "Accuracy per category (95% CI)
     """Horizontal bars per category, one panel per benchmark, with Wilson 95% intervals."""
     table = _table(data, "category")
     if table.empty:
-        fig = Figure(figsize=(6, 2), layout="constrained")
-        return _empty(fig, fig.subplots(), "no graded responses")
+        return _no_data()
     fig, panels = _panels(title, table)
     for position, (dataset, part, ax) in enumerate(panels):
         places = list(range(len(part)))
@@ -122,8 +126,7 @@ def compare_categories(categories: pd.DataFrame,
     """Grouped bars: for each category, one bar per run; one panel per benchmark.
     `categories` is `compare.category_table(runs)` (long: dataset, category, run, accuracy…)."""
     if categories.empty:
-        fig = Figure(figsize=(6, 2), layout="constrained")
-        return _empty(fig, fig.subplots(), "no graded responses")
+        return _no_data()
     runs = list(dict.fromkeys(categories["run"]))
     table = categories.set_index(["dataset", "category"])
     counts = categories.groupby(["dataset", "category"])["n_problems"].max()
@@ -217,8 +220,7 @@ def unparsed_by_category(data: Any,
     beside the share cut off by max_tokens (a common reason for the first)."""
     table = _table(data, "category")
     if table.empty:
-        fig = Figure(figsize=(6, 2), layout="constrained")
-        return _empty(fig, fig.subplots(), "no graded responses")
+        return _no_data()
     fig, panels = _panels(title, table)
     for position, (dataset, part, ax) in enumerate(panels):
         places = list(range(len(part)))
