@@ -30,6 +30,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from collectkit.extraction import answer_key
+from collectkit.protocols import recorded_name
 
 Z_95 = 1.959963984540054
 GROUP_COLUMNS = {None: [], "dataset": ["dataset"], "category": ["dataset", "category"],
@@ -60,7 +61,7 @@ def responses_frame(rows_or_frame: Iterable[dict[str, Any]] | pd.DataFrame) -> p
             records.append({
                 "unique_id": row.get("unique_id"), "dataset": row.get("dataset"),
                 "category": row.get("category"), "level": row.get("level"),
-                "model": row.get("model"), "protocol": row.get("protocol"),
+                "model": row.get("model"), "protocol": recorded_name(row),
                 "response_index": index, "extracted_answer": answer,
                 "answer_group": response.get("answer_group"),
                 "is_correct": bool(response["is_correct"]), "unparsed": answer is None,

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Mapping
 from . import prompts
 from .config import ConfigError, Settings
 from .extraction import extract_math_answer, extract_mcq_letter, extract_official_letter
-from .problems import Problem, dataset_names
+from .problems import DATASETS, Problem, dataset_names
 
 Extractor = Callable[[Any, int, Any, str], Any]  # (text, n_options, finish_reason, match)
 
@@ -45,9 +45,6 @@ class Protocol:
     @property
     def template_hash(self) -> str:
         return _template_hash(self.name)
-
-    def row_fields(self) -> dict[str, str]:
-        return {"protocol": self.name, "protocol_hash": self.template_hash}
 
     def manifest_entry(self) -> dict[str, Any]:
         return {"name": self.name, "hash": self.template_hash, "template": self.template,
@@ -120,6 +117,21 @@ def resolve(spec: str | None, datasets: Iterable[str]) -> dict[str, Protocol]:
     return {dataset: chosen.get(dataset) or PROTOCOLS[DEFAULTS[dataset]] for dataset in datasets}
 
 
+@lru_cache(maxsize=64)
+def _resolved(spec: str, datasets: tuple[str, ...]) -> dict[str, Protocol]:
+    return resolve(spec, datasets)
+
+
+def for_settings(settings: Settings) -> dict[str, Protocol]:
+    """dataset -> Protocol for a run's settings (`protocol` and `dataset`)."""
+    return _resolved(settings.protocol, dataset_names(settings.dataset))
+
+
+def messages(problem: Problem, spec: str = "") -> list[dict[str, str]]:
+    """The messages that ask `problem` under the protocol `spec` names for its dataset."""
+    return _resolved(spec, DATASETS)[problem.dataset].build_messages(problem)
+
+
 def sampling_defaults(resolved: Mapping[str, Protocol]) -> dict[str, Any]:
     """The recommended sampling of the run's protocols (used for flags the user did not give)."""
     merged: dict[str, Any] = {}
@@ -132,7 +144,7 @@ def with_recommended_sampling(settings: Settings, given: Mapping[str, Any] = {})
     """`settings` with its protocols' recommended sampling (e.g. r1: temperature 0.6, top_p
     0.95) for each value the user left at the kit's default and did not pass in `given`."""
     defaults = Settings()
-    recommended = sampling_defaults(resolve(settings.protocol, dataset_names(settings.dataset)))
+    recommended = sampling_defaults(for_settings(settings))
     changes = {name: value for name, value in recommended.items()
                if given.get(name) is None and getattr(settings, name) == getattr(defaults, name)}
     return settings.replace(**changes) if changes else settings
@@ -148,10 +160,25 @@ def manifest_entries(resolved: Mapping[str, Protocol]) -> dict[str, Any]:
     return {dataset: protocol.manifest_entry() for dataset, protocol in sorted(resolved.items())}
 
 
+def _row_dataset(row: Mapping[str, Any]) -> str:
+    return "mmlu_pro" if row.get("is_mcq", row.get("dataset") == "mmlu_pro") else "math500"
+
+
+def recorded_name(row: Mapping[str, Any]) -> str | None:
+    """The protocol name a results row records: its `protocol` field, or its dataset's entry in
+    the `sampling` signature every row carries ("boxed@<hash>,mmlu_pro_official@<hash>")."""
+    if row.get("protocol"):
+        return str(row["protocol"])
+    sampling = row.get("sampling")
+    listed = sampling.get("protocols") if isinstance(sampling, Mapping) else None
+    for entry in str(listed or "").split(","):
+        name = entry.split("@", 1)[0]
+        if name in PROTOCOLS and PROTOCOLS[name].dataset == _row_dataset(row):
+            return name
+    return None
+
+
 def for_row(row: Mapping[str, Any]) -> Protocol:
     """The protocol a results row was collected under (rows without one: the legacy prompts)."""
-    name = row.get("protocol")
-    if name:
-        return get(str(name))
-    is_mcq = row.get("is_mcq", row.get("dataset") == "mmlu_pro")
-    return PROTOCOLS[LEGACY["mmlu_pro" if is_mcq else "math500"]]
+    name = recorded_name(row)
+    return get(name) if name else PROTOCOLS[LEGACY[_row_dataset(row)]]

@@ -131,14 +131,15 @@ def test_hashes_are_stable_distinct_and_recorded():
         f"boxed@{hashes['boxed']},mmlu_pro_official@{hashes['mmlu_pro_official']}")}
     entries = protocols.manifest_entries(resolved)
     assert entries["mmlu_pro"]["template"].startswith("The following are multiple choice")
-    assert PROTOCOLS["boxed"].row_fields() == {"protocol": "boxed",
-                                               "protocol_hash": hashes["boxed"]}
 
 
 def test_rows_without_a_protocol_use_the_legacy_prompts():
     assert protocols.for_row({"dataset": "mmlu_pro"}).name == "mmlu_pro_zero_shot"
     assert protocols.for_row({"is_mcq": False}).name == "boxed"
     assert protocols.for_row({"protocol": "r1", "dataset": "math500"}).name == "r1"
+    signed = {"sampling": {"protocols": "qwen_boxed@0123,mmlu_pro_zero_shot@4567"}}
+    assert protocols.for_row({**signed, "dataset": "math500"}).name == "qwen_boxed"
+    assert protocols.for_row({**signed, "dataset": "mmlu_pro"}).name == "mmlu_pro_zero_shot"
     with pytest.raises(ProtocolError):
         protocols.for_row({"protocol": "gone"})
 
@@ -177,8 +178,9 @@ def test_collection_asks_through_the_protocol_and_records_it(tmp_path):
     row = json.loads(out.read_text())
     problem = load_problems("mmlu_pro", 1)[0]
     assert sent == prompts.mmlu_pro_official_messages(problem)
-    assert row["protocol"] == "mmlu_pro_official"
-    assert row["protocol_hash"] == PROTOCOLS["mmlu_pro_official"].template_hash
+    recorded = row["sampling"]["protocols"].split(",")
+    assert recorded == [f"mmlu_pro_official@{PROTOCOLS['mmlu_pro_official'].template_hash}"]
+    assert protocols.recorded_name(row) == "mmlu_pro_official"
     assert all(r["model"] == stub.model and "system_fingerprint" in r for r in row["responses"])
     manifest = json.loads(store.manifest_path(out).read_text())
     assert manifest["protocols"]["mmlu_pro"]["template"] == prompts.OFFICIAL_TEMPLATE
