@@ -70,6 +70,8 @@ class Settings:
     dataset: str = "both"  # math500 | mmlu_pro | both
     dataset_source: str = "bundled"  # bundled | hub
     num_problems: str = "all"  # N or "all"
+    subset_seed: int = 0  # which random stratified sample of num_problems (problems.py)
+    protocol: str = ""  # protocols.py names, one per dataset, comma-separated; "" = defaults
     k_responses: int = 4
     batch_size: int = 64
     max_concurrent: int = 16
@@ -86,6 +88,7 @@ class Settings:
             "num_problems": self.num_problems == "all"
             or (self.num_problems.isdigit() and int(self.num_problems) > 0),
             "k_responses": self.k_responses >= 1,
+            "subset_seed": self.subset_seed >= 0,
             "batch_size": self.batch_size >= 1,
             "max_concurrent": self.max_concurrent >= 1,
             "max_attempts": self.max_attempts >= 1,

@@ -17,7 +17,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from . import prompts, store
+from . import prompts, protocols, store
 from .attempts import Recorder, RunStats, row_tail
 from .config import Settings
 from .faults import FATAL_STATUSES, Redactor, fatal_reason, redact_url, url_secrets
@@ -110,7 +110,7 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     check_server(settings, api_key)
     if problems is None:
         problems = load_problems(settings.dataset, settings.problem_limit,
-                                 settings.dataset_source)
+                                 settings.dataset_source, seed=settings.subset_seed)
     stats = RunStats(output_path=str(path))
     with store.AppendWriter(path) as results, \
             store.AppendWriter(store.errors_path(path)) as errors:
@@ -241,7 +241,8 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder
                 return
             # Endpoint choice and rate control (issue 13) belong here: ask a pool for the
             # client of this request instead of the one `llm`.
-            pending[asyncio.ensure_future(_ask(llm, problem, settings.k_responses))] = problem
+            pending[asyncio.ensure_future(
+                _ask(llm, problem, settings.k_responses, settings.protocol))] = problem
 
     try:
         refill()
@@ -278,10 +279,10 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder
     return failed
 
 
-async def _ask(llm: BaseLLM, problem: Problem, k: int) -> list | RequestFailed:
+async def _ask(llm: BaseLLM, problem: Problem, k: int, protocol: str = "") -> list | RequestFailed:
     """One problem's request(s); a failed request is returned as data, never raised."""
     try:
-        return await llm.sample(prompts.build_messages(problem), k)
+        return await llm.sample(protocols.messages(problem, protocol), k)
     except RequestFailed as exc:
         return exc
 

@@ -41,10 +41,13 @@ class Completion:
     finish_reason: str | None
     reasoning_content: str | None = None
     usage: dict[str, int] | None = None
+    served_model: str | None = None  # the model id the server answered with
+    system_fingerprint: str | None = None
 
     def record(self) -> dict[str, Any]:
         return {"full_response": self.text, "finish_reason": self.finish_reason,
-                "reasoning_content": self.reasoning_content, "usage": self.usage}
+                "reasoning_content": self.reasoning_content, "usage": self.usage,
+                "model": self.served_model, "system_fingerprint": self.system_fingerprint}
 
 
 class RequestFailed(Exception):
@@ -263,7 +266,8 @@ def _parse_choices(response: Any, choices: list) -> list[Completion]:
         if reasoning is None and (think := THINK_BLOCK.match(text)):
             reasoning, text = think.group(1).strip(), think.group(2).strip()
         completions.append(Completion(text, choice.finish_reason, reasoning,
-                                      usage if i == 0 else None))
+                                      usage if i == 0 else None, getattr(response, "model", None),
+                                      getattr(response, "system_fingerprint", None)))
     return completions
 
 

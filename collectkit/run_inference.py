@@ -18,6 +18,7 @@ import sys
 from .config import ConfigError, Settings
 from .inference import CollectionError, resolve_output_path, run_collection
 from .problems import ProblemError
+from .protocols import with_recommended_sampling
 from .run_manifest import ConfigMismatch
 from .store import StoreError
 
@@ -31,7 +32,11 @@ SETTING_FLAGS = {
                          "or the variable named here)"),
     "dataset": (str, "math500, mmlu_pro or both (default both)"),
     "dataset_source": (str, "bundled (default, offline) or hub (Hugging Face)"),
-    "num_problems": (str, "N or all"),
+    "num_problems": (str, "N or all (N: a seeded random sample, stratified over categories)"),
+    "subset_seed": (int, "which random sample --num_problems draws (default 0)"),
+    "protocol": (str, "how problems are asked and read: mmlu_pro_official (default), "
+                 "mmlu_pro_zero_shot, boxed (default), qwen_boxed, r1, json_answer; "
+                 "one per dataset, comma-separated"),
     "k_responses": (int, "responses per problem"),
     "temperature": (float, "sampling temperature (default 0.7)"),
     "max_tokens": (int, "max tokens per response (default 2048)"),
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {name: getattr(args, name) for name in SETTING_FLAGS}
     overrides.update(api_key=args.api_key, stop=tuple(args.stop) if args.stop else None)
     try:
-        settings = Settings.load(overrides)
+        settings = with_recommended_sampling(Settings.load(overrides), given=overrides)
         stats = run_collection(settings, output_path=resolve_output_path(settings,
                                                                          args.output_file),
                                retry_failed=args.retry_failed, repair=args.repair,
