@@ -47,7 +47,7 @@ test-browser: $(BROWSER_STAMP)
 	$(PY) -m pytest -q tests/browser
 
 # The browser test, keeping its screenshots in docs/images/.
-screenshots: export COLLECTKIT_SCREENSHOTS_DIR = $(CURDIR)/docs/images
+screenshots: export SCREENSHOTS_DIR = $(CURDIR)/docs/images
 screenshots: test-browser
 
 # A real vLLM (CPU build) in its own venv; tests/vllm run only here, never in `make test`.

@@ -6,7 +6,7 @@ is opened, its parameters cell edited as a user would (a free port, 4 problems, 
 Run → Run All Cells clicked, and then: every code cell has its execution count, no error or stderr
 output was rendered, every figure was decoded by the browser, and the saved notebook strips back
 to the committed one. Notebook 01's chooser is used by clicking Start. Screenshots of the chooser
-and of 04's figures go to $COLLECTKIT_SCREENSHOTS_DIR (docs/images with `make screenshots`).
+and of 04's figures go to $SCREENSHOTS_DIR (docs/images with `make screenshots`).
 """
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def jupyterlab(lab_root, tmp_path):
 def test_run_all_in_jupyterlab(jupyterlab, lab_root, tmp_path):
     opened = {relative: (lab_root / relative).read_text(encoding="utf-8")
               for relative in notebooks_in_order()}
-    shots = Path(os.environ.get("COLLECTKIT_SCREENSHOTS_DIR") or tmp_path / "screenshots")
+    shots = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
     ran = []
     with browser(tmp_path / "chromium-profile") as context:
