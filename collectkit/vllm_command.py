@@ -149,3 +149,9 @@ def dtype_for_gpu(model: str, compute_capability: float | None) -> str:
         return "auto"
     name = model.lower()
     return "float32" if "gemma-2" in name or "gemma-3" in name else "half"
+
+
+def vllm_dtype_for_this_gpu(model: str) -> str | None:
+    """dtype_for_gpu on the first CUDA GPU here; None (vLLM's own choice) where that is auto."""
+    dtype = dtype_for_gpu(model, gpu_compute_capability())
+    return None if dtype == "auto" else dtype

@@ -359,3 +359,20 @@ def test_the_recorded_command_is_found_by_base_url(fake_vllm):
     finally:
         handle.stop()
         kill_group(handle.pid)
+
+
+def test_notebook_reuse_probe_sends_the_servers_key(fake_vllm, monkeypatch):
+    """A running server that requires a key is reused, not reported as 'not answering'."""
+    from collectkit.notebook_server import ensure_server
+
+    monkeypatch.setenv("COLLECTKIT_SERVER_API_KEY", "sk-notebook-reuse")
+    port = free_port()
+    first = start_fake(port=port, served_model_name="alias")
+    try:
+        assert recorded(fake_vllm)["api_key"] == "sk-notebook-reuse"
+        again, reused = ensure_server(HF_MODEL, engine="vllm", port=port,
+                                      served_model_name="alias")
+        assert reused is True and again.pid == first.pid
+    finally:
+        first.stop()
+        kill_group(first.pid)
