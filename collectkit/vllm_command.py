@@ -59,7 +59,7 @@ class VllmOptions:
             if arg.split("=", 1)[0] in SECRET_FLAGS:
                 raise InvalidServerOption(
                     f"{arg.split('=', 1)[0]} may not be a server argument (process lists would "
-                    "show it); give the key with --api-key or COLLECTKIT_SERVER_API_KEY")
+                    "show it); give the key with --api-key or VLLM_API_KEY")
 
     @classmethod
     def from_kwargs(cls, options: dict[str, Any]) -> "VllmOptions":
