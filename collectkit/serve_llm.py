@@ -3,8 +3,8 @@ it is ready; `--status` shows recorded servers, `--stop` ends one (its whole pro
 
 Anything after `--` (or each --server-arg) is passed to vLLM unchanged, e.g.
 `python -m collectkit.serve_llm --engine vllm --model M -- --kv-cache-dtype fp8`.
-The server's API key: --api-key, or better the environment variable COLLECTKIT_SERVER_API_KEY
-(a flag is visible in process lists while this command runs).
+The server's API key: --api-key, or better the environment variable VLLM_API_KEY
+(a flag is visible in process lists while this command runs); local collections send it too.
 """
 from __future__ import annotations
 

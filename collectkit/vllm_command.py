@@ -59,7 +59,7 @@ class VllmOptions:
             if arg.split("=", 1)[0] in SECRET_FLAGS:
                 raise InvalidServerOption(
                     f"{arg.split('=', 1)[0]} may not be a server argument (process lists would "
-                    "show it); give the key with --api-key or COLLECTKIT_SERVER_API_KEY")
+                    "show it); give the key with --api-key or VLLM_API_KEY")
 
     @classmethod
     def from_kwargs(cls, options: dict[str, Any]) -> "VllmOptions":
@@ -149,3 +149,9 @@ def dtype_for_gpu(model: str, compute_capability: float | None) -> str:
         return "auto"
     name = model.lower()
     return "float32" if "gemma-2" in name or "gemma-3" in name else "half"
+
+
+def vllm_dtype_for_this_gpu(model: str) -> str | None:
+    """dtype_for_gpu on the first CUDA GPU here; None (vLLM's own choice) where that is auto."""
+    dtype = dtype_for_gpu(model, gpu_compute_capability())
+    return None if dtype == "auto" else dtype

@@ -60,7 +60,8 @@ def run_cli(*args: str, env: dict, timeout: float = 60) -> subprocess.CompletedP
 
 
 def cli_env(state_dir: Path, **extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COLLECTKIT_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("COLLECTKIT_") and k != "VLLM_API_KEY"}
     env["COLLECTKIT_STATE_DIR"] = str(state_dir)
     env.update(extra)
     return env

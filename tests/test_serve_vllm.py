@@ -321,7 +321,7 @@ def test_start_server_refuses_an_unknown_option(fake_vllm):
 def test_key_from_the_environment_never_on_argv_state_or_log(fake_vllm, tmp_path):
     secret = "sk-from-env-4242"
     port = free_port()
-    env = cli_env(tmp_path / "state", COLLECTKIT_SERVER_API_KEY=secret,
+    env = cli_env(tmp_path / "state", VLLM_API_KEY=secret,
                   COLLECTKIT_VLLM_EXECUTABLE=os.environ["COLLECTKIT_VLLM_EXECUTABLE"])
     pid = None
     try:
@@ -340,7 +340,7 @@ def test_key_from_the_environment_never_on_argv_state_or_log(fake_vllm, tmp_path
 
         with_key = run_cli("--status", env=env)
         assert with_key.stdout.startswith("ready:"), with_key.stdout
-        no_key = {k: v for k, v in env.items() if k != "COLLECTKIT_SERVER_API_KEY"}
+        no_key = {k: v for k, v in env.items() if k != "VLLM_API_KEY"}
         without = run_cli("--status", env=no_key)
         assert without.stdout.startswith("running, refuses no API key"), without.stdout
         assert run_cli("--status", "--api-key", "sk-wrong", env=no_key).stdout.startswith(
@@ -359,3 +359,20 @@ def test_the_recorded_command_is_found_by_base_url(fake_vllm):
     finally:
         handle.stop()
         kill_group(handle.pid)
+
+
+def test_notebook_reuse_probe_sends_the_servers_key(fake_vllm, monkeypatch):
+    """A running server that requires a key is reused, not reported as 'not answering'."""
+    from collectkit.notebook_server import ensure_server
+
+    monkeypatch.setenv("VLLM_API_KEY", "sk-notebook-reuse")
+    port = free_port()
+    first = start_fake(port=port, served_model_name="alias")
+    try:
+        assert recorded(fake_vllm)["api_key"] == "sk-notebook-reuse"
+        again, reused = ensure_server(HF_MODEL, engine="vllm", port=port,
+                                      served_model_name="alias")
+        assert reused is True and again.pid == first.pid
+    finally:
+        first.stop()
+        kill_group(first.pid)

@@ -24,7 +24,8 @@ KEY = "sk-vllm-test-key-5150"
 
 
 def kit_env(state_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COLLECTKIT_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("COLLECTKIT_") and k != "VLLM_API_KEY"}
     env.update(CPU_ENV, COLLECTKIT_STATE_DIR=str(state_dir), **extra)
     return env
 
@@ -35,14 +36,15 @@ def kit(module: str, *args: str, env: dict, timeout: float = 600) -> subprocess.
 
 
 class VllmServer:
-    """vLLM started and stopped with `python -m collectkit.serve_llm`, the key in the environment."""
+    """vLLM started and stopped with `python -m collectkit.serve_llm`, the key in VLLM_API_KEY
+    (which the kit's local collections send too)."""
 
     def __init__(self, root: Path) -> None:
         self.model_dir = converted_model()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.state_dir = root / "state"
-        self.env = kit_env(self.state_dir, COLLECTKIT_SERVER_API_KEY=KEY)
+        self.env = kit_env(self.state_dir, VLLM_API_KEY=KEY)
         self.starts: list[subprocess.CompletedProcess] = []
 
     def start(self) -> subprocess.CompletedProcess:

@@ -28,7 +28,7 @@ K = 4
 
 def collect_args(server, output: Path, problems: int, k: int = K, max_tokens: int = 48) -> list:
     return ["--model", SERVED_NAME, "--server_port", str(server.port),
-            "--api_key_env", "COLLECTKIT_SERVER_API_KEY", "--dataset", "math500",
+            "--dataset", "math500",
             "--num_problems", str(problems), "--k_responses", str(k), "--temperature", "1.0",
             "--max_tokens", str(max_tokens), "--max_concurrent", "8", "--batch_size", "8",
             "--output_file", str(output), "--quiet"]
