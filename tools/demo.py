@@ -337,8 +337,6 @@ def report(result: DemoResult, echo=print) -> None:
                            "display.float_format", "{:.3f}".format):
         echo("\naccuracy (pass@1 averaged over k per problem; 95% Wilson interval over problems):")
         echo(metrics.accuracy_table(rows, by="dataset")[TABLE_COLUMNS].to_string())
-        echo("")
-        echo(metrics.accuracy_table(rows)[TABLE_COLUMNS].to_string())
     echo(f"\nfiles in {result.run_dir}:")
     for path in result.files:
         echo(f"  {path.relative_to(result.run_dir)}  ({path.stat().st_size:,} bytes)")
