@@ -3,7 +3,7 @@
 The in-flight limit starts at max_concurrent. Every HTTP response is observed (the SDK's retries
 included, through the HTTP client's response hook), so a 429 or 503 is seen even when the SDK's
 retry then succeeds: the limit halves, at most once per round of requests (a response to a request
-that started before the last decrease does not halve it again). After `level` successes in a row
+sent before the last decrease does not halve it again; a retry sent after it may). After `level` successes in a row
 the limit grows by one, up to max_concurrent. Optional --rpm / --tpm limits are leaky buckets
 (aiolimiter) taken before a request starts. The SDK stays the only retry layer.
 """
@@ -22,7 +22,7 @@ from aiolimiter import AsyncLimiter
 log = logging.getLogger("collectkit")
 
 OVERLOAD_STATUSES = frozenset({429, 503})
-# Which decrease epoch the request running in this task started in.
+# The decrease epoch in which this task last sent a request (set by the request hook).
 _request_epoch: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "collectkit_request_epoch", default=None)
 
@@ -68,17 +68,24 @@ class AdaptiveConcurrency:
         async with condition:
             await condition.wait_for(lambda: self.in_flight < self.level)
             self.in_flight += 1
-        marker = _request_epoch.set(self._epoch)
         try:
             yield
         finally:
-            _request_epoch.reset(marker)
             async with condition:
                 self.in_flight -= 1
                 condition.notify_all()
 
+    def http_hooks(self) -> dict[str, list]:
+        """Event hooks for the HTTP client under the SDK: they see every send, retries too."""
+        return {"request": [self.before_send], "response": [self.observe]}
+
+    async def before_send(self, request: Any) -> None:
+        _request_epoch.set(self._epoch)
+
     async def observe(self, response: Any) -> None:
-        """httpx response hook: every response, retried ones included."""
+        """Every response, retried ones included (GETs such as health probes do not count)."""
+        if response.request.method != "POST":
+            return
         self.record(response.status_code, _request_epoch.get())
         if self.level > self.in_flight and self._condition is not None:
             async with self._condition:

@@ -31,7 +31,6 @@ PROBE_TIMEOUT_S = 2.0
 # Causes that mean the request never reached a live server (or the server died under it).
 DOWN_CAUSES = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError,
                httpx2.ReadError, ConnectionError)
-ResponseHook = Callable[[Any], Awaitable[None]]
 
 
 def split_urls(value: str | Iterable[str]) -> list[str]:
@@ -119,14 +118,13 @@ class EndpointPool:
 
     def __init__(self, urls: str | Iterable[str], api_key: str, *, timeout: float = 600.0,
                  max_retries: int = 2, probe_interval: float = PROBE_INTERVAL_S,
-                 on_response: ResponseHook | None = None) -> None:
+                 http_hooks: dict[str, list] | None = None) -> None:
         self.urls = split_urls(urls)
         if not self.urls:
             raise ValueError("no endpoint URL given")
-        hooks = {"response": [on_response]} if on_response else None
         self.endpoints = [Endpoint(url, openai.AsyncOpenAI(
             base_url=url, api_key=api_key, timeout=timeout, max_retries=max_retries,
-            http_client=openai.DefaultAioHttpClient(timeout=timeout, event_hooks=hooks)))
+            http_client=openai.DefaultAioHttpClient(timeout=timeout, event_hooks=http_hooks)))
             for url in self.urls]
         self.probe_interval = probe_interval
 
