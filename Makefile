@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_ARGS ?=
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean strip-notebooks
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Outputs, execution counts and metadata noise out of notebooks/*.ipynb and colab/*.ipynb.
+strip-notebooks: $(STAMP)
+	$(PY) tools/strip_notebooks.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,15 +83,15 @@ def check_server(settings: Settings) -> None:
 
 def run_collection(settings: Settings, problems: list[Problem] | None = None,
                    **kwargs: Any) -> RunStats:
-    """Blocking entry point; works inside Jupyter's running event loop too."""
+    """Blocking entry point for scripts. Notebooks `await collect(...)` instead; called where an
+    event loop already runs (a notebook cell), it runs the collection on its own loop in a worker
+    thread and waits for it, so the running loop is never re-entered."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(collect(settings, problems, **kwargs))
-    import nest_asyncio
-
-    nest_asyncio.apply()
-    return asyncio.get_event_loop().run_until_complete(collect(settings, problems, **kwargs))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="collectkit-collect") as pool:
+        return pool.submit(asyncio.run, collect(settings, problems, **kwargs)).result()
 
 
 async def collect(settings: Settings, problems: list[Problem] | None = None, *,

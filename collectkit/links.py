@@ -1,15 +1,10 @@
 """Where collectkit lives on the web: the ONE place that names the public repository.
 
-The Colab notebook's install cell (`pip install "collectkit @ git+<REPO_URL>"`) and its "Open in
-Colab" link are generated from these constants by `notebooks/build_notebooks.py`, and the README
-badges are generated from them too (`python -m collectkit.links --update-readme`); tests check that
-the committed notebook and README still match. When the repository's address is fixed, change
-REPO_URL here, then run `python notebooks/build_notebooks.py` and
-`python -m collectkit.links --update-readme`.
+The README's "Open in Colab" badges, the Colab notebook's badge and its install cell's `repo_url`
+all come from these constants: `python tools/update_links.py` rewrites them after REPO_URL
+changes, and tests/test_links.py checks that the committed README and notebook still match.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 REPO_URL = "https://github.com/collectkit/collectkit"
 BRANCH = "main"
@@ -48,23 +43,3 @@ def readme_badges(repo_url: str = REPO_URL) -> str:
     lines += [f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(repo_url, notebook=path)}) "
               f"`{path}`" for path in NOTEBOOKS]
     return "  \n".join(lines)
-
-
-def update_readme(readme: Path, repo_url: str = REPO_URL) -> bool:
-    """Rewrite the block between the badge markers from REPO_URL; True if it changed."""
-    text = readme.read_text(encoding="utf-8")
-    head, rest = text.split(BADGES_START, 1)
-    _, tail = rest.split(BADGES_END, 1)
-    updated = f"{head}{BADGES_START}\n{readme_badges(repo_url)}\n{BADGES_END}{tail}"
-    if updated != text:
-        readme.write_text(updated, encoding="utf-8")
-    return updated != text
-
-
-if __name__ == "__main__":
-    import sys
-
-    if sys.argv[1:] != ["--update-readme"]:
-        sys.exit("usage: python -m collectkit.links --update-readme")
-    changed = update_readme(Path("README.md"))
-    print("README.md badges updated" if changed else "README.md badges already match REPO_URL")

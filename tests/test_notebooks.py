@@ -1,5 +1,5 @@
-"""The notebooks: committed clean and parameterized, thin (no definitions), in sync with their
-generator; executed with papermill against the real embedded engine (through the demo, which runs
+"""The notebooks: committed stripped (tools/strip_notebooks.py) and parameterized, thin (no
+definitions); executed with papermill against the real embedded engine (through the demo, which runs
 notebooks 01-04, and the Colab notebook with CPU parameters), asserting on what they produced.
 
 Tiny parameters keep the engine work small (4 problems, k=2, 32 tokens). Every server a notebook
@@ -31,13 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ["notebooks/01_serve_llm.ipynb", "notebooks/02_run_inference.ipynb",
             "notebooks/03_extract_answers.ipynb", "notebooks/04_analyze.ipynb"]
 COLAB = "colab/collectkit_colab.ipynb"
-ALL_NOTEBOOKS = PIPELINE + [COLAB]
+sys.path.insert(0, str(ROOT / "tools"))
+import strip_notebooks  # noqa: E402
+
+# every notebook the repository ships, new ones included
+ALL_NOTEBOOKS = [str(path.relative_to(ROOT)) for path in strip_notebooks.repository_notebooks()]
 FIGURES = ["accuracy_by_category.png", "accuracy_by_level.png", "pass_maj_at_k.png",
            "unparsed_by_category.png", "tokens_throughput.png"]
 TINY = {"num_problems": 4, "k": 2, "max_tokens": 32}
-
-sys.path.insert(0, str(ROOT / "notebooks"))
-import build_notebooks  # noqa: E402
 
 
 def read(relative: str) -> nbformat.NotebookNode:
@@ -119,11 +120,40 @@ def test_no_definitions_in_notebooks(relative):
         assert "def " not in cell.source and "class " not in cell.source, cell.source
 
 
-def test_notebooks_match_their_generator():
-    for relative, text in build_notebooks.rendered().items():
-        assert (ROOT / relative).read_text(encoding="utf-8") == text, (
-            f"{relative} differs from notebooks/build_notebooks.py; run "
-            "python notebooks/build_notebooks.py")
+@pytest.mark.parametrize("relative", ALL_NOTEBOOKS)
+def test_committed_notebooks_are_stripped(relative):
+    text = (ROOT / relative).read_text(encoding="utf-8")
+    assert strip_notebooks.stripped(text) == text, (
+        f"{relative} is not stripped; run make strip-notebooks")
+
+
+def test_strip_undoes_a_jupyter_session(tmp_path):
+    """What JupyterLab and papermill add to a notebook (outputs, counts, widget state, timings,
+    the kernel's version) goes; what the author wrote (sources, ids, tags) stays."""
+    committed = (ROOT / PIPELINE[0]).read_text(encoding="utf-8")
+    nb = nbformat.reads(committed, as_version=4)
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.7",
+                                    "codemirror_mode": {"name": "ipython", "version": 3}}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nb.metadata["papermill"] = {"parameters": {"port": 1}}
+    for count, cell in enumerate(code_cells(nb), start=1):
+        cell.execution_count = count
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hello\n")]
+        cell.metadata["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00Z"}
+        cell.metadata["scrolled"] = True
+    copy = tmp_path / "01.ipynb"
+    nbformat.write(nb, copy)
+    assert strip_notebooks.main(["--check", str(copy)]) == 1
+    assert strip_notebooks.main([str(copy)]) == 0
+    assert copy.read_text(encoding="utf-8") == committed
+    assert strip_notebooks.main(["--check", str(copy)]) == 0
+    edited = nbformat.read(copy, as_version=4)  # an edit survives stripping
+    edited.cells.append(nbformat.v4.new_markdown_cell("a note", id="note"))
+    nbformat.write(edited, copy)
+    strip_notebooks.main([str(copy)])
+    assert nbformat.read(copy, as_version=4).cells[-1].source == "a note"
 
 
 def test_colab_install_cell_acts_only_on_colab_and_uses_links():
@@ -149,6 +179,50 @@ def test_pipeline_notebooks_share_their_defaults():
     assert serve["port"] == collect["port"]
     assert serve["run_dir"] == collect["run_dir"] == extract["run_dir"] == analyze["run_dir"]
     assert serve["model"] == EMBEDDED_MODEL
+
+
+# ------------------------------------------------------------------------------ event loops
+
+def test_no_event_loop_patching_anywhere():
+    sources = [p for p in (ROOT / "collectkit").rglob("*.py")] + [
+        ROOT / relative for relative in ALL_NOTEBOOKS] + [ROOT / "requirements.txt"]
+    for path in sources:
+        text = path.read_text(encoding="utf-8").lower()
+        assert "nest_asyncio" not in text and "nest-asyncio" not in text, path
+
+
+def test_notebooks_await_collection_in_the_kernels_loop():
+    for relative in ("notebooks/02_run_inference.ipynb", COLAB):
+        sources = "\n".join(cell.source for cell in code_cells(read(relative)))
+        assert "await collect(" in sources and "run_collection" not in sources, relative
+
+
+def test_sync_helper_works_inside_a_running_loop(tmp_path):
+    """A script that calls run_collection from a coroutine (as a notebook cell would) gets its
+    results; the collection runs on its own loop in a worker thread, the caller's loop is untouched."""
+    import asyncio
+    import threading
+
+    from stub_server import StubServer
+
+    from collectkit.config import Settings
+    from collectkit.inference import run_collection
+    from collectkit.problems import load_problems
+
+    async def from_a_cell(settings, output):
+        caller = threading.current_thread()
+        stats = run_collection(settings, load_problems("both", 4), output_path=output,
+                               progress=False)
+        assert threading.current_thread() is caller
+        return stats, asyncio.get_running_loop().is_running()
+
+    with StubServer(completion_tokens=8) as stub:
+        settings = Settings(model=stub.model, api_base=stub.base_url, output_dir=str(tmp_path),
+                            k_responses=2, max_tokens=16, max_retries=0, request_timeout=5.0,
+                            api_key="sk-test")
+        stats, loop_alive = asyncio.run(from_a_cell(settings, tmp_path / "r.jsonl"))
+    assert stats.done == 4 and loop_alive
+    assert len(read_jsonl(tmp_path / "r.jsonl")) == 4
 
 
 # ------------------------------------------------------------------------------ helpers (no engine)
