@@ -1,16 +1,22 @@
 """python -m collectkit.run_inference — collect k responses per problem into a JSONL file.
 
 Running the same command again continues where it stopped: completed problems are skipped,
-failed ones retried until --max_attempts.
+failed ones retried until --max_attempts (within a run too, in rounds).
+
+Exit codes: 0 every planned problem has its k responses; 1 some are unfinished (out of attempts);
+2 bad input, an unusable file or folder, a full disk, a refused key or a model not served (one
+line on stderr; nothing collected is lost); 3 stopped early, no server answered; 130 Ctrl-C;
+143 SIGTERM. The manifest says the same in "status" and "reason".
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 
 from .config import ConfigError, Settings
-from .inference import CollectionError, default_output_path, run_collection
+from .inference import CollectionError, resolve_output_path, run_collection
 from .problems import ProblemError
 from .run_manifest import ConfigMismatch
 from .store import StoreError
@@ -33,6 +39,8 @@ SETTING_FLAGS = {
     "batch_size": (int, "problems scheduled at a time"),
     "max_concurrent": (int, "HTTP requests in flight at most"),
     "max_attempts": (int, "counted attempts per problem before giving up (default 3)"),
+    "retry_backoff_s": (float, "pause before the first retry round, doubling each round "
+                               "(default 2)"),
     "output_dir": (str, "folder for results (default results/)"),
     "request_timeout": (float, "seconds per request"),
     "max_retries": (int, "the openai SDK's retries per request (default 2)"),
@@ -47,12 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(f"--{name}", type=kind, help=help_text)
     parser.add_argument("--api_key", help="the key itself (prefer --api_key_env or .env)")
     parser.add_argument("--stop", action="append", help="stop sequence (repeatable)")
-    parser.add_argument("--output_file", help="results file (default: derived from model and "
-                        "dataset inside --output_dir, so the same command resumes)")
+    parser.add_argument("--output_file", help="results file; a bare name goes inside "
+                        "--output_dir (default: derived from model and dataset, so the same "
+                        "command resumes)")
     parser.add_argument("--retry_failed", action="store_true",
                         help="only retry problems that failed before")
     parser.add_argument("--allow_config_change", action="store_true",
                         help="continue a file collected under other sampling settings")
+    parser.add_argument("--repair", action="store_true",
+                        help="move corrupt lines to X.corrupt.jsonl and collect them again")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -64,23 +75,35 @@ def main(argv: list[str] | None = None) -> int:
     overrides.update(api_key=args.api_key, stop=tuple(args.stop) if args.stop else None)
     try:
         settings = Settings.load(overrides)
-        output = args.output_file or default_output_path(settings)
-        stats = run_collection(settings, output_path=output, retry_failed=args.retry_failed,
+        stats = run_collection(settings, output_path=resolve_output_path(settings,
+                                                                         args.output_file),
+                               retry_failed=args.retry_failed, repair=args.repair,
                                allow_config_change=args.allow_config_change,
-                               progress=not args.quiet)
+                               progress=not args.quiet, stop_on_sigterm=True)
     except (ConfigError, CollectionError, ConfigMismatch, ProblemError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished problems are saved; run the same command to continue",
-              file=sys.stderr)
-        return 130
+        return _interrupted("Ctrl-C", 130)
+    except asyncio.CancelledError:
+        return _interrupted("SIGTERM", 143)
     print(stats.line())
     if stats.stopped_early:
         print(f"stopped early: {stats.stopped_early}; rerun the same command to continue",
               file=sys.stderr)
         return 3
-    return 1 if stats.failed else 0
+    if stats.unfinished:
+        print(f"unfinished: {stats.unfinished} problems have no result after --max_attempts "
+              f"{settings.max_attempts}; see {stats.output_path.removesuffix('.jsonl')}"
+              ".errors.jsonl, or raise --max_attempts and rerun", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _interrupted(by: str, code: int) -> int:
+    print(f"interrupted ({by}): finished problems are saved; run the same command to continue",
+          file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

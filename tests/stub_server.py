@@ -9,7 +9,14 @@ over HTTP so a test in another process can drive them:
                         {"clear": true}        drops the queued faults
   GET  /control/stats   counters: requests, statuses, n values, seeds, parameter keys, last request
   POST /control/reset_stats
-Fault kinds: 429 (retry_after), 500, 503, 400 (message), reset, stall (seconds), reject_n, few_choices.
+Fault kinds:
+  HTTP errors   429 (retry_after), 500, 503, 400 (message), 401 (echoes the Bearer key, as some
+                servers do), 403, 404 (any other status code works too)
+  broken 200s   truncated_json (half a completion), text_plain, empty_object (`{}`),
+                empty_choices (`"choices": []`), few_choices (one choice whatever n; "count")
+  connection    reset (closed after reading the request, before any byte back),
+                stall (seconds; accepted, then silent)
+  reject_n      a 400 like Gemini's for n > 1
 `StubServer` starts it as a subprocess for tests and benchmarks.
 """
 from __future__ import annotations
@@ -38,13 +45,23 @@ GEMINI_REJECT_N_MESSAGE = (
     "Multiple candidates is not enabled for models/gemini-3-pro-preview. "
     "Please set candidateCount to 1."
 )
-ERROR_TYPES = {400: "invalid_request_error", 429: "rate_limit_exceeded", 500: "server_error",
+ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_api_key", 403: "permission_denied",
+               404: "model_not_found", 429: "rate_limit_exceeded", 500: "server_error",
                503: "service_unavailable"}
 
 
 def _json_response(payload: dict, status: int = 200, headers: dict | None = None) -> web.Response:
     return web.Response(body=json.dumps(payload).encode(), status=status, headers=headers,
                         content_type="application/json")
+
+
+BROKEN_BODIES = {  # fault kind → (full completion body → (body sent with status 200, content type))
+    "truncated_json": lambda body: (body[: len(body) // 2], "application/json"),
+    "text_plain": lambda body: (b"upstream is warming up, try later", "text/plain"),
+    "empty_object": lambda body: (b"{}", "application/json"),
+    "empty_choices": lambda body: (json.dumps({**json.loads(body), "choices": []}).encode(),
+                                   "application/json"),
+}
 
 
 def _openai_error(status: int, message: str, headers: dict | None = None) -> web.Response:
@@ -73,6 +90,7 @@ class StubApp:
         self.seeds: Counter[str] = Counter()
         self.param_keys: Counter[str] = Counter()
         self.last_request: dict | None = None
+        self.authorizations: Counter[str] = Counter()  # Authorization headers seen
 
     # ---- the common case: bodies precomputed per (n, token limit, seed) ----
     def _message(self, token_limit: int, seed, choice_index: int) -> tuple[dict, str]:
@@ -124,6 +142,7 @@ class StubApp:
             self.seeds[str(seed)] += 1
         self.param_keys.update(params.keys())
         self.last_request = params
+        self.authorizations[request.headers.get("Authorization", "")] += 1
 
         fault = self.faults.popleft() if self.faults else self.mode
         response = await self._apply(fault, request, n, token_limit, seed)
@@ -140,10 +159,16 @@ class StubApp:
         if kind == "429":
             retry_after = fault.get("retry_after", 1)
             return _openai_error(429, "Rate limit reached (stub).", {"Retry-After": str(retry_after)})
-        if kind in ("500", "503"):
-            return _openai_error(int(kind), f"Stub server injected HTTP {kind}.")
+        if kind == "401":
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            return _openai_error(401, f"Incorrect API key provided: {key}.")
         if kind == "400":
             return _openai_error(400, fault.get("message", "Bad request (stub)."))
+        if kind.isdigit():
+            return _openai_error(int(kind), fault.get("message", f"Stub server injected HTTP {kind}."))
+        if kind in BROKEN_BODIES:
+            body, content_type = BROKEN_BODIES[kind](self._completion(n, token_limit, seed).body)
+            return web.Response(body=body, content_type=content_type)
         if kind == "reject_n" and n > 1:
             return _json_response({"error": {"message": GEMINI_REJECT_N_MESSAGE, "code": 400,
                                              "status": "INVALID_ARGUMENT"}}, status=400)
@@ -153,7 +178,7 @@ class StubApp:
         if kind == "stall":
             await asyncio.sleep(float(fault.get("seconds", 30)))
         if kind == "few_choices":
-            n = 1
+            n = int(fault.get("count", 1))
         return self._completion(n, token_limit, seed)
 
     async def control_faults(self, request: web.Request) -> web.Response:
@@ -170,7 +195,8 @@ class StubApp:
         return _json_response({
             "total_requests": self.total_requests, "status_counts": self.status_counts,
             "n_values": self.n_values, "seeds": self.seeds, "param_keys": self.param_keys,
-            "last_request": self.last_request, "queued_faults": list(self.faults), "mode": self.mode})
+            "last_request": self.last_request, "authorizations": self.authorizations,
+            "queued_faults": list(self.faults), "mode": self.mode})
 
     async def control_reset_stats(self, request: web.Request) -> web.Response:
         self.reset_stats()
