@@ -84,6 +84,7 @@ class BatchReport:
     submitted: list[str] = field(default_factory=list)  # batch ids started by this run
     submitted_problems: int = 0
     pending: list[str] = field(default_factory=list)  # batch ids still running
+    pending_problems: int = 0  # problems of this run waiting in those batches
     merged: int = 0  # problems appended by this run
     failed: int = 0
     finished_batches: list[str] = field(default_factory=list)
@@ -227,46 +228,25 @@ class BatchDriver:
             time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
             report.pending.clear()
             self.poll_and_merge(by_id, report)
+        waiting = self.pending_problem_ids() - store.completed_ids(self.path)
+        report.pending_problems = len(waiting & {p.unique_id for p in todo})
         return report
 
 
-def run_batch(settings: Settings, problems: list[Problem] | None = None, *,
-              output_path: str | Path | None = None, retry_failed: bool = False,
-              allow_config_change: bool = False, wait_s: float = 0.0,
-              poll_interval: float = 5.0) -> tuple[Any, BatchReport]:
-    """The --batch counterpart of inference.collect: same plan, same rows, same files."""
-    from . import inference
-    from .problems import load_problems
-    from .run_manifest import check_signature, run_signature, write_manifest
 
-    path = Path(output_path) if output_path else inference.default_output_path(settings)
-    signature = run_signature(settings, sampling_params(settings), prompts)
-    check_signature(path, signature, allow_config_change)
-    if problems is None:
-        problems = load_problems(settings.dataset, settings.problem_limit,
-                                 settings.dataset_source)
-    stats = inference.RunStats(output_path=str(path))
-    client = openai.OpenAI(base_url=settings.base_url.split(",")[0].strip(),
-                           api_key=settings.resolve_api_key(), timeout=settings.request_timeout,
-                           max_retries=settings.max_retries)
-    with store.AppendWriter(path) as results, \
-            store.AppendWriter(store.errors_path(path)) as errors, client:
-        store.recover_torn_tail(path)
-        store.recover_torn_tail(errors.path)
-        failures = store.counted_failures(errors.path)
-        todo = inference._plan(problems, store.completed_ids(path), failures,
-                               settings.max_attempts, retry_failed, stats)
-        driver = BatchDriver(
-            settings, path, client,
-            lambda problem, completions: inference._record_done(
-                problem, completions, settings, failures, results, stats),
-            lambda problem, error: inference._record_failure(
-                problem, error, failures, errors, stats))
-        started = time.monotonic()
-        write_manifest(path, settings, signature, stats, status="running")
-        try:
-            report = driver.run(todo, problems, wait_s=wait_s, poll_interval=poll_interval)
-        finally:
-            stats.wall_s = time.monotonic() - started
-            write_manifest(path, settings, signature, stats, status="batch")
-    return stats, report
+@dataclass(frozen=True)
+class BatchMode:
+    """collect(..., batch=BatchMode()): wait up to wait_s for running batches, polling every
+    poll_s seconds (0: submit or merge, then return)."""
+    wait_s: float = 0.0
+    poll_s: float = 5.0
+
+
+def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],
+          problems: list[Problem], mode: BatchMode) -> BatchReport:
+    """Run the batch driver with the run's Recorder (blocking: collect() runs it in a thread)."""
+    client = openai.OpenAI(base_url=settings.base_urls[0], api_key=settings.resolve_api_key(),
+                           timeout=settings.request_timeout, max_retries=settings.max_retries)
+    with client:
+        driver = BatchDriver(settings, path, client, recorder.done, recorder.failed)
+        return driver.run(todo, problems, wait_s=mode.wait_s, poll_interval=mode.poll_s)

@@ -18,54 +18,38 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
-import httpx2
 import openai
+
+from .config import split_urls
+from .faults import redact_url, timed_out_after_accept
 
 log = logging.getLogger("collectkit")
 
 T = TypeVar("T")
 PROBE_INTERVAL_S = 1.0
 PROBE_TIMEOUT_S = 2.0
-# Causes that mean the request never reached a live server (or the server died under it).
-DOWN_CAUSES = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError,
-               httpx2.ReadError, ConnectionError)
 
 
-def split_urls(value: str | Iterable[str]) -> list[str]:
-    """'a,b c' or ['a,b', 'c'] → ['a', 'b', 'c'] without trailing slashes or repeats."""
-    parts = [value] if isinstance(value, str) else list(value)
-    urls: list[str] = []
-    for part in parts:
-        for url in part.replace(",", " ").split():
-            url = url.rstrip("/")
-            if url not in urls:
-                urls.append(url)
-    return urls
-
-
-def public_url(url: str) -> str:
-    """The URL without user:password@ — what may be written to logs and manifests."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def served_models(base_url: str, api_key: str | None = None,
-                  timeout: float = PROBE_TIMEOUT_S) -> list[str]:
-    """Model ids listed by GET {base_url}/models, or [] if nothing answers there (blocking)."""
+def probe_models(base_url: str, api_key: str | None = None,
+                 timeout: float = PROBE_TIMEOUT_S) -> tuple[list[str], int | None]:
+    """(model ids listed by GET /v1/models, None) or ([], HTTP status; None if nothing answers)."""
     request = urllib.request.Request(base_url.rstrip("/") + "/models")
     if api_key:
         request.add_header("Authorization", f"Bearer {api_key}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return [m.get("id") for m in json.load(response).get("data", [])]
-    except (OSError, ValueError, urllib.error.URLError):
-        return []
+            return [m.get("id") for m in json.load(response).get("data", [])], None
+    except urllib.error.HTTPError as exc:
+        return [], exc.code
+    except (OSError, ValueError, AttributeError):
+        return [], None
+
+
+def served_models(base_url: str, api_key: str | None = None,
+                  timeout: float = PROBE_TIMEOUT_S) -> list[str]:
+    """Model ids listed by GET {base_url}/models, or [] if nothing answers there (blocking)."""
+    return probe_models(base_url, api_key, timeout)[0]
 
 
 async def answers(client: openai.AsyncOpenAI, timeout: float = PROBE_TIMEOUT_S) -> bool:
@@ -80,21 +64,10 @@ async def answers(client: openai.AsyncOpenAI, timeout: float = PROBE_TIMEOUT_S) 
 
 
 def is_endpoint_down(error: BaseException) -> bool:
-    """Nothing took the request: connection refused, reset or closed, or the connect timed out
-    (the SDK has already retried). A read timeout means the server took it: not down.
-
-    The SDK's aiohttp transport reports a refused connection as httpx ConnectTimeout →
-    APITimeoutError, so the class alone does not tell; the cause chain does."""
-    if not isinstance(error, openai.APIConnectionError):
-        return False
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, DOWN_CAUSES):
-            return True
-        if isinstance(seen, (httpx2.ReadTimeout, httpx2.WriteTimeout, httpx2.PoolTimeout)):
-            return False
-        seen = seen.__cause__ or seen.__context__
-    return not isinstance(error, openai.APITimeoutError)
+    """No server took the request (refused, reset, closed; the SDK has already retried): the
+    same line faults.py draws between unreachable and counted failures. A timeout after the
+    server accepted the request is not "down"."""
+    return isinstance(error, openai.APIConnectionError) and not timed_out_after_accept(error)
 
 
 @dataclass(eq=False)
@@ -109,7 +82,7 @@ class Endpoint:
     probe: asyncio.Task | None = field(default=None, repr=False)
 
     def report(self) -> dict[str, Any]:
-        return {"url": public_url(self.url), "served": self.served, "failovers": self.failovers,
+        return {"url": redact_url(self.url), "served": self.served, "failovers": self.failovers,
                 "times_down": self.downs, "up": self.up}
 
 
@@ -162,7 +135,7 @@ class EndpointPool:
         endpoint.up = False
         endpoint.downs += 1
         log.warning("endpoint %s stopped answering (%s); probing %s/models until it is back",
-                    public_url(endpoint.url), _short(reason), public_url(endpoint.url))
+                    redact_url(endpoint.url), _short(reason), redact_url(endpoint.url))
         endpoint.probe = asyncio.ensure_future(self._probe_until_back(endpoint))
 
     async def _probe_until_back(self, endpoint: Endpoint) -> None:
@@ -172,7 +145,7 @@ class EndpointPool:
         endpoint.up = True
         endpoint.probe = None
         log.warning("endpoint %s answers again after %.1f s; taken back",
-                    public_url(endpoint.url), time.monotonic() - started)
+                    redact_url(endpoint.url), time.monotonic() - started)
 
     def report(self) -> list[dict[str, Any]]:
         """Per endpoint: URL (no credentials), requests served, failovers, times down."""
@@ -183,24 +156,6 @@ class EndpointPool:
             if endpoint.probe is not None:
                 endpoint.probe.cancel()
             await endpoint.client.close()
-
-
-def check_endpoints(urls: Iterable[str], model: str, api_key: str | None) -> list[str]:
-    """The URLs that answer now and serve `model`; raises ValueError naming what is wrong when
-    none does (a URL that answers with other models is named with what it serves)."""
-    urls = list(urls)
-    serving, wrong = [], []
-    for url in urls:
-        models = served_models(url, api_key)
-        if model in models:
-            serving.append(url)
-        elif models:
-            wrong.append(f"{public_url(url)} serves {', '.join(models)}")
-    if wrong:
-        raise ValueError(f"not serving {model}: {'; '.join(wrong)}; pass --model or fix --api_base")
-    if not serving:
-        raise ValueError(f"no server answers at {', '.join(public_url(u) for u in urls)}")
-    return serving
 
 
 def _short(reason: BaseException | str, limit: int = 200) -> str:

@@ -66,13 +66,13 @@ def price_for(model: str, table: dict[str, dict[str, float]] | None = None) -> P
 
 
 def run_cost(model: str, prompt_tokens: int, completion_tokens: int, *, batch: bool = False,
-             prices_path: str | Path | None = None) -> dict[str, Any]:
+             table: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """For the manifest and the last line: tokens, the matched price and the cost (None if the
-    model is not in the table)."""
-    price = price_for(model, load_prices(prices_path))
+    model is not in the table, the bundled one by default)."""
+    price = price_for(model, table)
     return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "batch": batch, "price": asdict(price) if price else None,
-            "usd": round(price.cost(prompt_tokens, completion_tokens, batch), 6) if price
+            "usd": round(price.cost(prompt_tokens, completion_tokens, batch), 8) if price
             else None}
 
 
@@ -124,3 +124,15 @@ def estimate_run(model: str, prompts: list[list[dict[str, str]]], k: int, max_to
     usd = price.cost(prompt_tokens, completion_max, batch) if price else None
     return Estimate(len(prompts), len(prompts) * per_problem_prompts, prompt_tokens,
                     completion_max, usd, price.model if price else None)
+
+
+def estimate_open_problems(settings: Any, results: Path, *, batch: bool = False) -> Estimate:
+    """--dry_run: what collecting the problems not yet in `results` would cost at most."""
+    from . import prompts, store
+    from .problems import load_problems
+
+    problems = load_problems(settings.dataset, settings.problem_limit, settings.dataset_source)
+    done = store.completed_ids(results) if results.exists() else set()
+    messages = [prompts.build_messages(p) for p in problems if p.unique_id not in done]
+    return estimate_run(settings.model, messages, settings.k_responses, settings.max_tokens,
+                        batch=batch, prices_path=settings.prices or None)

@@ -13,6 +13,7 @@ import pytest
 
 from collectkit import batch, store
 from collectkit.config import Settings
+from collectkit.inference import run_collection
 from collectkit.problems import load_problems
 from batch_server import BatchServer
 
@@ -31,8 +32,11 @@ def rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def run(settings, problems, out, **kwargs):
-    return batch.run_batch(settings, problems, output_path=out, poll_interval=0.05, **kwargs)
+def run(settings, problems, out, wait_s=0.0):
+    """One run of the same command; (stats, the batch report)."""
+    stats = run_collection(settings, problems, output_path=out, progress=False,
+                           batch=batch.BatchMode(wait_s=wait_s, poll_s=0.05))
+    return stats, batch.BatchReport(**stats.batch)
 
 
 def test_lines_follow_the_openai_batch_format():
@@ -81,10 +85,11 @@ def test_killed_after_submission_the_rerun_merges_once(tmp_path):
         script = (
             "import sys; sys.path.insert(0, 'tests');"
             "from collectkit import batch; from collectkit.config import Settings;"
+            "from collectkit.inference import run_collection;"
             "from collectkit.problems import load_problems;"
             f"s = Settings(**{json.dumps({k: v for k, v in settings.public_dict().items() if k in ('model', 'api_mode', 'api_base', 'output_dir', 'k_responses', 'max_tokens', 'max_retries', 'seed')})});"
-            f"batch.run_batch(s, load_problems('both', 8), output_path={str(out)!r}, "
-            "wait_s=600, poll_interval=0.05)")
+            f"run_collection(s, load_problems('both', 8), output_path={str(out)!r}, "
+            "progress=False, batch=batch.BatchMode(wait_s=600, poll_s=0.05))")
         child = subprocess.Popen([sys.executable, "-c", script], cwd=REPO,
                                  env={**os.environ, "OPENAI_API_KEY": SECRET},
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
