@@ -2,21 +2,23 @@
 
 Part 1 — endpoints. Each stub server stands for one GPU server: every request takes --delay
 seconds and it holds at most --capacity at once (more are answered 429, so a client that
-overloads one endpoint while another idles pays for it). The client sends `capacity × endpoints`
-requests at a time through collectkit's EndpointPool (least requests in flight). Ideal scaling is
-N × capacity ÷ delay; the ratio printed is req/s with 4 endpoints ÷ req/s with 1 (ideal 4.0).
+overloads one endpoint while another idles pays for it). The kit's own collect() (k=1: one
+request per problem) keeps `capacity × endpoints` requests in flight over the URL list. Ideal
+scaling is N × capacity ÷ delay; the ratio printed is req/s with 4 endpoints ÷ with 1 (ideal 4).
 The client's own ceiling is measured first (4 endpoints, no delay, no limit): it must be far
 above the scaled figures, or the client would be the limit.
 
 Part 2 — adaptive concurrency. One stub that holds --capacity requests at once and answers the
 rest 429 with Retry-After (a rate-limited API). Fixed concurrency levels are tried, then the AIMD
-controller starting at 64; the ratio printed is adaptive req/s ÷ the best fixed req/s. Requests
+controller as a remote run uses it (max 64, slow start); the ratio printed is adaptive req/s ÷ the
+best fixed req/s (a level a user would have to know in advance). Requests
 that fail after the SDK's retries are counted as lost (they would be failed rows).
 """
 from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import StubServer, base_parser, load_average, write_summary  # noqa: E402
 import logging  # noqa: E402
 
-from collectkit.concurrency import AdaptiveConcurrency  # noqa: E402
+from collectkit.concurrency import SLOW_START_LEVEL, AdaptiveConcurrency  # noqa: E402
 from collectkit.endpoints import EndpointPool  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "What is 6 * 7?"}]
@@ -33,7 +35,7 @@ MESSAGES = [{"role": "user", "content": "What is 6 * 7?"}]
 
 async def drive(urls: list[str], requests: int, limit: AdaptiveConcurrency,
                 max_retries: int) -> tuple[float, int]:
-    """(requests per second, requests lost) for `requests` sent through the pool and limit."""
+    """(answered requests per second, requests lost) for `requests` sent through the pool."""
     pool = EndpointPool(urls, "EMPTY", max_retries=max_retries, http_hooks=limit.http_hooks())
     lost = 0
 
@@ -51,7 +53,7 @@ async def drive(urls: list[str], requests: int, limit: AdaptiveConcurrency,
         await asyncio.gather(*(one(i) for i in range(requests)))
     finally:
         await pool.aclose()
-    return requests / (time.perf_counter() - started), lost
+    return (requests - lost) / (time.perf_counter() - started), lost
 
 
 def start_stubs(count: int, delay: float, capacity: int, retry_after: float) -> list[StubServer]:
@@ -68,28 +70,44 @@ def overloads(servers: list[StubServer]) -> int:
     return sum(int(s.stats()["status_counts"].get("429", 0)) for s in servers)
 
 
+def collect_rate(urls: list[str], problems: list, in_flight: int) -> float:
+    """Problems per second (one request each, k=1) through the kit's own collect()."""
+    from collectkit.config import Settings
+    from collectkit.inference import run_collection
+
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings(model="stub-model", api_base=",".join(urls), api_key="EMPTY",
+                            k_responses=1, max_tokens=8, max_concurrent=in_flight,
+                            batch_size=in_flight, max_retries=5, output_dir=folder)
+        stats = run_collection(settings, problems, progress=False)
+    assert stats.done == len(problems), stats.line()
+    return stats.done / stats.wall_s
+
+
 def endpoints_part(args) -> dict:
+    from collectkit.problems import load_problems
+
     figures = {}
+    problems = load_problems("both", args.requests)
     servers = start_stubs(4, 0.0, 0, 0)
     try:
-        ceiling, _ = asyncio.run(drive([s.base_url for s in servers], args.requests * 2,
-                                       AdaptiveConcurrency(64, adaptive=False), 0))
+        ceiling = collect_rate([s.base_url for s in servers], problems, 64)
     finally:
         stop_all(servers)
     figures["client_ceiling_rps"] = round(ceiling, 1)
-    print(f"client ceiling (4 endpoints, no delay, 64 in flight): {ceiling:.0f} req/s")
+    print(f"client ceiling (collect(), 4 endpoints, no delay, 64 in flight): {ceiling:.0f} req/s")
     for count in (1, 2, 4):
         servers = start_stubs(count, args.delay, args.capacity, 0.05)
         try:
-            limit = AdaptiveConcurrency(args.capacity * count, adaptive=False)
-            rps, lost = asyncio.run(drive([s.base_url for s in servers], args.requests, limit, 5))
+            rps = collect_rate([s.base_url for s in servers], problems, args.capacity * count)
             rejected = overloads(servers)
+            served = [s.stats()["total_requests"] for s in servers]
         finally:
             stop_all(servers)
         ideal = count * args.capacity / args.delay
         figures[f"rps_{count}"] = round(rps, 1)
         print(f"{count} endpoint(s): {rps:6.1f} req/s (ideal {ideal:.0f}; {rps / ideal:.0%} of it), "
-              f"{rejected} 429s from imbalance, {lost} lost")
+              f"served {served}, {rejected} 429s from imbalance")
     figures["scaling_4_over_1"] = round(figures["rps_4"] / figures["rps_1"], 2)
     figures["ceiling_over_4"] = round(ceiling / figures["rps_4"], 1)
     print(f"client ceiling ÷ 4-endpoint rate: {figures['ceiling_over_4']}× (the client is not "
@@ -108,10 +126,10 @@ def adaptive_part(args) -> dict:
                                           AdaptiveConcurrency(level, adaptive=False), 10))
             fixed[level] = rps
             print(f"fixed {level:3d} in flight: {rps:6.1f} req/s, {lost} lost")
-        limit = AdaptiveConcurrency(64)
+        limit = AdaptiveConcurrency(64, initial=SLOW_START_LEVEL)  # as a remote-mode run does
         rps, lost = asyncio.run(drive(urls, args.requests, limit, 10))
         report = limit.report()
-        print(f"adaptive (AIMD from 64): {rps:6.1f} req/s, {lost} lost; final level "
+        print(f"adaptive (max 64, slow start from {SLOW_START_LEVEL}): {rps:6.1f} req/s, {lost} lost; final level "
               f"{report['final']}, lowest {report['lowest']}, {report['changes']} changes, "
               f"{report['overload_responses']} 429s seen")
     finally:
@@ -121,7 +139,7 @@ def adaptive_part(args) -> dict:
                    adaptive_rps=round(rps, 1), adaptive_lost=lost, best_fixed_level=best_level,
                    adaptive_over_best_fixed=round(rps / fixed[best_level], 2),
                    adaptive_over_fixed_64=round(rps / fixed[64], 2))
-    print(f"adaptive ÷ fixed 64 (no adaptation, same start): "
+    print(f"adaptive ÷ fixed 64 (the same bound without adaptation): "
           f"{figures['adaptive_over_fixed_64']}")
     return figures
 

@@ -26,6 +26,7 @@ from openai.types.chat import ChatCompletion
 
 from . import prompts, store
 from .config import Settings
+from .faults import describe, redact_url
 from .llm import Completion, LocalLLM, RemoteLLM, RequestFailed, _completions, sampling_params
 from .problems import Problem
 
@@ -36,6 +37,10 @@ ID_SEPARATOR = "::"
 FINISHED = {"completed", "failed", "expired", "cancelled"}
 # Providers known to reject n > 1 in a request body (DESIGN.md: Gemini 3).
 REJECTS_N = ("gemini-3",)
+
+
+class BatchError(RuntimeError):
+    """The provider's files/batches API refused or did not answer; the message says which."""
 
 
 def state_path(results: Path) -> Path:
@@ -249,4 +254,9 @@ def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],
                            timeout=settings.request_timeout, max_retries=settings.max_retries)
     with client:
         driver = BatchDriver(settings, path, client, recorder.done, recorder.failed)
-        return driver.run(todo, problems, wait_s=mode.wait_s, poll_interval=mode.poll_s)
+        try:
+            return driver.run(todo, problems, wait_s=mode.wait_s, poll_interval=mode.poll_s)
+        except openai.APIError as exc:  # after the SDK's retries; what was merged is kept
+            cause = " ".join(describe(exc).split())  # one line
+            raise BatchError(f"the batch API at {redact_url(settings.base_urls[0])} failed: "
+                             f"{recorder.redact(cause)}") from None

@@ -19,7 +19,7 @@ import pydantic
 from openai.types.chat import ChatCompletion
 
 from . import faults
-from .concurrency import AdaptiveConcurrency
+from .concurrency import SLOW_START_LEVEL, AdaptiveConcurrency
 from .config import Settings
 from .endpoints import EndpointPool
 from .pricing import message_tokens
@@ -76,10 +76,12 @@ _KIND_PRIORITY = {faults.FATAL: 0, faults.COUNTED: 1, faults.UNREACHABLE: 2}
 class BaseLLM(ABC):
     def __init__(self, model: str, base_url: str, api_key: str, sampling: dict[str, Any], *,
                  timeout: float = 600.0, max_retries: int = 2, max_concurrent: int = 16,
-                 rpm: float | None = None, tpm: float | None = None) -> None:
+                 rpm: float | None = None, tpm: float | None = None,
+                 initial_concurrent: int | None = None) -> None:
         self.model = model
         self.base_url = base_url  # one URL, or several separated by commas
-        self.limit = AdaptiveConcurrency(max_concurrent, rpm=rpm, tpm=tpm)
+        self.limit = AdaptiveConcurrency(max_concurrent, initial=initial_concurrent, rpm=rpm,
+                                         tpm=tpm)
         self.pool = EndpointPool(base_url, api_key, timeout=timeout, max_retries=max_retries,
                                  http_hooks=self.limit.http_hooks())
         self.params, self.extra_body, self.dropped = self.split_params(dict(sampling))
@@ -218,7 +220,8 @@ def create_llm(settings: Settings) -> BaseLLM:
     return kind(settings.model, settings.base_url, settings.resolve_api_key(),
                 sampling_params(settings), timeout=settings.request_timeout,
                 max_retries=settings.max_retries, max_concurrent=settings.max_concurrent,
-                rpm=settings.rpm, tpm=settings.tpm)
+                rpm=settings.rpm, tpm=settings.tpm,
+                initial_concurrent=None if kind is LocalLLM else SLOW_START_LEVEL)
 
 
 def _completions(response: Any) -> list[Completion]:

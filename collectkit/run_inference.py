@@ -18,7 +18,7 @@ import sys
 
 from .config import ConfigError, Settings
 from .inference import CollectionError, resolve_output_path, run_collection
-from .batch import BatchMode, BatchReport
+from .batch import BatchError, BatchMode, BatchReport
 from .pricing import PriceError, cost_line, estimate_open_problems
 from .problems import ProblemError
 from .run_manifest import ConfigMismatch
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                                progress=not args.quiet, stop_on_sigterm=True,
                                batch=BatchMode(wait_s=args.batch_wait) if args.batch else None)
     except (ConfigError, CollectionError, ConfigMismatch, ProblemError, StoreError,
-            PriceError) as exc:
+            PriceError, BatchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,10 +10,8 @@ batches and retrievals. `BatchServer` starts it as a subprocess.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import itertools
 import json
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from stub_server import StubServer
+from stub_server import StubServer, run_until_terminated, serve_app
 
 ANSWER = r"The answer is (A). \boxed{42}"
 
@@ -127,27 +125,14 @@ class BatchApp:
         return app
 
 
-async def serve(args: argparse.Namespace) -> None:
-    runner = web.AppRunner(BatchApp(args.complete_after, args.reject_n).build(),
-                           access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", args.port)
-    await site.start()
-    print(f"READY http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1", flush=True)
-    await asyncio.Event().wait()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--complete-after", type=float, default=0.0)
     parser.add_argument("--reject-n", action="store_true")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        asyncio.run(serve(args))
-    except (KeyboardInterrupt, SystemExit):
-        pass
+    run_until_terminated(serve_app(BatchApp(args.complete_after, args.reject_n).build(),
+                                   "127.0.0.1", args.port))
 
 
 class BatchServer(StubServer):

@@ -242,13 +242,26 @@ async def serve(args: argparse.Namespace) -> None:
     app = stub.build()
     if args.max_in_flight:
         app.middlewares.append(capacity_middleware(args.max_in_flight, args.retry_after))
+    await serve_app(app, args.host, args.port)
+
+
+async def serve_app(app: web.Application, host: str, port: int) -> None:
+    """Serve `app`, print the READY line StubServer waits for, run until SIGTERM / SIGKILL."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port, backlog=1024)
+    site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
-    print(f"READY http://{args.host}:{port}/v1", flush=True)
-    await asyncio.Event().wait()  # until SIGTERM / SIGKILL
+    print(f"READY http://{host}:{port}/v1", flush=True)
+    await asyncio.Event().wait()
+
+
+def run_until_terminated(main_coroutine) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        asyncio.run(main_coroutine)
+    except (KeyboardInterrupt, SystemExit):
+        pass
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -265,11 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--retry-after", type=float, default=0.05,
                         help="Retry-After seconds sent with the --max-in-flight 429s")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        asyncio.run(serve(args))
-    except (KeyboardInterrupt, SystemExit):
-        pass
+    run_until_terminated(serve(args))
 
 
 # ---------------------------------------------------------------- test / benchmark helper

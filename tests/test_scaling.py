@@ -191,3 +191,16 @@ def test_cli_batch_submits_then_merges_with_exit_codes(tmp_path):
     assert len(got) == 4 and len({r["unique_id"] for r in got}) == 4
     assert manifest(out)["status"] == "finished"
     assert manifest(out)["runs"][0]["batch"]["submitted"]
+
+
+def test_cli_batch_against_a_server_without_a_batch_api_is_one_line_exit_2(tmp_path):
+    with StubServer() as server:  # chat completions only: /v1/files is a 404
+        done = subprocess.run(
+            [sys.executable, "-m", "collectkit.run_inference", "--api_mode", "remote",
+             "--model", "gpt-4o-mini", "--api_base", server.base_url, "--batch",
+             "--num_problems", "2", "--output_dir", str(tmp_path), "--max_retries", "0"],
+            capture_output=True, text=True, cwd=tmp_path, timeout=60,
+            env={"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": SECRET})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: the batch API at") and "404" in done.stderr
+    assert done.stderr.count("\n") == 1 and SECRET not in done.stderr
