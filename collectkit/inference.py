@@ -90,8 +90,10 @@ def check_server(settings: Settings, api_key: str) -> None:
 
 def run_collection(settings: Settings, problems: list[Problem] | None = None, *,
                    stop_on_sigterm: bool = False, **kwargs: Any) -> RunStats:
-    """Blocking entry point; works inside Jupyter's running event loop too. With
-    stop_on_sigterm, SIGTERM cancels the run like Ctrl-C (CancelledError("SIGTERM") is raised)."""
+    """Blocking entry point for scripts. Notebooks `await collect(...)` instead; called where an
+    event loop already runs (a notebook cell), it runs the collection on its own loop in a worker
+    thread and waits for it, so the running loop is never re-entered. With stop_on_sigterm,
+    SIGTERM cancels the run like Ctrl-C (CancelledError("SIGTERM") is raised)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
