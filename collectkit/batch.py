@@ -59,6 +59,7 @@ def split_custom_id(value: str) -> tuple[str, int]:
 def request_body(settings: Settings) -> dict[str, Any]:
     """model + the sampling parameters the online path would send (same filtering)."""
     kind = LocalLLM if settings.api_mode == "local" else RemoteLLM
+    # split_params reads only the model id: the online path's filtering without a client
     params, extra, _dropped = kind.split_params(SimpleNamespace(model=settings.model),
                                                 sampling_params(settings))
     return {"model": settings.model, **params, **extra}
@@ -169,8 +170,8 @@ class BatchDriver:
                 self.record_done(problem, got[:k])
                 report.merged += 1
             else:
-                error = errors.get(problem_id) or RequestFailed(
-                    f"batch {entry['id']} returned {len(got)} of {k} responses", status=None)
+                error = errors.get(problem_id) or RequestFailed(  # the provider took it: counted
+                    f"batch {entry['id']} returned {len(got)} of {k} responses", status=200)
                 error.partial = got
                 rejected_n += error.status in (400, 422) and entry.get("n_per_line", True)
                 self.record_failure(problem, error)

@@ -1,10 +1,11 @@
 """A local OpenAI-style batch API on 127.0.0.1 for tests: /v1/files, /v1/batches, file content.
 
-Run:  python tests/batch_server.py --port 0 [--complete-after S] [--reject-n]
+Run:  python tests/batch_server.py --port 0 [--complete-after S] [--reject-n] [--max-choices N]
 prints `READY http://127.0.0.1:PORT/v1`. A batch is `in_progress` until S seconds after it was
 created, then `completed` with an output file (one chat completion per line, n choices, each text
 tagged with its custom_id and choice) and, where lines failed, an error file. --reject-n fails
-every line whose body has n > 1 with a 400, as Gemini 3 does. GET /control/stats counts uploads,
+every line whose body has n > 1 with a 400, as Gemini 3 does; --max-choices N answers at most N
+choices per line. GET /control/stats counts uploads,
 batches and retrievals. `BatchServer` starts it as a subprocess.
 """
 from __future__ import annotations
@@ -26,8 +27,9 @@ ANSWER = r"The answer is (A). \boxed{42}"
 
 
 class BatchApp:
-    def __init__(self, complete_after: float, reject_n: bool) -> None:
+    def __init__(self, complete_after: float, reject_n: bool, max_choices: int = 0) -> None:
         self.complete_after, self.reject_n = complete_after, reject_n
+        self.max_choices = max_choices
         self.files: dict[str, dict] = {}
         self.batches: dict[str, dict] = {}
         self.ids = itertools.count(1)
@@ -92,7 +94,7 @@ class BatchApp:
                 continue
             choices = [{"index": i, "finish_reason": "stop", "message": {
                 "role": "assistant", "content": f"[{cid} choice={i} seed={body.get('seed')}] "
-                                                f"{ANSWER}"}} for i in range(n)]
+                                                f"{ANSWER}"}} for i in range(min(n, self.max_choices or n))]
             outputs.append({"id": f"req-{next(self.ids)}", "custom_id": cid, "error": None,
                             "response": {"status_code": 200, "request_id": cid, "body": {
                                 "id": f"chatcmpl-{cid}", "object": "chat.completion",
@@ -130,17 +132,20 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--complete-after", type=float, default=0.0)
     parser.add_argument("--reject-n", action="store_true")
+    parser.add_argument("--max-choices", type=int, default=0, help="answer at most this many")
     args = parser.parse_args()
-    run_until_terminated(serve_app(BatchApp(args.complete_after, args.reject_n).build(),
-                                   "127.0.0.1", args.port))
+    app = BatchApp(args.complete_after, args.reject_n, args.max_choices)
+    run_until_terminated(serve_app(app.build(), "127.0.0.1", args.port))
 
 
 class BatchServer(StubServer):
     """`with BatchServer(complete_after=1.0) as server: server.base_url, server.stats()`."""
 
-    def __init__(self, complete_after: float = 0.0, reject_n: bool = False) -> None:
+    def __init__(self, complete_after: float = 0.0, reject_n: bool = False,
+                 max_choices: int = 0) -> None:
         command = [sys.executable, str(Path(__file__).resolve()), "--port", "0",
-                   "--complete-after", str(complete_after)] + (["--reject-n"] if reject_n else [])
+                   "--complete-after", str(complete_after), "--max-choices", str(max_choices)]
+        command += ["--reject-n"] if reject_n else []
         self.model = "batch-model"
         self._stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr)

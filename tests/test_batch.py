@@ -162,3 +162,14 @@ def test_pending_batch_is_reported_and_not_resubmitted(tmp_path):
         assert second.pending == first.submitted
         assert "run the same command later" in second.line()
         assert server.stats()["batches"] == 1
+
+
+def test_a_batch_that_returns_too_few_responses_is_a_counted_failure(tmp_path):
+    problems = load_problems("math500", 2)
+    out = tmp_path / "results.jsonl"
+    with BatchServer(max_choices=2) as server:
+        _, report = run(batch_settings(server, tmp_path), problems, out, wait_s=10)
+    assert report.failed == 2 and rows(out) == []
+    errors = rows(store.errors_path(out))
+    assert all(e["counted"] and "returned 2 of 3 responses" in e["error"] for e in errors)
+    assert all(len(e["partial_responses"]) == 2 for e in errors)
