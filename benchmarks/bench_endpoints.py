@@ -1,4 +1,4 @@
-"""Scaling out: requests/s over 1, 2 and 4 endpoints, and adaptive concurrency ÷ the best fixed one.
+"""Scaling out: requests/s over 1, 2 and 4 endpoints; adaptive concurrency ÷ the best fixed one.
 
 Part 1 — endpoints. Each stub server stands for one GPU server: every request takes --delay
 seconds and it holds at most --capacity at once (more are answered 429, so a client that
@@ -57,7 +57,8 @@ async def drive(urls: list[str], requests: int, limit: AdaptiveConcurrency,
 
 
 def start_stubs(count: int, delay: float, capacity: int, retry_after: float) -> list[StubServer]:
-    extra = ["--max-in-flight", str(capacity), "--retry-after", str(retry_after)] if capacity else []
+    extra = (["--max-in-flight", str(capacity), "--retry-after", str(retry_after)]
+             if capacity else [])
     return [StubServer(completion_tokens=8, delay=delay, extra_args=extra) for _ in range(count)]
 
 
@@ -106,7 +107,7 @@ def endpoints_part(args) -> dict:
             stop_all(servers)
         ideal = count * args.capacity / args.delay
         figures[f"rps_{count}"] = round(rps, 1)
-        print(f"{count} endpoint(s): {rps:6.1f} req/s (ideal {ideal:.0f}; {rps / ideal:.0%} of it), "
+        print(f"{count} endpoint(s): {rps:6.1f} req/s (ideal {ideal:.0f}; {rps / ideal:.0%}), "
               f"served {served}, {rejected} 429s from imbalance")
     figures["scaling_4_over_1"] = round(figures["rps_4"] / figures["rps_1"], 2)
     figures["ceiling_over_4"] = round(ceiling / figures["rps_4"], 1)
@@ -129,7 +130,8 @@ def adaptive_part(args) -> dict:
         limit = AdaptiveConcurrency(64, initial=SLOW_START_LEVEL)  # as a remote-mode run does
         rps, lost = asyncio.run(drive(urls, args.requests, limit, 10))
         report = limit.report()
-        print(f"adaptive (max 64, slow start from {SLOW_START_LEVEL}): {rps:6.1f} req/s, {lost} lost; final level "
+        print(f"adaptive (max 64, slow start from {SLOW_START_LEVEL}): {rps:6.1f} req/s, "
+              f"{lost} lost; final level "
               f"{report['final']}, lowest {report['lowest']}, {report['changes']} changes, "
               f"{report['overload_responses']} 429s seen")
     finally:

@@ -5,7 +5,8 @@ after each round of successes until the first overload (TCP's slow start: no bur
 start against a rate-limited API). Every HTTP response is observed (the SDK's retries
 included, through the HTTP client's response hook), so a 429 or 503 is seen even when the SDK's
 retry then succeeds: the limit halves, at most once per round of requests (a response to a request
-sent before the last decrease does not halve it again; a retry sent after it may). After `level` successes in a row
+sent before the last decrease does not halve it again; a retry sent after it may). After `level`
+successes in a row
 the limit grows by one, up to max_concurrent. Optional --rpm / --tpm limits are leaky buckets
 (aiolimiter) taken before a request starts. The SDK stays the only retry layer.
 """

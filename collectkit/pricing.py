@@ -1,7 +1,8 @@
 """What a run costs: tokens × a price table (bundled, user-overridable), and a dry-run estimate.
 
 Prices are USD per million tokens. A model id matches its own entry or the longest entry that
-prefixes it ("gpt-4o-2024-08-06" → "gpt-4o", "gpt-4o-mini-…" → "gpt-4o-mini"); a provider prefix
+prefixes it ("gpt-4o-2024-08-06" → "gpt-4o", "gpt-4o-mini-…" → "gpt-4o-mini"); a provider
+prefix
 ("openai/", "models/") is ignored. Local models have no price: their cost is None, not 0.
 """
 from __future__ import annotations

@@ -92,9 +92,10 @@ class BatchApp:
                                "response": {"status_code": 400, "body": {"error": {
                                    "message": "Multiple candidates is not enabled."}}}})
                 continue
+            answered = min(n, self.max_choices or n)
             choices = [{"index": i, "finish_reason": "stop", "message": {
                 "role": "assistant", "content": f"[{cid} choice={i} seed={body.get('seed')}] "
-                                                f"{ANSWER}"}} for i in range(min(n, self.max_choices or n))]
+                                                f"{ANSWER}"}} for i in range(answered)]
             outputs.append({"id": f"req-{next(self.ids)}", "custom_id": cid, "error": None,
                             "response": {"status_code": 200, "request_id": cid, "body": {
                                 "id": f"chatcmpl-{cid}", "object": "chat.completion",

@@ -1,4 +1,4 @@
-"""--batch against a local files + batches API over real sockets: submit, kill, rerun, merge once."""
+"""--batch against a local files + batches API over real sockets: submit, kill, rerun, merge."""
 from __future__ import annotations
 
 import json
@@ -82,12 +82,15 @@ def test_killed_after_submission_the_rerun_merges_once(tmp_path):
     out = tmp_path / "results.jsonl"
     with BatchServer(complete_after=1.5) as server:
         settings = batch_settings(server, tmp_path)
+        child_settings = {k: v for k, v in settings.public_dict().items()  # the key: by env
+                          if k in ("model", "api_mode", "api_base", "output_dir", "k_responses",
+                                   "max_tokens", "max_retries", "seed")}
         script = (
             "import sys; sys.path.insert(0, 'tests');"
             "from collectkit import batch; from collectkit.config import Settings;"
             "from collectkit.inference import run_collection;"
             "from collectkit.problems import load_problems;"
-            f"s = Settings(**{json.dumps({k: v for k, v in settings.public_dict().items() if k in ('model', 'api_mode', 'api_base', 'output_dir', 'k_responses', 'max_tokens', 'max_retries', 'seed')})});"
+            f"s = Settings(**{json.dumps(child_settings)});"
             f"run_collection(s, load_problems('both', 8), output_path={str(out)!r}, "
             "progress=False, batch=batch.BatchMode(wait_s=600, poll_s=0.05))")
         child = subprocess.Popen([sys.executable, "-c", script], cwd=REPO,
