@@ -204,3 +204,21 @@ def test_cli_batch_against_a_server_without_a_batch_api_is_one_line_exit_2(tmp_p
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: the batch API at") and "404" in done.stderr
     assert done.stderr.count("\n") == 1 and SECRET not in done.stderr
+
+
+def test_settings_take_several_urls_from_env_and_dotenv_and_check_limits(tmp_path):
+    from collectkit.config import ConfigError
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("COLLECTKIT_API_BASE=http://a:1/v1,http://b:2/v1/\nCOLLECTKIT_RPM=600\n")
+    loaded = Settings.load(env_file=env_file, environ={})
+    assert loaded.base_urls == ["http://a:1/v1", "http://b:2/v1"] and loaded.rpm == 600
+    assert loaded.base_url == "http://a:1/v1,http://b:2/v1"
+    from_environment = Settings.load(env_file=None,
+                                     environ={"COLLECTKIT_API_BASE": "http://c/v1 http://d/v1"})
+    assert from_environment.base_urls == ["http://c/v1", "http://d/v1"]
+    for bad in ({"rpm": 0}, {"tpm": -5}, {"rpm": float("inf")}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            Settings(**bad)
+    with pytest.raises(ConfigError, match="carries credentials"):
+        Settings(api_base="http://a/v1,http://user:pw@b/v1")
