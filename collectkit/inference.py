@@ -20,7 +20,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from . import batch as batch_driver
-from . import prompts, store
+from . import prompts, protocols, store
 from .attempts import Recorder, RunStats, row_tail
 from .batch import BatchMode
 from .config import Settings
@@ -74,7 +74,8 @@ def check_server(settings: Settings, api_key: str) -> None:
         models, status = probe_models(url, api_key)
         if status in FATAL_STATUSES and status != 404:
             raise CollectionError(f"{FATAL_STATUSES[status]} ({status} on /v1/models) at "
-                                  f"{where}; give the server's key with --api_key or VLLM_API_KEY")
+                                  f"{where}; give the server's key with --api_key or "
+                                  "COLLECTKIT_SERVER_API_KEY")
         if models and settings.model not in models:
             raise CollectionError(f"the server at {where} serves {', '.join(models)}, "
                                   f"not {settings.model}; pass --model {models[0]}")
@@ -132,7 +133,7 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
         check_server(settings, api_key)
     if problems is None:
         problems = load_problems(settings.dataset, settings.problem_limit,
-                                 settings.dataset_source)
+                                 settings.dataset_source, seed=settings.subset_seed)
     stats = RunStats(output_path=str(path))
     with store.AppendWriter(path) as results, \
             store.AppendWriter(store.errors_path(path)) as errors:
@@ -190,16 +191,16 @@ def _final_manifest(path: Path, settings: Settings, sampling: dict, stats: RunSt
     try:
         write_manifest(path, settings, sampling, stats, status=status, reason=reason)
     except store.StoreError:
-        if status != "failed":  # a full disk already has its error on the way out
-            raise
+        if status not in ("failed", "interrupted"):
+            raise  # otherwise the run's own error (a full disk, Ctrl-C) is already on its way
 
 
 def _resume_scan(results: store.AppendWriter, errors_writer: store.AppendWriter,
                  sampling: dict[str, Any], allow_config_change: bool,
                  repair: bool) -> tuple[set[str], dict[str, int]]:
-    """(ids already done, counted failures per problem). Cuts torn last lines; a corrupt line elsewhere stops the run (or, with
-    repair, goes to X.corrupt.jsonl and its problem is collected again); rows of other sampling
-    settings stop it unless allow_config_change."""
+    """(ids already done, counted failures per problem). Cuts torn last lines; a corrupt line
+    elsewhere stops the run (or, with repair, goes to X.corrupt.jsonl and its problem is
+    collected again); rows of other sampling settings stop it unless allow_config_change."""
     path, errors = results.path, errors_writer.path
     store.recover_torn_tail(path)
     store.recover_torn_tail(errors)
@@ -274,7 +275,8 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder
             problem = next(queue, None)
             if problem is None:
                 return
-            pending[asyncio.ensure_future(_ask(llm, problem, settings.k_responses))] = problem
+            pending[asyncio.ensure_future(
+                _ask(llm, problem, settings.k_responses, settings.protocol))] = problem
 
     try:
         refill()
@@ -311,10 +313,10 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder
     return failed
 
 
-async def _ask(llm: BaseLLM, problem: Problem, k: int) -> list | RequestFailed:
+async def _ask(llm: BaseLLM, problem: Problem, k: int, protocol: str = "") -> list | RequestFailed:
     """One problem's request(s); a failed request is returned as data, never raised."""
     try:
-        return await llm.sample(prompts.build_messages(problem), k)
+        return await llm.sample(protocols.messages(problem, protocol), k)
     except RequestFailed as exc:
         return exc
 

@@ -20,7 +20,7 @@ from openai.types.chat import ChatCompletion
 
 from . import faults
 from .concurrency import SLOW_START_LEVEL, AdaptiveConcurrency
-from .config import Settings
+from .config import Settings, split_urls
 from .endpoints import EndpointPool
 from .pricing import message_tokens
 
@@ -43,10 +43,13 @@ class Completion:
     finish_reason: str | None
     reasoning_content: str | None = None
     usage: dict[str, int] | None = None
+    served_model: str | None = None  # the model id the server answered with
+    system_fingerprint: str | None = None
 
     def record(self) -> dict[str, Any]:
         return {"full_response": self.text, "finish_reason": self.finish_reason,
-                "reasoning_content": self.reasoning_content, "usage": self.usage}
+                "reasoning_content": self.reasoning_content, "usage": self.usage,
+                "model": self.served_model, "system_fingerprint": self.system_fingerprint}
 
 
 class RequestFailed(Exception):
@@ -84,6 +87,9 @@ class BaseLLM(ABC):
                                          tpm=tpm)
         self.pool = EndpointPool(base_url, api_key, timeout=timeout, max_retries=max_retries,
                                  http_hooks=self.limit.http_hooks())
+        # Server messages can echo the key or the URL's credentials: redacted where they enter.
+        self.redact = faults.Redactor([api_key, *(secret for url in split_urls(base_url)
+                                                  for secret in faults.url_secrets(url))])
         self.params, self.extra_body, self.dropped = self.split_params(dict(sampling))
         if self.dropped:
             log.warning("parameters not sent to %s (%s): %s", model, type(self).__name__,
@@ -164,10 +170,12 @@ class BaseLLM(ABC):
                     "/chat/completions", cast_to=ChatCompletion, body=body, options=options))
             except openai.APIConnectionError as exc:  # refused, reset, or timed out
                 kind = faults.kind_of(None, timed_out=faults.timed_out_after_accept(exc))
-                raise RequestFailed(faults.describe(exc), status=None, kind=kind) from None
+                raise RequestFailed(self.redact(faults.describe(exc)), status=None,
+                                    kind=kind) from None
             except openai.APIStatusError as exc:
                 raise RequestFailed(f"{exc.status_code} {type(exc).__name__}: "
-                                    f"{_short(exc.message)}", status=exc.status_code) from None
+                                    f"{_short(self.redact(exc.message))}",
+                                    status=exc.status_code) from None
             except (json.JSONDecodeError, pydantic.ValidationError) as exc:  # a broken 200 body
                 raise RequestFailed(f"malformed 200 response: {_short(exc)}", status=200) from None
         return _completions(response)
@@ -250,7 +258,8 @@ def _parse_choices(response: Any, choices: list) -> list[Completion]:
         if reasoning is None and (think := THINK_BLOCK.match(text)):
             reasoning, text = think.group(1).strip(), think.group(2).strip()
         completions.append(Completion(text, choice.finish_reason, reasoning,
-                                      usage if i == 0 else None))
+                                      usage if i == 0 else None, getattr(response, "model", None),
+                                      getattr(response, "system_fingerprint", None)))
     return completions
 
 

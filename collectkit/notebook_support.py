@@ -1,8 +1,9 @@
-"""Helpers behind the notebooks (notebooks/0*.ipynb, colab/): the model chooser, reusing a running
-server, finding a run folder's files, grading into the processed file, small display tables.
+"""Helpers behind the notebooks (notebooks/*.ipynb, colab/): the model chooser and the server
+(from notebook_server), finding a run folder's files, grading into the processed file, small
+display tables.
 
 The notebooks define no functions of their own: whatever logic they need lives here or in the rest
-of the package, so it is tested and importable (`python -m collectkit.demo` runs them headless).
+of the package, so it is tested and importable (`make demo` runs them headless).
 """
 from __future__ import annotations
 
@@ -14,124 +15,19 @@ import pandas as pd
 
 from . import store
 from .answer_extraction import grade_file, output_paths, write_graded
-from .config import EMBEDDED_MODEL, split_urls
-from .serve import ServeError, ServerHandle, find_server, served_models, start_server
+from .config import split_urls
+from .notebook_server import (COMMON_MODELS, ENGINES, Machine, ModelChooser, ServeError,
+                              describe_server, engine_for, ensure_server, keep_or_stop,
+                              served_model_id, server_line, this_machine)
+from .serve import ServerHandle, find_server, served_models
 
-# Offered by the chooser in notebook 01; any other vLLM model id, or a .gguf path, can be typed in.
-COMMON_MODELS = (
-    EMBEDDED_MODEL,
-    "google/gemma-3-4b-it",
-    "Qwen/Qwen2.5-7B-Instruct",
-    "Qwen/Qwen2.5-1.5B-Instruct",
-    "meta-llama/Llama-3.1-8B-Instruct",
-    "mistralai/Mistral-7B-Instruct-v0.3",
-)
-ENGINES = ("auto", "vllm", "llamacpp")
 PROCESSED_SUFFIX = ".processed.jsonl"
 SUMMARY_SUFFIX = ".summary.json"
 NOT_RESULTS_SUFFIXES = (PROCESSED_SUFFIX, ".errors.jsonl")
 PREVIEW_CHARS = 80
 
 
-# ------------------------------------------------------------------------------ choosing a model
-
-class ModelChooser:
-    """An ipywidgets chooser: model (a list of common ones, free text allowed) and engine.
-
-    Display it in one cell, choose, then run the next cell, which reads `.model` and `.engine`.
-    """
-
-    def __init__(self, model: str = EMBEDDED_MODEL, engine: str = "auto",
-                 models: Iterable[str] = COMMON_MODELS) -> None:
-        import ipywidgets as widgets
-
-        options = list(dict.fromkeys([*models, model]))
-        style = {"description_width": "70px"}
-        layout = widgets.Layout(width="520px")
-        self.model_box = widgets.Combobox(
-            value=model, options=options, ensure_option=False, description="Model",
-            placeholder="a vLLM model id, a .gguf path, or pick one", style=style, layout=layout)
-        self.engine_box = widgets.Dropdown(
-            value=engine, options=list(ENGINES), description="Engine", style=style)
-        self.note = widgets.HTML(self._note())
-        self.model_box.observe(lambda _change: self._refresh(), names="value")
-        self.engine_box.observe(lambda _change: self._refresh(), names="value")
-        self.widget = widgets.VBox([self.model_box, self.engine_box, self.note])
-
-    @property
-    def model(self) -> str:
-        return self.model_box.value.strip() or EMBEDDED_MODEL
-
-    @property
-    def engine(self) -> str:
-        return self.engine_box.value
-
-    def _note(self) -> str:
-        engine = engine_for(self.model_box.value.strip() or EMBEDDED_MODEL, self.engine_box.value)
-        where = ("llama.cpp on the CPU" if engine == "llamacpp" else
-                 "vLLM on a CUDA GPU" if engine == "vllm" else engine)
-        return f"<i>will start: {where}. Then run the next cell.</i>"
-
-    def _refresh(self) -> None:
-        self.note.value = self._note()
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
-
-
-def engine_for(model: str, engine: str = "auto") -> str:
-    """The engine `auto` would pick, without probing for a GPU (for display only)."""
-    if engine != "auto":
-        return engine
-    if model == EMBEDDED_MODEL or model.endswith(".gguf"):
-        return "llamacpp"
-    return "vllm"
-
-
-def served_model_id(model: str, engine: str = "auto") -> str:
-    """The id a server started for `model` lists at /v1/models (a .gguf file serves its stem)."""
-    if engine_for(model, engine) == "llamacpp" and model != EMBEDDED_MODEL:
-        return Path(model).stem
-    return model
-
-
 # ------------------------------------------------------------------------------ the server
-
-def ensure_server(model: str = EMBEDDED_MODEL, *, engine: str = "auto", host: str = "127.0.0.1",
-                  port: int = 8000, reuse: bool = True, replace: bool = False,
-                  **start_kwargs: Any) -> tuple[ServerHandle, bool]:
-    """(handle, reused): the server recorded for this port when it already serves the model
-    (and `reuse`), else a new one from `serve.start_server` (which returns once /v1/models lists
-    the model). A stale record (process gone) is cleared; a recorded server that serves another
-    model is stopped only when `replace`, otherwise this raises ServeError saying what to do."""
-    wanted = served_model_id(model, engine)
-    recorded = find_server(port)
-    if recorded is not None:
-        answering = served_models(recorded.base_url)
-        if reuse and wanted in answering:
-            return recorded, True
-        if not recorded.running():
-            recorded.stop()  # only clears the stale state file
-        elif replace or wanted in answering:
-            recorded.stop()
-        else:
-            what = (f"serving {', '.join(answering)}, not {wanted}" if answering else
-                    f"recorded for {recorded.model_id}, not answering at {recorded.base_url}")
-            raise ServeError(
-                f"port {port} already has a server (PID {recorded.pid}) {what}; set replace = "
-                f"True, choose another port, or stop it: python -m collectkit.serve_llm --stop "
-                f"--port {port}")
-    start_kwargs = {key: value for key, value in start_kwargs.items() if value is not None}
-    return start_server(model, engine=engine, host=host, port=port, **start_kwargs), False
-
-
-def describe_server(handle: ServerHandle, reused: bool = False) -> str:
-    how = "reused the running" if reused else "started a"
-    return (f"{how} {handle.engine} server: PID {handle.pid}, URL {handle.base_url}, "
-            f"model {handle.model_id}\nlog: {handle.log_path}\nstate: {handle.state_path}")
-
 
 def resolve_model(model: str = "", *, port: int = 8000, host: str = "127.0.0.1",
                   api_mode: str = "local", api_base: str = "") -> str:
@@ -294,8 +190,9 @@ def graded_table(rows: list[dict[str, Any]], limit: int | None = None) -> pd.Dat
 
 
 __all__ = [
-    "COMMON_MODELS", "ENGINES", "GradedRun", "ModelChooser", "ServeError", "collected_table",
-    "describe_server", "engine_for", "ensure_server", "find_processed_file", "find_results_file",
+    "COMMON_MODELS", "ENGINES", "GradedRun", "Machine", "ModelChooser", "ServeError", "collected_table",
+    "describe_server", "engine_for", "ensure_server", "keep_or_stop", "server_line",
+    "this_machine", "find_processed_file", "find_results_file",
     "grade_and_write", "graded_table", "load_manifest", "processed_paths", "resolve_model",
     "run_files", "served_model_id", "stem_of", "stop_recorded_server",
 ]

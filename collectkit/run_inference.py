@@ -16,11 +16,12 @@ import asyncio
 import logging
 import sys
 
+from .batch import BatchError, BatchMode, BatchReport
 from .config import ConfigError, Settings
 from .inference import CollectionError, resolve_output_path, run_collection
-from .batch import BatchError, BatchMode, BatchReport
 from .pricing import PriceError, cost_line, estimate_open_problems
 from .problems import ProblemError
+from .protocols import with_recommended_sampling
 from .run_manifest import ConfigMismatch
 from .store import StoreError
 
@@ -28,10 +29,16 @@ from .store import StoreError
 SETTING_FLAGS = {
     "model": (str, "model id as the server knows it (default: the embedded model)"),
     "api_mode": (str, "local (vLLM / embedded engine) or remote (OpenAI-compatible API)"),
-    "api_key_env": (str, "name of the variable holding the API key (default OPENAI_API_KEY)"),
+    "api_key_env": (str, "name of the variable holding the API key (default OPENAI_API_KEY; "
+                         "local mode never sends it: COLLECTKIT_SERVER_API_KEY, VLLM_API_KEY "
+                         "or the variable named here)"),
     "dataset": (str, "math500, mmlu_pro or both (default both)"),
     "dataset_source": (str, "bundled (default, offline) or hub (Hugging Face)"),
-    "num_problems": (str, "N or all"),
+    "num_problems": (str, "N or all (N: a seeded random sample, stratified over categories)"),
+    "subset_seed": (int, "which random sample --num_problems draws (default 0)"),
+    "protocol": (str, "how problems are asked and read: mmlu_pro_official (default), "
+                 "mmlu_pro_zero_shot, boxed (default), qwen_boxed, r1, json_answer; "
+                 "one per dataset, comma-separated"),
     "k_responses": (int, "responses per problem"),
     "temperature": (float, "sampling temperature (default 0.7)"),
     "max_tokens": (int, "max tokens per response (default 2048)"),
@@ -92,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides.update(api_key=args.api_key, stop=tuple(args.stop) if args.stop else None,
                      api_base=",".join(args.api_base) if args.api_base else None)
     try:
-        settings = Settings.load(overrides)
+        settings = with_recommended_sampling(Settings.load(overrides), given=overrides)
         output = resolve_output_path(settings, args.output_file)
         if args.dry_run:
             print(estimate_open_problems(settings, output, batch=args.batch).line())

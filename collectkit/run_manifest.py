@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import store
+from . import protocols, store
 from .config import Settings
 from .faults import redact_url
 
@@ -35,7 +35,8 @@ def run_signature(settings: Settings, sampling: dict[str, Any],
     templates = prompt_module.OPEN_ENDED_TEMPLATE + prompt_module.MCQ_TEMPLATE
     return {"model": settings.model, "k_responses": settings.k_responses,
             **{k: v for k, v in sampling.items()},
-            "prompt_templates": hashlib.sha256(templates.encode()).hexdigest()[:12]}
+            "prompt_templates": hashlib.sha256(templates.encode()).hexdigest()[:12],
+            **protocols.signature(protocols.for_settings(settings))}
 
 
 def check_signature(results: Path, signature: dict[str, Any], allow_change: bool) -> None:
@@ -100,6 +101,7 @@ def write_manifest(results: Path, settings: Settings, signature: dict[str, Any],
         "updated": _now(),
         "totals": _totals(runs),
         "runs": runs,
+        "protocols": protocols.manifest_entries(protocols.for_settings(settings)),
     }
     store.write_json_atomic(path, manifest)
     return manifest

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from collectkit import links, notebook_support as ns
@@ -234,12 +235,59 @@ def test_model_chooser_offers_common_models_and_free_text():
             "meta-llama/Llama-3.1-8B-Instruct"} <= set(chooser.model_box.options)
     chooser.model_box.value = "/models/my-model.Q4_K_M.gguf"  # free text
     assert chooser.model == "/models/my-model.Q4_K_M.gguf"
-    assert "llama.cpp" in chooser.note.value
+    assert "Start runs it with llama.cpp on the CPU" in chooser.note.value
     chooser.model_box.value = "Qwen/Qwen2.5-7B-Instruct"
     chooser.engine_box.value = "vllm"
     assert (chooser.model, chooser.engine) == ("Qwen/Qwen2.5-7B-Instruct", "vllm")
     assert "vLLM" in chooser.note.value
     assert ns.served_model_id("/models/my-model.Q4_K_M.gguf") == "my-model.Q4_K_M"
+
+
+def test_engine_notes_say_what_this_machine_can_run():
+    cpu_only = ns.Machine(cuda_gpu=False, vllm_installed=False, llamacpp_installed=True, cpus=2)
+    assert "no CUDA GPU" in cpu_only.summary() and "vLLM models" not in cpu_only.summary()
+    assert "remote API" in cpu_only.summary()
+    assert cpu_only.can_run("llamacpp") is None
+    assert "not installed" in cpu_only.can_run("vllm")
+    cpu_vllm = ns.Machine(cuda_gpu=False, vllm_installed=True, llamacpp_installed=True, cpus=2)
+    assert "CUDA GPU" in cpu_vllm.can_run("vllm", "auto")
+    assert cpu_vllm.can_run("vllm", "vllm") is None  # a CPU build of vLLM, chosen explicitly
+    gpu = ns.Machine(cuda_gpu=True, vllm_installed=True, llamacpp_installed=True, cpus=16)
+    assert gpu.summary().startswith("This machine (16 CPU cores, a CUDA GPU and vLLM) can run "
+                                    "vLLM models on the GPU")
+    here = ns.this_machine()  # the note shows this machine's facts, never a GPU it lacks
+    chooser = ns.ModelChooser(model="Qwen/Qwen2.5-7B-Instruct")
+    assert here.summary().replace('"', "&quot;") in chooser.note.value
+    if not here.cuda_gpu:
+        assert "cannot start here" in chooser.note.value
+        assert "vLLM models on the GPU" not in chooser.note.value
+
+
+def test_start_button_shows_an_error_as_one_line(tmp_path):
+    chooser = ns.ModelChooser(str(tmp_path / "missing.gguf"), port=free_port(), log_dir=tmp_path)
+    assert "no server yet" in chooser.status.value
+    chooser.start_button.click()
+    assert chooser.server is None and not chooser.start_button.disabled
+    assert "error: GGUF file not found" in chooser.status.value
+    assert "\n" not in chooser.status.value and "Traceback" not in chooser.status.value
+    with pytest.raises(ns.ServeError, match="GGUF file not found"):
+        chooser.ensure_server()  # the next cell raises it in full
+    assert not recorded_servers()
+
+
+def test_start_button_starts_then_reuses_the_server(tmp_path, stop_recorded):
+    port = free_port()
+    settings = dict(port=port, n_parallel=2, max_model_len=1024, log_dir=str(tmp_path / "rel"))
+    chooser = ns.ModelChooser(**settings)
+    chooser.start_button.click()
+    assert chooser.server is not None, chooser.status.value
+    assert f"started a llamacpp server: PID {chooser.server.pid}" in chooser.status.value
+    assert Path(chooser.server.log_path).is_absolute()
+    again = ns.ModelChooser(**settings)  # a rerun of the chooser cell: it says what is running
+    assert f"running: llamacpp server PID {chooser.server.pid}" in again.status.value
+    again.start_button.click()
+    assert f"reused the running llamacpp server: PID {chooser.server.pid}" in again.status.value
+    assert [h.pid for h in recorded_servers()] == [chooser.server.pid]
 
 
 def test_run_folder_lookups(tmp_path):
@@ -260,7 +308,7 @@ def test_run_folder_lookups(tmp_path):
 # ------------------------------------------------------------------------------ executed
 
 def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsys):
-    from collectkit import demo
+    import demo
 
     run_dir = tmp_path / "demo"
     argv = ["--run-dir", str(run_dir), "--num-problems", str(TINY["num_problems"]),
@@ -273,8 +321,16 @@ def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsy
     assert wait_gone(result.server_pid)
     assert not recorded_servers()
 
-    executed = {path.name for path in (run_dir / "notebooks").glob("*.ipynb")}
-    assert executed == {Path(relative).name for relative in PIPELINE}
+    executed = {path.name for path in result.executed_dir.glob("*.ipynb")}
+    assert executed == {Path(relative).name for relative in PIPELINE} | {
+        "05_compare.ipynb", "02_run_inference_T1.0.ipynb"}
+    compared = pd.read_parquet(run_dir / "compare" / "responses.parquet")
+    assert set(compared["run"]) == {"T=0.7", "T=1.0"}
+    assert len(compared) == TINY["num_problems"] * (TINY["k"] + TINY["k"] // 2)
+    assert result.executed_dir.parent == run_dir / "notebooks"
+    served = outputs_text(nbformat.read(result.executed_dir / PIPELINE[0].split("/")[1],
+                                        as_version=4))
+    assert "the demo stops it afterwards" in served and "left running" not in served
     results = result.results_file
     rows = read_jsonl(results)
     assert len(rows) == TINY["num_problems"]
@@ -291,8 +347,11 @@ def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsy
     overall = summary["overall"]
     assert overall["n_problems"] == TINY["num_problems"]
     assert overall["n_responses"] == TINY["num_problems"] * TINY["k"]
-    assert overall["accuracy"] == pytest.approx(
-        sum(resp["is_correct"] for resp in responses) / len(responses))
+    assert "accuracy" not in overall  # MATH-500 and MMLU-Pro are never pooled
+    for dataset, figures in summary["by_dataset"].items():  # mean over problems of their share
+        scores = [sum(r["is_correct"] for r in row["responses"]) / len(row["responses"])
+                  for row in graded if row["dataset"] == dataset]
+        assert figures["accuracy"] == pytest.approx(sum(scores) / len(scores))
     unparsed = sum(resp["extracted_answer"] is None for resp in responses) / len(responses)
     assert overall["unparsed_rate"] == pytest.approx(unparsed)
     assert set(summary["by_dataset"]) == {"math500", "mmlu_pro"}
@@ -304,7 +363,7 @@ def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsy
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     manifest = ns.load_manifest(results)
     assert manifest["status"] == "finished" and manifest["totals"]["done"] == TINY["num_problems"]
-    analyzed = nbformat.read(run_dir / "notebooks" / "04_analyze.ipynb", as_version=4)
+    analyzed = nbformat.read(result.executed_dir / "04_analyze.ipynb", as_version=4)
     assert any("image/png" in output.get("data", {})
                for cell in code_cells(analyzed) for output in cell.outputs)
     printed = capsys.readouterr().out
@@ -314,8 +373,12 @@ def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsy
     first_pid = result.server_pid
     again = demo.run_demo(demo.build_parser().parse_args(argv))
     assert len(read_jsonl(results)) == TINY["num_problems"]
+    collected = "02_run_inference.ipynb"
     assert "4 already done" in outputs_text(
-        nbformat.read(run_dir / "notebooks" / "02_run_inference.ipynb", as_version=4))
+        nbformat.read(again.executed_dir / collected, as_version=4))
+    assert again.executed_dir != result.executed_dir  # the first run's executed 02 is kept
+    assert "4/4 problems done" in outputs_text(
+        nbformat.read(result.executed_dir / collected, as_version=4))
     assert again.server_pid != first_pid and wait_gone(again.server_pid)
     assert not recorded_servers()
 
@@ -365,11 +428,12 @@ def test_colab_notebook_runs_on_cpu(tmp_path, stop_recorded):
 
 
 def test_demo_fresh_removes_only_its_own_files(tmp_path):
-    from collectkit import demo
+    import demo
 
     own = [tmp_path / "m_MATH_500.jsonl", tmp_path / "m_MATH_500.manifest.json",
            tmp_path / "m_MATH_500.summary.json", tmp_path / "figures" / "a.png",
-           tmp_path / "notebooks" / "01_serve_llm.ipynb", tmp_path / "server-8000.log"]
+           tmp_path / "notebooks" / "20260101-000000" / "01_serve_llm.ipynb",
+           tmp_path / "server-8000.log"]
     other = [tmp_path / "notes.txt", tmp_path / "figures" / "keep.pdf", tmp_path / "data.csv"]
     for path in own + other:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,16 +1,24 @@
-"""python -m collectkit.demo — the whole pipeline on this machine's CPU, end to end (`make demo`).
+"""make demo (python tools/demo.py) — the whole pipeline on this machine's CPU, end to end.
 
-Runs the four notebooks with papermill on the embedded engine (llama.cpp + SmolLM2-135M): start
+Runs the five notebooks with papermill on the embedded engine (llama.cpp + SmolLM2-135M): start
 the server on a free port (01), collect k responses for a few MATH-500 and MMLU-Pro problems (02),
-extract and grade them (03), draw the figures (04). Executed notebooks, results, manifest,
-processed file, summary and PNG figures all go into one run folder (default runs/demo/); then it
-stops the server it started (by its PID) and prints the accuracy table and the files it made.
+extract and grade them (03), draw the figures (04), then collect the same problems once more at
+temperature 1.0 (02 again, k halved, into compare/) and compare the two runs (05). Executed
+notebooks (in notebooks/<time>/, one folder per demo run, so a rerun keeps the earlier ones),
+results, manifest, processed file, summary and PNG figures all go into one run folder (default
+runs/demo/); then it stops the server it started (by its PID) and prints the accuracy table and
+the files it made.
 
 Running it again with the same folder resumes: problems already collected are skipped (the
 results file is append-only), so a second run only re-grades and re-draws; a larger
 --num-problems collects just the missing ones. Sampling settings (--k, --max-tokens) are recorded
 with the results, and a run asking for other ones stops with a message; pass --fresh to delete the
 demo's files in the folder first, or use another --run-dir.
+
+It lives in the repository, not in the installed package, because what it runs are the
+repository's notebooks (notebooks/*.ipynb): a pip-installed kit has no notebooks to run, and
+shipping a second copy of them inside the package would be one more thing to keep in sync.
+Without a checkout, the Colab notebook is the end-to-end run.
 """
 from __future__ import annotations
 
@@ -25,15 +33,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .config import EMBEDDED_MODEL
+from collectkit.config import EMBEDDED_MODEL
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = ("01_serve_llm.ipynb", "02_run_inference.ipynb", "03_extract_answers.ipynb",
-             "04_analyze.ipynb")
+             "04_analyze.ipynb", "05_compare.ipynb")
+COMPARE_TEMPERATURE = 1.0  # 05 compares the demo's run with one of the same problems at this
+COMPARE_DIR = "compare"
+# MMLU-Pro zero-shot to stay quick on CPU: the authors' 5-shot prompt (the kit's default) is ~2,000
+# tokens per problem.
+DEMO_PROTOCOL = "mmlu_pro_zero_shot"
 DEFAULT_RUN_DIR = "runs/demo"
 # Files --fresh removes (only what the demo itself writes, never the folder as a whole).
 DEMO_PATTERNS = ("*.jsonl", "*.manifest.json", "*.summary.json", "*.tmp", "server-*.log",
-                 "notebooks/*.ipynb", "notebooks/kernels.log", "figures/*.png")
+                 "notebooks/*/*.ipynb", "notebooks/*/kernels.log", "figures/*.png",
+                 f"{COMPARE_DIR}/*.jsonl", f"{COMPARE_DIR}/*.json", f"{COMPARE_DIR}/*.csv",
+                 f"{COMPARE_DIR}/*.parquet", f"{COMPARE_DIR}/*.png")
 TABLE_COLUMNS = ["n_problems", "n_responses", "accuracy", "ci_low", "ci_high", "pass@k",
                  "maj@k", "unparsed_rate"]
 
@@ -49,6 +64,7 @@ class DemoResult:
     server_pid: int | None = None
     server_started: bool = False
     results_file: Path | None = None
+    executed_dir: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
     files: list[Path] = field(default_factory=list)
@@ -60,9 +76,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
+def executed_folder(run_dir: Path) -> Path:
+    """A new run_dir/notebooks/<time>/ for this run's executed notebooks (earlier ones stay)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for suffix in ("", *(f"-{n}" for n in range(2, 100))):
+        folder = run_dir / "notebooks" / f"{stamp}{suffix}"
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            continue
+    raise DemoError(f"too many demo runs this second in {run_dir / 'notebooks'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m collectkit.demo", description=__doc__.split("\n\n")[0],
+        prog="make demo DEMO_ARGS=... (python tools/demo.py)", description=__doc__.split("\n\n")[0],
         epilog="Defaults take about 5-10 minutes on 2 CPU cores.")
     parser.add_argument("--run-dir", default=DEFAULT_RUN_DIR,
                         help=f"folder for everything the demo makes (default {DEFAULT_RUN_DIR})")
@@ -94,20 +123,21 @@ def fresh_start(run_dir: Path) -> list[Path]:
 
 
 def collection_settings(args: argparse.Namespace, port: int, run_dir: Path):
-    from .config import Settings
+    from collectkit.config import Settings
 
     return Settings.load({
         "model": EMBEDDED_MODEL, "api_mode": "local", "api_base": "", "server_port": port,
         "server_host": "127.0.0.1", "dataset": args.dataset,
         "num_problems": str(args.num_problems), "k_responses": args.k,
-        "max_tokens": args.max_tokens, "output_dir": str(run_dir)}, env_file=None)
+        "max_tokens": args.max_tokens, "output_dir": str(run_dir),
+        "protocol": DEMO_PROTOCOL if args.dataset != "math500" else ""}, env_file=None)
 
 
 def check_resumable(settings: Any, results_file: Path) -> None:
     """Fail before starting anything when the run folder holds results sampled otherwise."""
-    from . import prompts
-    from .llm import sampling_params
-    from .run_manifest import ConfigMismatch, check_signature, run_signature
+    from collectkit import prompts
+    from collectkit.llm import sampling_params
+    from collectkit.run_manifest import ConfigMismatch, check_signature, run_signature
 
     try:
         check_signature(results_file, run_signature(settings, sampling_params(settings), prompts),
@@ -122,24 +152,28 @@ def notebook_parameters(args: argparse.Namespace, port: int, run_dir: Path) -> d
     return {
         "01_serve_llm.ipynb": {**common, "model": EMBEDDED_MODEL, "engine": "llamacpp",
                                "port": port, "interactive": False, "keep_running": True,
+                               "stopped_by": "the demo",
                                "n_parallel": args.n_parallel, "max_model_len": 4096},
         "02_run_inference.ipynb": {**common, "model": EMBEDDED_MODEL, "port": port,
                                    "dataset": args.dataset,
                                    "num_problems": str(args.num_problems),
-                                   "k_responses": args.k, "max_tokens": args.max_tokens},
+                                   "k_responses": args.k, "max_tokens": args.max_tokens,
+                                   "protocol": DEMO_PROTOCOL if args.dataset != "math500" else ""},
         "03_extract_answers.ipynb": {**common},
         "04_analyze.ipynb": {**common},
+        "05_compare.ipynb": {**common, "out_dir": str(run_dir / COMPARE_DIR)},
     }
 
 
 class _ProgressWatcher:
-    """Counts lines of the results file while notebook 02 runs, as a terminal progress bar
-    (the notebook's own bar lives in the executed notebook)."""
+    """Counts lines of the results file while notebook 02 runs (the notebook's own bar lives in
+    the executed notebook): a tqdm bar on a terminal, a plain line per change in a log."""
 
-    def __init__(self, path: Path, total: int) -> None:
-        self.path, self.total = path, total
+    def __init__(self, path: Path, total: int, echo=print) -> None:
+        self.path, self.total, self.echo = path, total, echo
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._started = time.monotonic()
 
     def _count(self) -> int:
         try:
@@ -149,21 +183,34 @@ class _ProgressWatcher:
             return 0
 
     def _run(self) -> None:
+        if not sys.stdout.isatty():
+            return self._run_plain()
         from tqdm import tqdm
 
-        live = sys.stdout.isatty()  # in a log, print a line only when the count changes
-        with tqdm(total=self.total, unit="problem", desc="collected", leave=True,
-                  file=sys.stdout, dynamic_ncols=True, mininterval=0 if live else 1e9) as bar:
+        with tqdm(total=self.total, unit="problem", desc="  collected", leave=True,
+                  file=sys.stdout, dynamic_ncols=True) as bar:
             while True:
                 stopping = self._stop.wait(1.0)
-                done = min(self.total, self._count())
-                if live or done != bar.n:
-                    bar.n = done
-                    bar.refresh()
+                bar.n = min(self.total, self._count() - self._before)
+                bar.refresh()
                 if stopping:
                     return
 
+    def _run_plain(self) -> None:
+        shown = -1
+        while True:
+            stopping = self._stop.wait(2.0)
+            done = min(self.total, self._count() - self._before)
+            if done != shown:
+                shown = done
+                self.echo(f"  collected {done}/{self.total} problems "
+                          f"({time.monotonic() - self._started:.0f} s)")
+            if stopping:
+                return
+
     def __enter__(self) -> "_ProgressWatcher":
+        self._before = self._count()  # a resumed run counts only what it adds
+        self.total = max(0, self.total - self._before)
         self._thread.start()
         return self
 
@@ -205,8 +252,8 @@ def run_notebook(name: str, parameters: dict[str, Any], output: Path) -> float:
 
 
 def run_demo(args: argparse.Namespace, echo=print) -> DemoResult:
-    from .inference import default_output_path
-    from .serve import find_server
+    from collectkit.inference import default_output_path
+    from collectkit.serve import find_server
 
     started = time.monotonic()
     run_dir = Path(args.run_dir).resolve()
@@ -219,18 +266,35 @@ def run_demo(args: argparse.Namespace, echo=print) -> DemoResult:
     settings = collection_settings(args, port, run_dir)
     result.results_file = default_output_path(settings)
     check_resumable(settings, result.results_file)
-    executed = run_dir / "notebooks"
-    executed.mkdir(exist_ok=True)
+    second = settings.replace(temperature=COMPARE_TEMPERATURE, k_responses=max(1, args.k // 2),
+                              output_dir=str(run_dir / COMPARE_DIR))
+    check_resumable(second, default_output_path(second))
+    executed = result.executed_dir = executed_folder(run_dir)
     parameters = notebook_parameters(args, port, run_dir)
+    parameters["05_compare.ipynb"].update(
+        results_files=f"{result.results_file},{default_output_path(second)}",
+        labels=f"T={settings.temperature},T={second.temperature}")
     before = find_server(port)
     echo(f"collectkit demo: {args.num_problems} problems ({args.dataset}), k={args.k}, "
          f"max_tokens={args.max_tokens}, {EMBEDDED_MODEL} on llama.cpp at port {port}\n"
+         f"MMLU-Pro is asked zero-shot ({DEMO_PROTOCOL}) to stay quick on CPU; the kit's default "
+         f"is the authors' 5-shot prompt (mmlu_pro_official, ~2,000 tokens a problem)\n"
          f"run folder: {run_dir}")
     try:
         for name in NOTEBOOKS:
+            if name.startswith("05"):
+                rerun = f"02_run_inference_T{second.temperature}.ipynb"
+                echo(f"▶ {rerun}: the same problems at temperature {second.temperature}, "
+                     f"k={second.k_responses}, for 05")
+                again = {**parameters["02_run_inference.ipynb"], "temperature": second.temperature,
+                         "k_responses": second.k_responses, "run_dir": second.output_dir}
+                with _ProgressWatcher(default_output_path(second), args.num_problems, echo):
+                    result.timings[rerun] = run_notebook("02_run_inference.ipynb", again,
+                                                         executed / rerun)
+                echo(f"  done in {result.timings[rerun]:.1f} s")
             echo(f"▶ {name}")
             if name.startswith("02"):
-                with _ProgressWatcher(result.results_file, args.num_problems):
+                with _ProgressWatcher(result.results_file, args.num_problems, echo):
                     seconds = run_notebook(name, parameters[name], executed / name)
             else:
                 seconds = run_notebook(name, parameters[name], executed / name)
@@ -255,7 +319,7 @@ def run_demo(args: argparse.Namespace, echo=print) -> DemoResult:
 
 
 def _run_files(run_dir: Path) -> list[Path]:
-    from .notebook_support import run_files
+    from collectkit.notebook_support import run_files
 
     return run_files(run_dir)
 
@@ -263,15 +327,15 @@ def _run_files(run_dir: Path) -> list[Path]:
 def report(result: DemoResult, echo=print) -> None:
     import pandas as pd
 
-    from . import metrics
-    from .notebook_support import processed_paths
-    from .store import load_results
+    from collectkit import metrics
+    from collectkit.notebook_support import processed_paths
+    from collectkit.store import load_results
 
     processed, summary = processed_paths(result.results_file)
     rows = load_results(processed)
     with pd.option_context("display.width", 140, "display.max_columns", 20,
                            "display.float_format", "{:.3f}".format):
-        echo("\naccuracy (mean over responses; 95% Wilson interval over problems):")
+        echo("\naccuracy (pass@1 averaged over k per problem; 95% Wilson interval over problems):")
         echo(metrics.accuracy_table(rows, by="dataset")[TABLE_COLUMNS].to_string())
         echo("")
         echo(metrics.accuracy_table(rows)[TABLE_COLUMNS].to_string())
@@ -285,10 +349,11 @@ def report(result: DemoResult, echo=print) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows at once in a pipe or a log too
     if args.num_problems < 1 or args.k < 1 or args.max_tokens < 1:
         print("error: --num-problems, --k and --max-tokens must be at least 1", file=sys.stderr)
         return 2
-    from .engine_lock import engines_exclusively
+    from collectkit.engine_lock import engines_exclusively
 
     try:
         with engines_exclusively("collectkit demo"):
