@@ -32,24 +32,25 @@ PROBE_TIMEOUT_S = 2.0
 
 
 def probe_models(base_url: str, api_key: str | None = None,
-                 timeout: float = PROBE_TIMEOUT_S) -> tuple[list[str], int | None]:
-    """(model ids listed by GET /v1/models, None) or ([], HTTP status; None if nothing answers)."""
+                 timeout: float = PROBE_TIMEOUT_S) -> tuple[int | None, list[str]]:
+    """(HTTP status or None if nothing answered, model ids) from GET /v1/models."""
     request = urllib.request.Request(base_url.rstrip("/") + "/models")
     if api_key:
         request.add_header("Authorization", f"Bearer {api_key}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return [m.get("id") for m in json.load(response).get("data", [])], None
+            return response.status, [m.get("id") for m in json.load(response).get("data", [])]
     except urllib.error.HTTPError as exc:
-        return [], exc.code
+        exc.close()
+        return exc.code, []
     except (OSError, ValueError, AttributeError):
-        return [], None
+        return None, []
 
 
 def served_models(base_url: str, api_key: str | None = None,
                   timeout: float = PROBE_TIMEOUT_S) -> list[str]:
     """Model ids listed by GET {base_url}/models, or [] if nothing answers there (blocking)."""
-    return probe_models(base_url, api_key, timeout)[0]
+    return probe_models(base_url, api_key, timeout)[1]
 
 
 async def answers(client: openai.AsyncOpenAI, timeout: float = PROBE_TIMEOUT_S) -> bool:

@@ -71,7 +71,7 @@ def check_server(settings: Settings, api_key: str) -> None:
     silent = []
     for url in settings.base_urls:
         where = redact_url(url)
-        models, status = probe_models(url, api_key)
+        status, models = probe_models(url, api_key)
         if status in FATAL_STATUSES and status != 404:
             raise CollectionError(f"{FATAL_STATUSES[status]} ({status} on /v1/models) at "
                                   f"{where}; give the server's key with --api_key or "

@@ -183,5 +183,5 @@ def test_all_endpoints_dead_reaches_the_caller(three_stubs):
 def test_probe_models_tells_no_answer_from_a_refusal(three_stubs):
     live, dead_url = three_stubs[0], three_stubs[2].base_url
     three_stubs[2].kill()
-    assert probe_models(live.base_url) == (["stub-model"], None)
-    assert served_models(dead_url) == [] and probe_models(dead_url) == ([], None)
+    assert probe_models(live.base_url) == (200, ["stub-model"])
+    assert served_models(dead_url) == [] and probe_models(dead_url) == (None, [])

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import socket
-import stat
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,19 +11,14 @@ from collectkit.replicas import (THREADS_VARIABLE, replica_environments, start_r
                                  url_list)
 from collectkit.serve import ServeError, recorded_servers
 from conftest import free_port, pid_gone
+from serve_helpers import fake_vllm  # noqa: F401  (a fixture)
 
-FAKE_VLLM = Path(__file__).with_name("fake_vllm.py")
 MODEL = "org/some-model"
 
 
 @pytest.fixture
-def fake_vllm_executable(tmp_path, monkeypatch):
-    wrapper = tmp_path / "bin" / "vllm"
-    wrapper.parent.mkdir()
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_VLLM}" "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("COLLECTKIT_VLLM_EXECUTABLE", str(wrapper))
-    monkeypatch.setenv("FAKE_VLLM_MODE", "ready")
+def fake_vllm_executable(fake_vllm, monkeypatch):
+    """The fake `vllm` of the serve tests, on a machine that shows four GPUs."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
 
 
