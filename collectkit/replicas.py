@@ -82,12 +82,13 @@ def start_replicas(model: str, replicas: int, *, engine: str = "auto", host: str
     start stops the ones already running and raises ServeError."""
     engine = choose_engine(model, engine)
     environments = replica_environments(engine, replicas, tensor_parallel_size, gpus, threads)
+    if engine == "vllm":
+        start_options["tensor_parallel_size"] = tensor_parallel_size
     handles: list[ServerHandle] = []
     try:
         for index, extra in enumerate(environments):
             with _environment_lock, _environment(extra):
                 handles.append(start_server(model, engine=engine, host=host, port=port + index,
-                                            tensor_parallel_size=tensor_parallel_size,
                                             **start_options))
     except BaseException as error:
         for handle in handles:
