@@ -16,7 +16,7 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from dotenv import dotenv_values, find_dotenv
 
@@ -46,7 +46,9 @@ class Settings:
     # model and API
     model: str = EMBEDDED_MODEL
     api_mode: str = "local"  # local | remote
-    api_base: str = ""  # empty: local → http://{server_host}:{server_port}/v1, remote → OpenAI
+    # empty: local → http://{server_host}:{server_port}/v1, remote → OpenAI; several URLs
+    # separated by commas are used together (endpoints.py: least requests in flight)
+    api_base: str = ""
     api_key_env: str = DEFAULT_KEY_VARIABLE  # the NAME of the variable holding the key
     api_key: str | None = field(default=None, repr=False)  # only from a CLI flag; never saved
     request_timeout: float = 600.0
@@ -74,7 +76,10 @@ class Settings:
     protocol: str = ""  # protocols.py names, one per dataset, comma-separated; "" = defaults
     k_responses: int = 4
     batch_size: int = 64
-    max_concurrent: int = 16
+    max_concurrent: int = 16  # the most in flight; fewer while the server answers 429/503
+    rpm: float | None = None  # requests per minute at most (None: no limit)
+    tpm: float | None = None  # tokens per minute at most: prompt estimate + max_tokens × n
+    prices: str = ""  # a JSON price table replacing entries of the bundled one (pricing.py)
     max_attempts: int = 3
     retry_backoff_s: float = 2.0  # pause before the first in-run retry round; doubles each round
     output_dir: str = "results"
@@ -99,6 +104,8 @@ class Settings:
             or (_finite(self.repetition_penalty) and self.repetition_penalty > 0),
             "request_timeout": _finite(self.request_timeout) and self.request_timeout > 0,
             "max_retries": self.max_retries >= 0,
+            "rpm": self.rpm is None or (_finite(self.rpm) and self.rpm > 0),
+            "tpm": self.tpm is None or (_finite(self.tpm) and self.tpm > 0),
             "retry_backoff_s": _finite(self.retry_backoff_s) and self.retry_backoff_s >= 0,
             "tensor_parallel_size": self.tensor_parallel_size >= 1,
             "server_port": 0 <= self.server_port < 65536,
@@ -108,17 +115,28 @@ class Settings:
         if bad:
             name = bad[0]
             raise ConfigError(f"invalid value for {name}: {getattr(self, name)!r}")
-        if "@" in self.api_base.split("://", 1)[-1].split("/", 1)[0]:
+        for url in self.base_urls:
+            if "@" not in url.split("://", 1)[-1].split("/", 1)[0]:
+                continue
             from .faults import redact_url
 
-            raise ConfigError(f"api_base {redact_url(self.api_base)} carries credentials "
+            raise ConfigError(f"api_base {redact_url(url)} carries credentials "
                               "(user:password@), which the HTTP client cannot send beside an API "
                               "key; give the key with --api_key_env or .env instead")
 
     @property
     def base_url(self) -> str:
+        """The base URL, or several joined by commas."""
+        return ",".join(self.base_urls)
+
+    @property
+    def base_urls(self) -> list[str]:
         if self.api_base:
-            return self.api_base.rstrip("/")
+            return split_urls(self.api_base)
+        return [self._default_url]
+
+    @property
+    def _default_url(self) -> str:
         if self.api_mode == "local":
             return f"http://{self.server_host}:{self.server_port}/v1"
         return "https://api.openai.com/v1"
@@ -225,6 +243,18 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
     except ValueError:
         raise ConfigError(f"invalid value for {f.name}: {raw!r}") from None
     return raw
+
+
+def split_urls(value: str | Iterable[str]) -> list[str]:
+    """'a,b c' or ['a,b', 'c'] → ['a', 'b', 'c'] without trailing slashes or repeats."""
+    parts = [value] if isinstance(value, str) else list(value)
+    urls: list[str] = []
+    for part in parts:
+        for url in part.replace(",", " ").split():
+            url = url.rstrip("/")
+            if url not in urls:
+                urls.append(url)
+    return urls
 
 
 def _finite(value: float) -> bool:

@@ -94,7 +94,7 @@ def write_manifest(results: Path, settings: Settings, signature: dict[str, Any],
         "reason": reason,
         "signature": signature,
         "settings": settings.public_dict(),
-        "base_url": redact_url(settings.base_url),
+        "base_url": ",".join(redact_url(url) for url in settings.base_urls),
         "dataset_source": settings.dataset_source,
         "versions": package_versions(),
         "created": previous.get("created", _now()),
@@ -112,6 +112,8 @@ def _totals(runs: list[dict[str, Any]]) -> dict[str, Any]:
     totals = {k: sum(run.get(k, 0) or 0 for run in runs) for k in keys}
     totals["completion_tokens_per_s"] = round(
         totals["completion_tokens"] / totals["wall_s"], 2) if totals["wall_s"] else 0.0
+    costs = [run["cost"]["usd"] for run in runs if (run.get("cost") or {}).get("usd") is not None]
+    totals["usd"] = round(sum(costs), 8) if costs else None
     return totals
 
 
