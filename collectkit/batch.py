@@ -24,7 +24,7 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletion
 
-from . import prompts, store
+from . import protocols, store
 from .config import Settings
 from .faults import describe, redact_url
 from .llm import Completion, LocalLLM, RemoteLLM, RequestFailed, _completions, sampling_params
@@ -69,7 +69,7 @@ def batch_lines(problems: list[Problem], settings: Settings, n_per_line: bool) -
     body, k = request_body(settings), settings.k_responses
     lines = []
     for problem in problems:
-        messages = prompts.build_messages(problem)
+        messages = protocols.messages(problem, settings.protocol)
         if n_per_line or k == 1:
             samples = [(0, {"n": k} if k > 1 else {})]
         else:

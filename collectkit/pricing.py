@@ -129,11 +129,13 @@ def estimate_run(model: str, prompts: list[list[dict[str, str]]], k: int, max_to
 
 def estimate_open_problems(settings: Any, results: Path, *, batch: bool = False) -> Estimate:
     """--dry_run: what collecting the problems not yet in `results` would cost at most."""
-    from . import prompts, store
+    from . import protocols, store
     from .problems import load_problems
 
-    problems = load_problems(settings.dataset, settings.problem_limit, settings.dataset_source)
+    problems = load_problems(settings.dataset, settings.problem_limit, settings.dataset_source,
+                             seed=settings.subset_seed)
     done = store.completed_ids(results) if results.exists() else set()
-    messages = [prompts.build_messages(p) for p in problems if p.unique_id not in done]
+    messages = [protocols.messages(p, settings.protocol) for p in problems
+                if p.unique_id not in done]
     return estimate_run(settings.model, messages, settings.k_responses, settings.max_tokens,
                         batch=batch, prices_path=settings.prices or None)

@@ -195,3 +195,21 @@ def test_cli_rejects_an_unknown_protocol_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: unknown protocol 'mmlu_pro_offical'")
     assert err.count("\n") == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_batch_lines_and_cost_estimates_ask_through_the_protocol(tmp_path):
+    from collectkit.batch import batch_lines
+    from collectkit.config import Settings
+    from collectkit.pricing import estimate_open_problems
+
+    problem = load_problems("mmlu_pro", 1)[0]
+    official = batch_lines([problem], Settings(dataset="mmlu_pro"), n_per_line=True)
+    assert official[0]["body"]["messages"] == prompts.mmlu_pro_official_messages(problem)
+    zero_shot = batch_lines([problem], Settings(dataset="mmlu_pro", protocol="mmlu_pro_zero_shot"),
+                            n_per_line=True)
+    assert zero_shot[0]["body"]["messages"] == prompts.build_messages(problem)
+    long = estimate_open_problems(Settings(dataset="mmlu_pro", num_problems="2"),
+                                  tmp_path / "none.jsonl")
+    short = estimate_open_problems(Settings(dataset="mmlu_pro", num_problems="2",
+                                            protocol="mmlu_pro_zero_shot"), tmp_path / "none.jsonl")
+    assert long.prompt_tokens > 3 * short.prompt_tokens  # the 5-shot prompt is counted
