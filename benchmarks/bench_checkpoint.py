@@ -14,7 +14,8 @@
 2. Resume cost: a synthetic 100,000-problem results file (real problem rows, k=8 responses of a
    few hundred characters, ~2% of problems with a failed attempt in the errors file, a torn last
    line) read by what a resumed run calls: `store.recover_torn_tail` (both files) +
-   `store.completed_ids` + `store.counted_failures`. Goal ≤ 2 s. `store.load_results` (every row
+   `store.scan_results` (ids, and every line checked whole and of this run's settings) +
+   `store.scan_errors`. Goal ≤ 2 s. `store.load_results` (every row
    parsed) for information. Each timing in a fresh child process; the file is in the page cache
    (just written), i.e. a warm-cache figure.
 """
@@ -89,7 +90,9 @@ def child_run(args) -> None:
 
 def child_resume(args) -> None:
     from collectkit import store
+    from collectkit.attempts import row_tail
 
+    tail = row_tail(bench_sampling(args.k))  # what a run knows before it resumes (not timed)
     results = Path(args.file)
     errors = store.errors_path(results)
     with open(results, "ab") as handle:  # a killed writer's torn last line, cut by the resume
@@ -97,8 +100,10 @@ def child_resume(args) -> None:
     wall0, cpu0 = time.perf_counter(), cpu_seconds()
     if args.child == "resume":
         cut = store.recover_torn_tail(results) + store.recover_torn_tail(errors)
-        done = store.completed_ids(results)
-        failures = store.counted_failures(errors)
+        scan = store.scan_results(results, tail)
+        failures, bad = store.scan_errors(errors)
+        assert not scan.corrupt and not bad and not scan.other, (scan.corrupt[:3], bad[:3])
+        done = scan.ids
         figures = {"cut_bytes": cut, "ids": len(done), "failures": len(failures)}
     else:
         store.recover_torn_tail(results)
@@ -106,6 +111,17 @@ def child_resume(args) -> None:
         figures = {"rows": len(rows)}
     print(json.dumps({"seconds": time.perf_counter() - wall0, "cpu_s": cpu_seconds() - cpu0,
                       "max_rss_mb": max_rss_mb(), **figures}))
+
+
+def bench_sampling(k: int) -> dict:
+    """The sampling settings every synthesized row carries, as a run of the kit writes them."""
+    from collectkit import prompts
+    from collectkit.config import Settings
+    from collectkit.llm import sampling_params
+    from collectkit.run_manifest import run_signature
+
+    settings = Settings(k_responses=k)
+    return run_signature(settings, sampling_params(settings), prompts)
 
 
 def synthesize(path: Path, rows: int, k: int, seed: int = 0) -> dict:
@@ -116,6 +132,7 @@ def synthesize(path: Path, rows: int, k: int, seed: int = 0) -> dict:
 
     rng = random.Random(seed)
     problems = load_problems("both")
+    sampling = bench_sampling(k)
     words = ("the so we get answer is therefore let x be equal to step first then sum of "
              "\\frac{1}{2} value factor prime (A) (B) (C) (D) number which gives").split()
     texts = []
@@ -144,7 +161,7 @@ def synthesize(path: Path, rows: int, k: int, seed: int = 0) -> dict:
                     "partial_responses": responses[:rng.randint(0, k - 1)]},
                     ensure_ascii=False) + "\n")
             row = {**record, "responses": responses, "attempts": 2 if failed else 1,
-                   "status": "ok", "model": "smollm2-135m-instruct"}
+                   "model": "smollm2-135m-instruct", "sampling": sampling, "status": "ok"}
             line = json.dumps(row, ensure_ascii=False) + "\n"
             out.write(line)
             written += len(line.encode())
@@ -230,14 +247,15 @@ def main() -> None:
         print(f"\nresume: synthesized {made['rows']:,} rows, {made['bytes'] / 1e6:.0f} MB "
               f"(+{made['error_rows']:,} error rows) in {time.perf_counter() - started:.1f} s",
               flush=True)
-        resumes = [run_child([str(THIS), "--child", "resume", "--file", str(path)])
+        resumes = [run_child([str(THIS), "--child", "resume", "--file", str(path),
+                              "--k", str(args.k)])
                    for _ in range(resume_reps)]
         assert all(r["ids"] == args.resume_rows and r["cut_bytes"] > 0 for r in resumes), resumes
         loads = [run_child([str(THIS), "--child", "load", "--file", str(path)])
                  for _ in range(1 if args.quick else 2)]
     resume_s = median([r["seconds"] for r in resumes])
     load_s = median([r["seconds"] for r in loads])
-    print(f"  resume scan (recover_torn_tail ×2 + completed_ids + counted_failures): "
+    print(f"  resume scan (recover_torn_tail ×2 + scan_results + scan_errors): "
           f"{spread([r['seconds'] for r in resumes])} s, max RSS "
           f"{max(r['max_rss_mb'] for r in resumes):.0f} MB")
     print(f"  store.load_results (every row parsed): {spread([r['seconds'] for r in loads])} s, "

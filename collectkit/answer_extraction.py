@@ -4,7 +4,8 @@
 
 Never queries a model: it only reads results files. All inputs are read and checked before
 anything is written, and each output is written to a temporary file and then renamed, so a bad
-input leaves every existing file as it was.
+input leaves every existing file as it was (exit 2, one line). A last line still being written
+(a collection running or killed) is skipped and counted; a bad line elsewhere is an error.
 """
 from __future__ import annotations
 
@@ -45,17 +46,27 @@ def results_files(path: Path) -> list[Path]:
 
 def read_results(path: Path) -> list[dict[str, Any]]:
     """The rows of one results file (a problem seen twice keeps its later row)."""
+    return read_results_counting(path)[0]
+
+
+def read_results_counting(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """(rows, number of torn last lines skipped: 0 or 1)."""
     rows: dict[str, dict[str, Any]] = {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
+    lines = text.splitlines()
+    skipped = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
+            if number == len(lines) and not text.endswith("\n"):  # still being written
+                skipped += 1
+                continue
             raise InputError(f"{path} line {number}: malformed JSON ({exc})") from None
         if not isinstance(row, dict):
             raise InputError(f"{path} line {number}: expected a JSON object")
@@ -67,7 +78,10 @@ def read_results(path: Path) -> list[dict[str, Any]]:
             raise InputError(f"{path} line {number}: 'responses' must be a list of objects")
         rows.pop(str(row["unique_id"]), None)
         rows[str(row["unique_id"])] = row
-    return list(rows.values())
+    if not rows:
+        raise InputError(f"{path}: no results rows (the file is empty"
+                         f"{' but for a torn last line' if skipped else ''})")
+    return list(rows.values()), skipped
 
 
 def grade_file(path: str | Path, match: str = "first", workers: int | None = None,
@@ -154,10 +168,16 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError(f"{args.output}: with a directory input, --output is a directory")
         if not many and args.output is not None and args.output.resolve() == files[0].resolve():
             raise InputError(f"{args.output}: the output would overwrite the input")
-        loaded = [(path, read_results(path)) for path in files]
+        loaded = []
+        for path in files:
+            rows, skipped = read_results_counting(path)
+            if skipped:
+                print(f"{path}: skipped {skipped} incomplete last line (still being written, "
+                      "or cut off by a stopped run)", file=sys.stderr)
+            loaded.append((path, rows))
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     graded = grade_rows([row for _, rows in loaded for row in rows], match=args.match,
                         workers=args.workers, timeout_s=args.timeout)
     start = 0

@@ -1,65 +1,51 @@
-"""Collect k responses per problem: batches, bounded concurrency, one writer, resume, attempts.
+"""Collect k responses per problem: batches, bounded concurrency, one writer, resume, rounds.
 
 Every finished problem is appended as soon as it finishes; failed attempts go to the errors file
-as rows of their own. A rerun skips completed problems and retries failed ones until they reach
-max_attempts; attempts where no server answered at all are not counted.
+as rows of their own (see faults.py for what is counted). Problems that failed are retried within
+the run, in rounds with a growing pause, until they reach max_attempts; a rerun continues the same
+way. A 401/403/404 stops the run at once: it is the run's cause, not the problem's.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from . import prompts, store
+from . import batch as batch_driver
+from . import prompts, protocols, store
+from .attempts import Recorder, RunStats, row_tail
+from .batch import BatchMode
 from .config import Settings
+from .endpoints import probe_models
+from .faults import FATAL_STATUSES, Redactor, fatal_reason, redact_url, url_secrets
 from .llm import BaseLLM, RequestFailed, create_llm, sampling_params
+from .pricing import load_prices, run_cost
 from .problems import Problem, file_tag, load_problems
-from .run_manifest import check_signature, run_signature, write_manifest
-from .serve import served_models
+from .run_manifest import check_row_sampling, check_signature, run_signature, write_manifest
+
+__all__ = ["CollectionError", "RunStats", "check_server", "collect", "default_output_path",
+           "resolve_output_path", "run_collection"]
 
 # After this many problems in a row found no server, the run stops instead of spinning.
 UNREACHABLE_STREAK_FACTOR = 2
 # The progress bar's postfix (failures, tokens/s) is refreshed at most this often.
 POSTFIX_INTERVAL_S = 0.5
+MAX_ROUND_PAUSE_S = 60.0
+
+
+log = logging.getLogger("collectkit")
 
 
 class CollectionError(RuntimeError):
     """The run cannot start or had to stop; the message says why and what to do."""
-
-
-@dataclass
-class RunStats:
-    planned: int = 0
-    done: int = 0
-    failed: int = 0
-    unreachable: int = 0
-    skipped_done: int = 0
-    skipped_exhausted: int = 0
-    responses: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    wall_s: float = 0.0
-    stopped_early: str | None = None
-    output_path: str = ""
-    n_per_request: bool | None = None
-    failures: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.completion_tokens / self.wall_s if self.wall_s else 0.0
-
-    def line(self) -> str:
-        return (f"{self.done}/{self.planned} problems done, {self.failed} failed "
-                f"({self.unreachable} unreachable, not counted), {self.skipped_done} already done, "
-                f"{self.skipped_exhausted} out of attempts; {self.responses} responses, "
-                f"{self.completion_tokens:,} tokens, {self.tokens_per_s:.1f} tokens/s, "
-                f"wall {self.wall_s:.1f} s → {self.output_path}")
 
 
 def default_output_path(settings: Settings) -> Path:
@@ -67,64 +53,172 @@ def default_output_path(settings: Settings) -> Path:
     return Path(settings.output_dir) / f"{model}_{file_tag(settings.dataset)}.jsonl"
 
 
-def check_server(settings: Settings) -> None:
-    """In local mode, fail early with the command to start a server if none answers."""
+def resolve_output_path(settings: Settings, output_file: str | Path | None) -> Path:
+    """--output_file NAME goes inside --output_dir (the seed's meaning); a path with a folder
+    part is used as given."""
+    if not output_file:
+        return default_output_path(settings)
+    output = Path(output_file)
+    return output if output.parent != Path(".") else Path(settings.output_dir) / output
+
+
+def check_server(settings: Settings, api_key: str) -> None:
+    """In local mode, fail early with the command to start a server if none answers, or with
+    the cause if one refuses the key or serves another model. Of several URLs, those that do
+    not answer yet are only named: the pool takes them in when they answer."""
     if settings.api_mode != "local":
         return
-    models = served_models(settings.base_url, settings.resolve_api_key())
-    if not models:
+    silent = []
+    for url in settings.base_urls:
+        where = redact_url(url)
+        status, models = probe_models(url, api_key)
+        if status in FATAL_STATUSES and status != 404:
+            raise CollectionError(f"{FATAL_STATUSES[status]} ({status} on /v1/models) at "
+                                  f"{where}; give the server's key with --api_key or "
+                                  "COLLECTKIT_SERVER_API_KEY")
+        if models and settings.model not in models:
+            raise CollectionError(f"the server at {where} serves {', '.join(models)}, "
+                                  f"not {settings.model}; pass --model {models[0]}")
+        if not models:
+            silent.append(where)
+    if len(silent) == len(settings.base_urls):
         raise CollectionError(
-            f"no server answers at {settings.base_url}; start one with: python -m "
+            f"no server answers at {', '.join(silent)}; start one with: python -m "
             f"collectkit.serve_llm --model {settings.model} --port {settings.server_port}")
-    if settings.model not in models:
-        raise CollectionError(f"the server at {settings.base_url} serves {', '.join(models)}, "
-                              f"not {settings.model}; pass --model {models[0]}")
+    if silent:
+        log.warning("not answering yet, used once they answer: %s", ", ".join(silent))
 
 
-def run_collection(settings: Settings, problems: list[Problem] | None = None,
-                   **kwargs: Any) -> RunStats:
+def run_collection(settings: Settings, problems: list[Problem] | None = None, *,
+                   stop_on_sigterm: bool = False, **kwargs: Any) -> RunStats:
     """Blocking entry point for scripts. Notebooks `await collect(...)` instead; called where an
     event loop already runs (a notebook cell), it runs the collection on its own loop in a worker
-    thread and waits for it, so the running loop is never re-entered."""
+    thread and waits for it, so the running loop is never re-entered. With stop_on_sigterm,
+    SIGTERM cancels the run like Ctrl-C (CancelledError("SIGTERM") is raised)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        if stop_on_sigterm:
+            return asyncio.run(_cancel_on_sigterm(collect(settings, problems, **kwargs)))
         return asyncio.run(collect(settings, problems, **kwargs))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="collectkit-collect") as pool:
         return pool.submit(asyncio.run, collect(settings, problems, **kwargs)).result()
 
 
+async def _cancel_on_sigterm(work):
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel, "SIGTERM")
+    try:
+        return await work
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 async def collect(settings: Settings, problems: list[Problem] | None = None, *,
                   output_path: str | Path | None = None, retry_failed: bool = False,
-                  allow_config_change: bool = False, llm: BaseLLM | None = None,
-                  progress: bool = True) -> RunStats:
+                  allow_config_change: bool = False, repair: bool = False,
+                  llm: BaseLLM | None = None, progress: bool = True,
+                  batch: BatchMode | None = None) -> RunStats:
+    """Collect into `output_path` online, or with `batch` through a batch API (batch.py): the
+    same plan, rows and files either way."""
     path = Path(output_path) if output_path else default_output_path(settings)
-    signature = run_signature(settings, sampling_params(settings), prompts)
-    check_signature(path, signature, allow_config_change)
-    check_server(settings)
+    sampling = run_signature(settings, sampling_params(settings), prompts)
+    api_key = settings.resolve_api_key()
+    redact = Redactor([api_key, *(secret for url in settings.base_urls
+                                  for secret in url_secrets(url))])
+    prices = load_prices(settings.prices)
+    store.refuse_foreign(path)
+    check_signature(path, sampling, allow_config_change)
+    if batch is None:
+        check_server(settings, api_key)
     if problems is None:
         problems = load_problems(settings.dataset, settings.problem_limit,
-                                 settings.dataset_source)
+                                 settings.dataset_source, seed=settings.subset_seed)
     stats = RunStats(output_path=str(path))
     with store.AppendWriter(path) as results, \
             store.AppendWriter(store.errors_path(path)) as errors:
-        store.recover_torn_tail(path)
-        store.recover_torn_tail(errors.path)
-        failures = store.counted_failures(errors.path)
-        todo = _plan(problems, store.completed_ids(path), failures, settings.max_attempts,
-                     retry_failed, stats)
-        llm = llm or create_llm(settings)
-        write_manifest(path, settings, signature, stats, status="running")
+        done, failures = _resume_scan(results, errors, sampling, allow_config_change, repair)
+        todo = _plan(problems, done, failures, settings.max_attempts, retry_failed, stats)
+        llm = None if batch else llm or create_llm(settings)
+        recorder = Recorder(results, errors, failures, stats, settings.k_responses,
+                            settings.model, sampling, redact)
+        write_manifest(path, settings, sampling, stats, status="running")
         started = time.monotonic()
+        status, reason = "failed", "unknown"
         try:
-            await _drain(todo, llm, settings, results, errors, failures, stats, progress)
+            if batch is None:
+                await _rounds(todo, llm, settings, recorder, progress)
+            else:
+                report = await asyncio.to_thread(batch_driver.drive, settings, path, recorder,
+                                                 todo, problems, batch)
+                stats.batch = asdict(report)
+            stats.unfinished += stats.planned - stats.done
+            status, reason = _outcome(stats)
+        except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+            status, reason = "interrupted", (exc.args[0] if exc.args else "Ctrl-C")
+            raise
+        except BaseException as exc:
+            reason = redact(f"{type(exc).__name__}: {exc}")
+            raise
         finally:
             stats.wall_s = time.monotonic() - started
-            stats.n_per_request = llm.supports_n
-            write_manifest(path, settings, signature, stats,
-                           status="interrupted" if stats.stopped_early else "finished")
-            await llm.aclose()
+            stats.cost = run_cost(settings.model, stats.prompt_tokens, stats.completion_tokens,
+                                  batch=batch is not None, table=prices)
+            if llm is not None:
+                stats.n_per_request = llm.supports_n
+                if isinstance(llm, BaseLLM):  # tests may pass a stand-in
+                    stats.endpoints, stats.concurrency = llm.pool.report(), llm.limit.report()
+                await llm.aclose()
+            _final_manifest(path, settings, sampling, stats, status, reason)
+    if stats.fatal:
+        raise CollectionError(stats.stopped_early)
     return stats
+
+
+def _outcome(stats: RunStats) -> tuple[str, str]:
+    if stats.batch and stats.batch["pending"]:
+        stats.unfinished -= stats.batch["pending_problems"]
+        return "waiting", f"batch {', '.join(stats.batch['pending'])} still running"
+    if stats.stopped_early:
+        return "stopped", stats.stopped_early
+    if stats.unfinished:
+        return "unfinished", f"{stats.unfinished} problems out of attempts"
+    return "finished", ""
+
+
+def _final_manifest(path: Path, settings: Settings, sampling: dict, stats: RunStats,
+                    status: str, reason: str) -> None:
+    try:
+        write_manifest(path, settings, sampling, stats, status=status, reason=reason)
+    except store.StoreError:
+        if status not in ("failed", "interrupted"):
+            raise  # otherwise the run's own error (a full disk, Ctrl-C) is already on its way
+
+
+def _resume_scan(results: store.AppendWriter, errors_writer: store.AppendWriter,
+                 sampling: dict[str, Any], allow_config_change: bool,
+                 repair: bool) -> tuple[set[str], dict[str, int]]:
+    """(ids already done, counted failures per problem). Cuts torn last lines; a corrupt line
+    elsewhere stops the run (or, with repair, goes to X.corrupt.jsonl and its problem is
+    collected again); rows of other sampling settings stop it unless allow_config_change."""
+    path, errors = results.path, errors_writer.path
+    store.recover_torn_tail(path)
+    store.recover_torn_tail(errors)
+    scan = store.scan_results(path, row_tail(sampling))
+    failures, bad_errors = store.scan_errors(errors)
+    if (scan.corrupt or bad_errors) and not repair:
+        where, (number, why) = (path, scan.corrupt[0]) if scan.corrupt else (errors, bad_errors[0])
+        count = len(scan.corrupt) + len(bad_errors)
+        raise store.StoreError(f"{where} line {number} is corrupt ({why}; {count} bad line(s) "
+                               "in all); rerun with --repair to move them to "
+                               f"{store.corrupt_path(where).name} and collect them again")
+    if repair:
+        for writer, bad in ((results, scan.corrupt), (errors_writer, bad_errors)):
+            if store.move_lines_out(writer.path, {number for number, _ in bad}):
+                writer.reopen()  # the file was replaced: append to the new one
+    if not allow_config_change:
+        check_row_sampling(path, scan.other, sampling)
+    return scan.ids, failures
 
 
 def _plan(problems: list[Problem], done: set[str], failures: dict[str, int], max_attempts: int,
@@ -137,19 +231,43 @@ def _plan(problems: list[Problem], done: set[str], failures: dict[str, int], max
             stats.skipped_exhausted += 1
         elif not retry_failed or problem.unique_id in failures:
             todo.append(problem)
+    stats.unfinished = stats.skipped_exhausted
     stats.planned = len(todo)
     return todo
 
 
-async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings,
-                 results: store.AppendWriter, errors: store.AppendWriter,
-                 failures: dict[str, int], stats: RunStats, progress: bool) -> None:
-    """Keep up to batch_size problems in flight; the one writer appends each as it finishes."""
+async def _rounds(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder: Recorder,
+                  progress: bool) -> None:
+    """The plan, then the problems that failed, again, after a pause that doubles each round,
+    while they have attempts left; at most max_attempts rounds (uncounted failures too)."""
+    bar = tqdm(total=len(todo), unit="problem", disable=not progress, dynamic_ncols=True)
+    stats = recorder.stats
+    try:
+        for number in range(settings.max_attempts):
+            if number:
+                await asyncio.sleep(min(settings.retry_backoff_s * 2 ** (number - 1),
+                                        MAX_ROUND_PAUSE_S))
+            stats.rounds += 1
+            failed = await _drain(todo, llm, settings, recorder, bar)
+            todo = [p for p in failed
+                    if recorder.failures.get(p.unique_id, 0) < settings.max_attempts]
+            if stats.stopped_early or not todo:
+                return
+    finally:
+        bar.set_postfix(failed=stats.failed, tok_s=f"{_rate(stats, bar):.0f}", refresh=False)
+        bar.close()
+
+
+async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder: Recorder,
+                 bar: tqdm) -> list[Problem]:
+    """Keep up to batch_size problems in flight; the one writer appends each as it finishes.
+    Returns the problems that failed."""
     queue = iter(todo)
     pending: dict[asyncio.Task, Problem] = {}
+    failed: list[Problem] = []
+    stats = recorder.stats
     streak_limit = UNREACHABLE_STREAK_FACTOR * max(settings.batch_size, settings.max_concurrent)
     unreachable_streak = 0
-    bar = tqdm(total=len(todo), unit="problem", disable=not progress, dynamic_ncols=True)
     next_postfix = 0.0
 
     def refill() -> None:
@@ -157,9 +275,8 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings,
             problem = next(queue, None)
             if problem is None:
                 return
-            task = asyncio.ensure_future(llm.sample(prompts.build_messages(problem),
-                                                    settings.k_responses))
-            pending[task] = problem
+            pending[asyncio.ensure_future(
+                _ask(llm, problem, settings.k_responses, settings.protocol))] = problem
 
     try:
         refill()
@@ -167,19 +284,24 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings,
             finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in finished:
                 problem = pending.pop(task)
-                error = task.exception()
-                if error is None:
-                    _record_done(problem, task.result(), settings, failures, results, stats)
+                outcome = task.result()
+                if isinstance(outcome, list) and recorder.done(problem, outcome):
                     unreachable_streak = 0
-                else:
-                    if not isinstance(error, RequestFailed):
-                        raise error
-                    _record_failure(problem, error, failures, errors, stats)
-                    unreachable_streak = unreachable_streak + 1 if error.unreachable else 0
-                    if unreachable_streak >= streak_limit and not stats.stopped_early:
-                        stats.stopped_early = (f"no server answered for {unreachable_streak} "
-                                               f"problems in a row at {settings.base_url}")
-                bar.update(1)
+                    bar.update(1)
+                    continue
+                failed.append(problem)
+                if isinstance(outcome, RequestFailed):
+                    recorder.failed(problem, outcome)
+                    unreachable_streak = unreachable_streak + 1 if outcome.unreachable else 0
+                    if outcome.fatal and not stats.stopped_early:
+                        stats.fatal = True
+                        stats.stopped_early = fatal_reason(outcome.status,
+                                                           recorder.redact(str(outcome)),
+                                                           redact_url(settings.base_url))
+                if unreachable_streak >= streak_limit and not stats.stopped_early:
+                    stats.stopped_early = (f"no server answered for {unreachable_streak} "
+                                           f"problems in a row at "
+                                           f"{redact_url(settings.base_url)}")
                 if time.monotonic() >= next_postfix:  # formatting it per problem costs ~15 µs
                     next_postfix = time.monotonic() + POSTFIX_INTERVAL_S
                     bar.set_postfix(failed=stats.failed, tok_s=f"{_rate(stats, bar):.0f}",
@@ -188,36 +310,15 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings,
     finally:
         for task in pending:
             task.cancel()
-        bar.set_postfix(failed=stats.failed, tok_s=f"{_rate(stats, bar):.0f}", refresh=False)
-        bar.close()
+    return failed
 
 
-def _record_done(problem: Problem, completions: list, settings: Settings,
-                 failures: dict[str, int], results: store.AppendWriter, stats: RunStats) -> None:
-    responses = [c.record() for c in completions]
-    results.append({**problem.record(), "responses": responses,
-                    "attempts": failures.get(problem.unique_id, 0) + 1, "status": "ok",
-                    "model": settings.model})
-    stats.done += 1
-    stats.responses += len(responses)
-    for completion in completions:
-        if completion.usage:
-            stats.prompt_tokens += completion.usage.get("prompt_tokens") or 0
-            stats.completion_tokens += completion.usage.get("completion_tokens") or 0
-
-
-def _record_failure(problem: Problem, error: RequestFailed, failures: dict[str, int],
-                    errors: store.AppendWriter, stats: RunStats) -> None:
-    counted = not error.unreachable
-    if counted:
-        failures[problem.unique_id] = failures.get(problem.unique_id, 0) + 1
-    errors.append({"unique_id": problem.unique_id,
-                   "attempt": failures.get(problem.unique_id, 0), "counted": counted,
-                   "error": str(error), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                   "partial_responses": [c.record() for c in error.partial]})
-    stats.failed += 1
-    stats.unreachable += not counted
-    stats.failures[problem.unique_id] = str(error)
+async def _ask(llm: BaseLLM, problem: Problem, k: int, protocol: str = "") -> list | RequestFailed:
+    """One problem's request(s); a failed request is returned as data, never raised."""
+    try:
+        return await llm.sample(protocols.messages(problem, protocol), k)
+    except RequestFailed as exc:
+        return exc
 
 
 def _rate(stats: RunStats, bar: tqdm) -> float:

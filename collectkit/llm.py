@@ -1,4 +1,5 @@
-"""LLM clients over one `openai.AsyncOpenAI`: BaseLLM, RemoteLLM, LocalLLM, create_llm().
+"""LLM clients over an endpoint pool (one `openai.AsyncOpenAI` per base URL): BaseLLM,
+RemoteLLM, LocalLLM, create_llm().
 
 The SDK's own retries (max_retries, backoff with jitter, Retry-After) are the only retry layer.
 Each side gets only the parameters it accepts; what is dropped is reported once.
@@ -6,6 +7,7 @@ Each side gets only the parameters it accepts; what is dropped is reported once.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from abc import ABC, abstractmethod
@@ -13,9 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
+import pydantic
 from openai.types.chat import ChatCompletion
 
-from .config import Settings
+from . import faults
+from .concurrency import SLOW_START_LEVEL, AdaptiveConcurrency
+from .config import Settings, split_urls
+from .endpoints import EndpointPool
+from .pricing import message_tokens
 
 log = logging.getLogger("collectkit")
 
@@ -36,40 +43,57 @@ class Completion:
     finish_reason: str | None
     reasoning_content: str | None = None
     usage: dict[str, int] | None = None
+    served_model: str | None = None  # the model id the server answered with
+    system_fingerprint: str | None = None
 
     def record(self) -> dict[str, Any]:
         return {"full_response": self.text, "finish_reason": self.finish_reason,
-                "reasoning_content": self.reasoning_content, "usage": self.usage}
+                "reasoning_content": self.reasoning_content, "usage": self.usage,
+                "model": self.served_model, "system_fingerprint": self.system_fingerprint}
 
 
 class RequestFailed(Exception):
-    """A request failed after the SDK's retries; `status` None means no server answered at all."""
+    """A request failed after the SDK's retries. `kind` (faults.UNREACHABLE / COUNTED / FATAL)
+    says what it means for the run; `status` is the HTTP status (None: no response)."""
 
     def __init__(self, message: str, status: int | None,
-                 partial: list[Completion] | None = None) -> None:
+                 partial: list[Completion] | None = None, kind: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.partial = partial or []
+        self.kind = kind or faults.kind_of(status)
 
     @property
     def unreachable(self) -> bool:
-        return self.status is None
+        return self.kind == faults.UNREACHABLE
+
+    @property
+    def fatal(self) -> bool:
+        return self.kind == faults.FATAL
+
+
+# A failed request of several stands for all of them in this order: the run's cause first.
+_KIND_PRIORITY = {faults.FATAL: 0, faults.COUNTED: 1, faults.UNREACHABLE: 2}
 
 
 class BaseLLM(ABC):
     def __init__(self, model: str, base_url: str, api_key: str, sampling: dict[str, Any], *,
-                 timeout: float = 600.0, max_retries: int = 2, max_concurrent: int = 16) -> None:
+                 timeout: float = 600.0, max_retries: int = 2, max_concurrent: int = 16,
+                 rpm: float | None = None, tpm: float | None = None,
+                 initial_concurrent: int | None = None) -> None:
         self.model = model
-        self.base_url = base_url
-        self.client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries,
-            http_client=openai.DefaultAioHttpClient(timeout=timeout))
+        self.base_url = base_url  # one URL, or several separated by commas
+        self.limit = AdaptiveConcurrency(max_concurrent, initial=initial_concurrent, rpm=rpm,
+                                         tpm=tpm)
+        self.pool = EndpointPool(base_url, api_key, timeout=timeout, max_retries=max_retries,
+                                 http_hooks=self.limit.http_hooks())
+        # Server messages can echo the key or the URL's credentials: redacted where they enter.
+        self.redact = faults.Redactor([api_key, *(secret for url in split_urls(base_url)
+                                                  for secret in faults.url_secrets(url))])
         self.params, self.extra_body, self.dropped = self.split_params(dict(sampling))
         if self.dropped:
             log.warning("parameters not sent to %s (%s): %s", model, type(self).__name__,
                         ", ".join(self.dropped))
-        self.max_concurrent = max_concurrent
-        self._slots: asyncio.Semaphore | None = None
         self.supports_n: bool | None = None  # learnt on the first request with n > 1
 
     @abstractmethod
@@ -77,7 +101,9 @@ class BaseLLM(ABC):
         """(standard request parameters, extra_body, names of dropped parameters)."""
 
     async def sample(self, messages: list[dict], k: int) -> list[Completion]:
-        """k responses: n=k in one request, or k requests where the server rejects n."""
+        """Exactly k responses: n=k in one request, topped up with separate requests where the
+        server rejects n or answers fewer choices; RequestFailed (with what did come back as
+        `partial`) if they cannot all be had."""
         if k == 1 or self.supports_n is False:
             return await self._separately(messages, k)
         try:
@@ -89,31 +115,38 @@ class BaseLLM(ABC):
             completions, problem = [], f"rejected n={k} ({exc})"  # separate requests tell
         if len(completions) < k:
             completions += await self._separately(messages, k - len(completions),
-                                                  first_index=len(completions))
+                                                  first_index=len(completions),
+                                                  partial=completions)
             if self.supports_n is not False:
                 log.warning("%s %s; using separate requests for the rest of the run",
                             self.model, problem)
             self.supports_n = False
         else:
             self.supports_n = True
-        return completions
+        return completions[:k]
 
-    async def _separately(self, messages: list[dict], count: int,
-                          first_index: int = 0) -> list[Completion]:
+    async def _separately(self, messages: list[dict], count: int, first_index: int = 0,
+                          partial: list[Completion] = ()) -> list[Completion]:
         seed = self.params.get("seed")
-        jobs = [self.complete(messages, n=1, seed=None if seed is None else seed + first_index + i)
+        jobs = [self._one(messages, None if seed is None else seed + first_index + i)
                 for i in range(count)]
         outcomes = await asyncio.gather(*jobs, return_exceptions=True)
-        done = [c for o in outcomes if isinstance(o, list) for c in o]
+        done = [o for o in outcomes if isinstance(o, Completion)]
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures:
-            first = failures[0]
-            if not isinstance(first, RequestFailed):
-                raise first
-            reached = [f for f in failures if not getattr(f, "unreachable", False)]
-            status = reached[0].status if reached else None
-            raise RequestFailed(str(reached[0] if reached else first), status, partial=done)
+            for failure in failures:
+                if not isinstance(failure, RequestFailed):
+                    raise failure
+            cause = min(failures, key=lambda f: _KIND_PRIORITY[f.kind])
+            raise RequestFailed(str(cause), cause.status, partial=[*partial, *done],
+                                kind=cause.kind)
         return done
+
+    async def _one(self, messages: list[dict], seed: int | None) -> Completion:
+        completions = await self.complete(messages, n=1, seed=seed)
+        if not completions:
+            raise RequestFailed("200 response without choices", status=200)
+        return completions[0]
 
     async def complete(self, messages: list[dict], n: int = 1,
                        seed: int | None = None) -> list[Completion]:
@@ -122,34 +155,41 @@ class BaseLLM(ABC):
                                                        if k != "n"}
         if seed is not None:
             params["seed"] = seed
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.max_concurrent)
-        async with self._slots:
+        body = {"model": self.model, "messages": messages, **params}
+        options = {"extra_json": self.extra_body} if self.extra_body else {}
+        tokens = message_tokens(messages) + n * self.params.get(
+            "max_tokens", self.params.get("max_completion_tokens", 0)) if self.limit.tpm else 0
+        async with self.limit.slot(tokens):
             try:
                 # The SDK's documented `post` with a plain JSON body: chat.completions.create
                 # first walks every request through its TypedDict transform, ~0.5 ms CPU per
                 # request and an identity on the plain strings and numbers sent here
-                # (benchmarks/bench_client_overhead.py). Retries and errors stay the SDK's.
-                response = await self.client.post(
-                    "/chat/completions", cast_to=ChatCompletion,
-                    body={"model": self.model, "messages": messages, **params},
-                    options={"extra_json": self.extra_body} if self.extra_body else {})
-            except openai.APIConnectionError as exc:  # includes timeouts
-                raise RequestFailed(f"{type(exc).__name__}: {exc}", status=None) from None
+                # (benchmarks/bench_client_overhead.py). Retries and errors stay the SDK's;
+                # the pool picks the endpoint and moves the request if that one is dead.
+                response = await self.pool.request(lambda client: client.post(
+                    "/chat/completions", cast_to=ChatCompletion, body=body, options=options))
+            except openai.APIConnectionError as exc:  # refused, reset, or timed out
+                kind = faults.kind_of(None, timed_out=faults.timed_out_after_accept(exc))
+                raise RequestFailed(self.redact(faults.describe(exc)), status=None,
+                                    kind=kind) from None
             except openai.APIStatusError as exc:
                 raise RequestFailed(f"{exc.status_code} {type(exc).__name__}: "
-                                    f"{_short(exc.message)}", status=exc.status_code) from None
+                                    f"{_short(self.redact(exc.message))}",
+                                    status=exc.status_code) from None
+            except (json.JSONDecodeError, pydantic.ValidationError) as exc:  # a broken 200 body
+                raise RequestFailed(f"malformed 200 response: {_short(exc)}", status=200) from None
         return _completions(response)
 
     async def aclose(self) -> None:
-        await self.client.close()
+        await self.pool.aclose()
 
 
 class RemoteLLM(BaseLLM):
     """OpenAI, Gemini's OpenAI endpoint, any OpenAI-compatible API: standard parameters only."""
 
     def split_params(self, params):
-        dropped = [name for name in params if name not in STANDARD_PARAMS]
+        dropped = [name for name, value in params.items()
+                   if name not in STANDARD_PARAMS and value is not None]
         kept = {k: v for k, v in params.items() if k in STANDARD_PARAMS and v is not None}
         if OPENAI_REASONING_MODEL.match(self.model):
             for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
@@ -171,7 +211,8 @@ class LocalLLM(BaseLLM):
     def split_params(self, params):
         kept = {k: v for k, v in params.items() if k in STANDARD_PARAMS and v is not None}
         extra = {k: v for k, v in params.items() if k in LOCAL_EXTRA_PARAMS and v is not None}
-        dropped = [k for k in params if k not in STANDARD_PARAMS | LOCAL_EXTRA_PARAMS]
+        dropped = [k for k, v in params.items()
+                   if k not in STANDARD_PARAMS | LOCAL_EXTRA_PARAMS and v is not None]
         return kept, extra, dropped
 
 
@@ -186,23 +227,39 @@ def create_llm(settings: Settings) -> BaseLLM:
     kind = LocalLLM if settings.api_mode == "local" else RemoteLLM
     return kind(settings.model, settings.base_url, settings.resolve_api_key(),
                 sampling_params(settings), timeout=settings.request_timeout,
-                max_retries=settings.max_retries, max_concurrent=settings.max_concurrent)
+                max_retries=settings.max_retries, max_concurrent=settings.max_concurrent,
+                rpm=settings.rpm, tpm=settings.tpm,
+                initial_concurrent=None if kind is LocalLLM else SLOW_START_LEVEL)
 
 
 def _completions(response: Any) -> list[Completion]:
+    """The choices of a parsed response; a 200 that is not a chat completion is a counted
+    failure (the SDK hands back a str for text/plain and an empty model for `{}`)."""
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list):
+        raise RequestFailed(f"malformed 200 response: not a chat completion "
+                            f"({_short(repr(response), 120)})", status=200)
+    try:
+        return _parse_choices(response, choices)
+    except (AttributeError, TypeError) as exc:
+        raise RequestFailed(f"malformed 200 response: {_short(exc)}", status=200) from None
+
+
+def _parse_choices(response: Any, choices: list) -> list[Completion]:
     usage = None
     if getattr(response, "usage", None) is not None:
         usage = {"prompt_tokens": response.usage.prompt_tokens,
                  "completion_tokens": response.usage.completion_tokens}
     completions = []
-    for i, choice in enumerate(response.choices or []):
+    for i, choice in enumerate(choices):
         message = choice.message
         text = message.content or ""
         reasoning = _sent_field(message, "reasoning_content") or _sent_field(message, "reasoning")
         if reasoning is None and (think := THINK_BLOCK.match(text)):
             reasoning, text = think.group(1).strip(), think.group(2).strip()
         completions.append(Completion(text, choice.finish_reason, reasoning,
-                                      usage if i == 0 else None))
+                                      usage if i == 0 else None, getattr(response, "model", None),
+                                      getattr(response, "system_fingerprint", None)))
     return completions
 
 
@@ -219,6 +276,6 @@ def _sent_field(model: Any, name: str) -> Any:
     return value
 
 
-def _short(message: str, limit: int = 300) -> str:
+def _short(message: Any, limit: int = 300) -> str:
     message = " ".join(str(message).split())
     return message if len(message) <= limit else message[:limit] + "…"

@@ -8,14 +8,15 @@ from __future__ import annotations
 import html
 import importlib.util
 import os
-import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
 from .config import EMBEDDED_MODEL
-from .serve import ServeError, ServerHandle, cuda_available, find_server, served_models, start_server
+from .serve import (ServeError, ServerHandle, cuda_available, find_server, served_models,
+                    server_api_key, start_server)
+from .vllm_command import vllm_launcher
 
 # Offered by the chooser in notebook 01; any other vLLM model id, or a .gguf path, can be typed in.
 COMMON_MODELS = (
@@ -71,7 +72,7 @@ class Machine:
 def this_machine() -> Machine:
     return Machine(
         cuda_gpu=cuda_available(),
-        vllm_installed=bool(importlib.util.find_spec("vllm") or shutil.which("vllm")),
+        vllm_installed=vllm_launcher() is not None,
         llamacpp_installed=importlib.util.find_spec("xllamacpp") is not None,
         cpus=os.cpu_count() or 1)
 
@@ -101,10 +102,10 @@ def ensure_server(model: str = EMBEDDED_MODEL, *, engine: str = "auto", host: st
     (and `reuse`), else a new one from `serve.start_server` (which returns once /v1/models lists
     the model). A stale record (process gone) is cleared; a recorded server that serves another
     model is stopped only when `replace`, otherwise this raises ServeError saying what to do."""
-    wanted = served_model_id(model, engine)
+    wanted = start_kwargs.get("served_model_name") or served_model_id(model, engine)
     recorded = find_server(port)
-    if recorded is not None:
-        answering = served_models(recorded.base_url)
+    if recorded is not None:  # probed with the server's key, if it requires one
+        answering = served_models(recorded.base_url, server_api_key(start_kwargs.get("api_key")))
         if reuse and wanted in answering:
             return recorded, True
         if not recorded.running():

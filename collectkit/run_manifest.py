@@ -1,7 +1,12 @@
 """The manifest beside a results file: configuration (never the key), versions, timings, tokens.
 
 It also holds the run's sampling signature: a resumed run into the same file must match it, so
-one file never mixes responses sampled under different settings.
+one file never mixes responses sampled under different settings. Every results row carries the
+same signature as its "sampling", so the check holds even when the manifest is gone.
+
+Statuses: running → finished | unfinished (problems out of attempts) | stopped (no server
+answered, or a 401/403/404) | interrupted (Ctrl-C, SIGTERM; "reason" says which) | failed (a
+crash or an unwritable file; "reason" says what).
 """
 from __future__ import annotations
 
@@ -14,8 +19,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import store
+from . import protocols, store
 from .config import Settings
+from .faults import redact_url
 
 VERSIONED_PACKAGES = ("collectkit", "openai", "xllamacpp", "math-verify", "vllm", "datasets")
 
@@ -29,20 +35,33 @@ def run_signature(settings: Settings, sampling: dict[str, Any],
     templates = prompt_module.OPEN_ENDED_TEMPLATE + prompt_module.MCQ_TEMPLATE
     return {"model": settings.model, "k_responses": settings.k_responses,
             **{k: v for k, v in sampling.items()},
-            "prompt_templates": hashlib.sha256(templates.encode()).hexdigest()[:12]}
+            "prompt_templates": hashlib.sha256(templates.encode()).hexdigest()[:12],
+            **protocols.signature(protocols.for_settings(settings))}
 
 
 def check_signature(results: Path, signature: dict[str, Any], allow_change: bool) -> None:
     manifest = store.read_json(store.manifest_path(results))
     if allow_change or manifest is None or not results.exists():
         return
-    recorded = manifest.get("signature", {})
+    _refuse_difference(str(results), manifest.get("signature", {}), signature)
+
+
+def check_row_sampling(results: Path, rows: list[tuple[int, Any]],
+                       signature: dict[str, Any]) -> None:
+    """Each (line number, row["sampling"]) must match this run's; rows written before rows
+    carried their settings (None) are left to the manifest's check."""
+    for number, sampling in rows:
+        if isinstance(sampling, dict):
+            _refuse_difference(f"{results} line {number}", sampling, signature)
+
+
+def _refuse_difference(where: str, recorded: dict[str, Any], signature: dict[str, Any]) -> None:
     differing = sorted(k for k in set(recorded) | set(signature)
                        if recorded.get(k) != signature.get(k))
     if differing:
         was = ", ".join(f"{k}={recorded.get(k)!r}" for k in differing)
         now = ", ".join(f"{k}={signature.get(k)!r}" for k in differing)
-        raise ConfigMismatch(f"{results} was collected with {was}; this run asks for {now}. "
+        raise ConfigMismatch(f"{where} was collected with {was}; this run asks for {now}. "
                              "Use another --output_file, or --allow_config_change to mix them")
 
 
@@ -57,12 +76,12 @@ def package_versions() -> dict[str, str]:
 
 
 def write_manifest(results: Path, settings: Settings, signature: dict[str, Any], stats: Any,
-                   status: str) -> dict[str, Any]:
+                   status: str, reason: str = "") -> dict[str, Any]:
     path = store.manifest_path(results)
     previous = store.read_json(path) or {}
     runs = previous.get("runs", [])
     figures = {k: v for k, v in asdict(stats).items() if k != "failures"}
-    figures.update(status=status, updated=_now(), completion_tokens_per_s=round(
+    figures.update(status=status, reason=reason, updated=_now(), completion_tokens_per_s=round(
         stats.tokens_per_s, 2), problems_per_min=round(
         60 * stats.done / stats.wall_s, 2) if stats.wall_s else 0.0)
     if status == "running":
@@ -72,15 +91,17 @@ def write_manifest(results: Path, settings: Settings, signature: dict[str, Any],
     manifest = {
         "results_file": results.name,
         "status": status,
+        "reason": reason,
         "signature": signature,
         "settings": settings.public_dict(),
-        "base_url": settings.base_url,
+        "base_url": ",".join(redact_url(url) for url in settings.base_urls),
         "dataset_source": settings.dataset_source,
         "versions": package_versions(),
         "created": previous.get("created", _now()),
         "updated": _now(),
         "totals": _totals(runs),
         "runs": runs,
+        "protocols": protocols.manifest_entries(protocols.for_settings(settings)),
     }
     store.write_json_atomic(path, manifest)
     return manifest
@@ -91,6 +112,8 @@ def _totals(runs: list[dict[str, Any]]) -> dict[str, Any]:
     totals = {k: sum(run.get(k, 0) or 0 for run in runs) for k in keys}
     totals["completion_tokens_per_s"] = round(
         totals["completion_tokens"] / totals["wall_s"], 2) if totals["wall_s"] else 0.0
+    costs = [run["cost"]["usd"] for run in runs if (run.get("cost") or {}).get("usd") is not None]
+    totals["usd"] = round(sum(costs), 8) if costs else None
     return totals
 
 

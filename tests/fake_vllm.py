@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""A fake `vllm` executable for tests: `fake_vllm.py serve MODEL --host H --port P [flags…]`.
+"""A fake vLLM server for tests, in both launcher forms the kit uses:
+`fake_vllm.py serve MODEL --host H --port P [flags…]` (the `vllm` command) and
+`fake_vllm.py --model MODEL --host H --port P [flags…]` (`python -m vllm.entrypoints.openai.api_server`).
 
 Standard library only. Driven by environment variables:
 
@@ -11,6 +13,9 @@ FAKE_VLLM_MODE     ready (default): after FAKE_VLLM_DELAY seconds, serve GET /v1
                    never: serve /v1/models, but never list MODEL.
 FAKE_VLLM_DELAY    seconds before the port opens in `ready` mode (default 0).
 FAKE_VLLM_IGNORE_TERM  "1": ignore SIGTERM (to test the kill after the grace period).
+FAKE_VLLM_CHILDREN     N: start N child processes first (like vLLM's engine core and workers),
+                   each ignoring SIGTERM when FAKE_VLLM_IGNORE_TERM is set; their pids are recorded
+                   as "children".
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -27,20 +33,26 @@ FAILURE_MESSAGE = "ValueError: fake vllm cannot load this model (injected failur
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="vllm")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve")
-    serve.add_argument("model")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    if argv[:1] == ["serve"]:
+        parser.add_argument("command")
+        parser.add_argument("model")
+    else:
+        parser.add_argument("--model", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--served-model-name")
     args, _unknown = parser.parse_known_args(argv)
 
+    if os.environ.get("FAKE_VLLM_IGNORE_TERM") == "1":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # inherited by the children below
+    children = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+                for _ in range(int(os.environ.get("FAKE_VLLM_CHILDREN", "0")))]
     record = os.environ.get("FAKE_VLLM_RECORD")
     if record:
-        with open(record, "w") as out:
-            json.dump({"argv": argv, "pid": os.getpid(),
+        with open(record + ".tmp", "w") as out:
+            json.dump({"argv": argv, "pid": os.getpid(), "children": [c.pid for c in children],
                        "api_key": os.environ.get("VLLM_API_KEY")}, out)
-    if os.environ.get("FAKE_VLLM_IGNORE_TERM") == "1":
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        os.replace(record + ".tmp", record)
 
     mode = os.environ.get("FAKE_VLLM_MODE", "ready")
     print(f"INFO fake vllm {mode}: serve {args.model} on {args.host}:{args.port}", flush=True)
@@ -49,7 +61,7 @@ def main(argv: list[str]) -> int:
         return 1
     if mode == "ready":
         time.sleep(float(os.environ.get("FAKE_VLLM_DELAY", "0")))
-    listed = [args.model] if mode == "ready" else []
+    listed = [args.served_model_name or args.model] if mode == "ready" else []
     api_key = os.environ.get("VLLM_API_KEY")
 
     class Handler(BaseHTTPRequestHandler):

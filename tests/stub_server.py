@@ -9,7 +9,14 @@ over HTTP so a test in another process can drive them:
                         {"clear": true}        drops the queued faults
   GET  /control/stats   counters: requests, statuses, n values, seeds, parameter keys, last request
   POST /control/reset_stats
-Fault kinds: 429 (retry_after), 500, 503, 400 (message), reset, stall (seconds), reject_n, few_choices.
+Fault kinds:
+  HTTP errors   429 (retry_after), 500, 503, 400 (message), 401 (echoes the Bearer key, as some
+                servers do), 403, 404 (any other status code works too)
+  broken 200s   truncated_json (half a completion), text_plain, empty_object (`{}`),
+                empty_choices (`"choices": []`), few_choices (one choice whatever n; "count")
+  connection    reset (closed after reading the request, before any byte back),
+                stall (seconds; accepted, then silent)
+  reject_n      a 400 like Gemini's for n > 1
 `StubServer` starts it as a subprocess for tests and benchmarks.
 """
 from __future__ import annotations
@@ -38,13 +45,23 @@ GEMINI_REJECT_N_MESSAGE = (
     "Multiple candidates is not enabled for models/gemini-3-pro-preview. "
     "Please set candidateCount to 1."
 )
-ERROR_TYPES = {400: "invalid_request_error", 429: "rate_limit_exceeded", 500: "server_error",
+ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_api_key", 403: "permission_denied",
+               404: "model_not_found", 429: "rate_limit_exceeded", 500: "server_error",
                503: "service_unavailable"}
 
 
 def _json_response(payload: dict, status: int = 200, headers: dict | None = None) -> web.Response:
     return web.Response(body=json.dumps(payload).encode(), status=status, headers=headers,
                         content_type="application/json")
+
+
+BROKEN_BODIES = {  # fault kind → (full completion body → (body sent with status 200, content type))
+    "truncated_json": lambda body: (body[: len(body) // 2], "application/json"),
+    "text_plain": lambda body: (b"upstream is warming up, try later", "text/plain"),
+    "empty_object": lambda body: (b"{}", "application/json"),
+    "empty_choices": lambda body: (json.dumps({**json.loads(body), "choices": []}).encode(),
+                                   "application/json"),
+}
 
 
 def _openai_error(status: int, message: str, headers: dict | None = None) -> web.Response:
@@ -73,6 +90,7 @@ class StubApp:
         self.seeds: Counter[str] = Counter()
         self.param_keys: Counter[str] = Counter()
         self.last_request: dict | None = None
+        self.authorizations: Counter[str] = Counter()  # Authorization headers seen
 
     # ---- the common case: bodies precomputed per (n, token limit, seed) ----
     def _message(self, token_limit: int, seed, choice_index: int) -> tuple[dict, str]:
@@ -124,6 +142,7 @@ class StubApp:
             self.seeds[str(seed)] += 1
         self.param_keys.update(params.keys())
         self.last_request = params
+        self.authorizations[request.headers.get("Authorization", "")] += 1
 
         fault = self.faults.popleft() if self.faults else self.mode
         response = await self._apply(fault, request, n, token_limit, seed)
@@ -140,10 +159,16 @@ class StubApp:
         if kind == "429":
             retry_after = fault.get("retry_after", 1)
             return _openai_error(429, "Rate limit reached (stub).", {"Retry-After": str(retry_after)})
-        if kind in ("500", "503"):
-            return _openai_error(int(kind), f"Stub server injected HTTP {kind}.")
+        if kind == "401":
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            return _openai_error(401, f"Incorrect API key provided: {key}.")
         if kind == "400":
             return _openai_error(400, fault.get("message", "Bad request (stub)."))
+        if kind.isdigit():
+            return _openai_error(int(kind), fault.get("message", f"Stub server injected HTTP {kind}."))
+        if kind in BROKEN_BODIES:
+            body, content_type = BROKEN_BODIES[kind](self._completion(n, token_limit, seed).body)
+            return web.Response(body=body, content_type=content_type)
         if kind == "reject_n" and n > 1:
             return _json_response({"error": {"message": GEMINI_REJECT_N_MESSAGE, "code": 400,
                                              "status": "INVALID_ARGUMENT"}}, status=400)
@@ -153,7 +178,7 @@ class StubApp:
         if kind == "stall":
             await asyncio.sleep(float(fault.get("seconds", 30)))
         if kind == "few_choices":
-            n = 1
+            n = int(fault.get("count", 1))
         return self._completion(n, token_limit, seed)
 
     async def control_faults(self, request: web.Request) -> web.Response:
@@ -170,7 +195,8 @@ class StubApp:
         return _json_response({
             "total_requests": self.total_requests, "status_counts": self.status_counts,
             "n_values": self.n_values, "seeds": self.seeds, "param_keys": self.param_keys,
-            "last_request": self.last_request, "queued_faults": list(self.faults), "mode": self.mode})
+            "last_request": self.last_request, "authorizations": self.authorizations,
+            "queued_faults": list(self.faults), "mode": self.mode})
 
     async def control_reset_stats(self, request: web.Request) -> web.Response:
         self.reset_stats()
@@ -186,15 +212,56 @@ class StubApp:
         return app
 
 
+# ---------------------------------------------------------------- capacity limit (issue 13)
+# A server that can hold only so many chat requests at once answers the rest with 429, like a
+# rate-limited API: what the adaptive concurrency controller is tested and benchmarked against.
+
+def capacity_middleware(max_in_flight: int, retry_after: float):
+    in_flight = 0
+
+    @web.middleware
+    async def limit(request: web.Request, handler):
+        nonlocal in_flight
+        if request.path != "/v1/chat/completions":
+            return await handler(request)
+        if in_flight >= max_in_flight:
+            await request.read()
+            return _openai_error(429, f"Over capacity ({max_in_flight} in flight, stub).",
+                                 {"Retry-After": str(retry_after)})
+        in_flight += 1
+        try:
+            return await handler(request)
+        finally:
+            in_flight -= 1
+
+    return limit
+
+
 async def serve(args: argparse.Namespace) -> None:
     stub = StubApp(args.model, args.completion_tokens, args.answer_text, args.delay, args.reasoning)
-    runner = web.AppRunner(stub.build(), access_log=None, handle_signals=False)
+    app = stub.build()
+    if args.max_in_flight:
+        app.middlewares.append(capacity_middleware(args.max_in_flight, args.retry_after))
+    await serve_app(app, args.host, args.port)
+
+
+async def serve_app(app: web.Application, host: str, port: int) -> None:
+    """Serve `app`, print the READY line StubServer waits for, run until SIGTERM / SIGKILL."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port, backlog=1024)
+    site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
-    print(f"READY http://{args.host}:{port}/v1", flush=True)
-    await asyncio.Event().wait()  # until SIGTERM / SIGKILL
+    print(f"READY http://{host}:{port}/v1", flush=True)
+    await asyncio.Event().wait()
+
+
+def run_until_terminated(main_coroutine) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        asyncio.run(main_coroutine)
+    except (KeyboardInterrupt, SystemExit):
+        pass
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -206,12 +273,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--answer-text", default=DEFAULT_ANSWER_TEXT)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
     parser.add_argument("--reasoning", action="store_true", help="add reasoning_content")
+    parser.add_argument("--max-in-flight", type=int, default=0,
+                        help="answer 429 to chat requests beyond this many at once (0: no limit)")
+    parser.add_argument("--retry-after", type=float, default=0.05,
+                        help="Retry-After seconds sent with the --max-in-flight 429s")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        asyncio.run(serve(args))
-    except (KeyboardInterrupt, SystemExit):
-        pass
+    run_until_terminated(serve(args))
 
 
 # ---------------------------------------------------------------- test / benchmark helper

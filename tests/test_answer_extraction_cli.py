@@ -82,7 +82,7 @@ def test_directory_input_skips_outputs_and_error_logs(tmp_path):
     assert main(["-i", str(tmp_path), "-o", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "a.processed.jsonl", "a.summary.json", "b.processed.jsonl", "b.summary.json"]
-    assert main(["-i", str(out)]) == 1  # outputs alone are no results files
+    assert main(["-i", str(out)]) == 2  # outputs alone are no results files
     # runs beside the inputs never treat a.processed.jsonl as a results file
     assert main(["-i", str(tmp_path)]) == 0
     assert main(["-i", str(tmp_path)]) == 0
@@ -103,7 +103,7 @@ def test_malformed_line_fails_without_overwriting(tmp_path, capsys):
     results.write_text(json.dumps(MATH_ROW) + "\n{not json\n", encoding="utf-8")
     previous = tmp_path / "r.processed.jsonl"
     previous.write_text("earlier output\n")
-    assert main(["-i", str(results)]) == 1
+    assert main(["-i", str(results)]) == 2
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and str(results) in error and "line 2" in error
     assert previous.read_text() == "earlier output\n"
@@ -113,7 +113,7 @@ def test_malformed_line_fails_without_overwriting(tmp_path, capsys):
 def test_bad_file_in_a_directory_stops_every_output(tmp_path, capsys):
     write_results(tmp_path / "a.jsonl", [MATH_ROW])
     (tmp_path / "b.jsonl").write_text(json.dumps({"unique_id": "q"}) + "\n")
-    assert main(["-i", str(tmp_path)]) == 1
+    assert main(["-i", str(tmp_path)]) == 2
     assert "b.jsonl line 1" in capsys.readouterr().err
     assert not (tmp_path / "a.processed.jsonl").exists()
 
@@ -121,13 +121,13 @@ def test_bad_file_in_a_directory_stops_every_output(tmp_path, capsys):
 def test_refuses_to_overwrite_the_input(tmp_path, capsys):
     results = write_results(tmp_path / "r.jsonl")
     before = results.read_text()
-    assert main(["-i", str(results), "-o", str(results)]) == 1
+    assert main(["-i", str(results), "-o", str(results)]) == 2
     assert "overwrite" in capsys.readouterr().err
     assert results.read_text() == before
 
 
 def test_missing_input(tmp_path, capsys):
-    assert main(["-i", str(tmp_path / "nope.jsonl")]) == 1
+    assert main(["-i", str(tmp_path / "nope.jsonl")]) == 2
     assert "nope.jsonl" in capsys.readouterr().err
 
 

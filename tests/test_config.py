@@ -126,9 +126,44 @@ def test_vllm_tensor_parallel_size_alias(dotenv):
     assert flag.tensor_parallel_size == 1  # a CLI flag beats the alias
 
 
-def test_openai_api_base_alias():
-    assert load(OPENAI_API_BASE="https://example.test/v1/").base_url == "https://example.test/v1"
-    assert load(OPENAI_BASE_URL="https://other.test/v1").api_base == "https://other.test/v1"
+def test_openai_api_base_alias_applies_in_remote_mode_only():
+    remote = {"api_mode": "remote"}
+    assert load(remote, OPENAI_API_BASE="https://example.test/v1/").base_url == \
+        "https://example.test/v1"
+    assert load(remote, OPENAI_BASE_URL="https://other.test/v1").api_base == \
+        "https://other.test/v1"
+    assert load(COLLECTKIT_API_MODE="remote", OPENAI_BASE_URL="https://o.test/v1").api_base == \
+        "https://o.test/v1"
+    # Local mode: the OpenAI client's variables describe OpenAI, not the local server.
+    assert load(OPENAI_BASE_URL="https://other.test/v1").base_url == "http://127.0.0.1:8000/v1"
+    assert load(COLLECTKIT_API_BASE="http://10.0.0.5:8000/v1", OPENAI_BASE_URL="https://x.test/v1"
+                ).base_url == "http://10.0.0.5:8000/v1"
+
+
+@pytest.mark.parametrize("name,value", [("temperature", "inf"), ("temperature", "nan"),
+                                        ("top_p", "1.5"), ("top_p", "0"),
+                                        ("request_timeout", "0"), ("request_timeout", "inf"),
+                                        ("max_retries", "-1"), ("repetition_penalty", "0"),
+                                        ("retry_backoff_s", "-0.5")])
+def test_impossible_numbers_are_refused(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load({name: value})
+
+
+def test_local_mode_never_resolves_the_openai_key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.delenv("VLLM_API_KEY", raising=False)
+    monkeypatch.delenv("COLLECTKIT_SERVER_API_KEY", raising=False)
+    assert Settings().resolve_api_key() == "EMPTY"
+    monkeypatch.setenv("COLLECTKIT_SERVER_API_KEY", "serve-llm-key")  # what serve_llm started
+    assert Settings().resolve_api_key() == "serve-llm-key"
+    monkeypatch.delenv("COLLECTKIT_SERVER_API_KEY")
+    assert Settings(api_mode="remote").resolve_api_key() == SECRET
+    monkeypatch.setenv("VLLM_API_KEY", "local-key")
+    assert Settings().resolve_api_key() == "local-key"
+    monkeypatch.setenv("MY_SERVER_KEY", "named-key")
+    monkeypatch.delenv("VLLM_API_KEY")
+    assert Settings(api_key_env="MY_SERVER_KEY").resolve_api_key() == "named-key"
 
 
 # ------------------------------------------------------------------------------------ validation

@@ -1,5 +1,6 @@
 """The fault-injecting stub server, driven over a real socket by the real openai SDK."""
 import asyncio
+import json
 
 import openai
 import pytest
@@ -179,3 +180,44 @@ def test_killed_server_gives_connection_error():
 def test_child_that_fails_to_start_reports_its_stderr():
     with pytest.raises(RuntimeError, match="unrecognized arguments"):
         StubServer(extra_args=["--no-such-flag"])
+
+
+def raw_post(server, key="stub-key-123456"):
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        server.base_url + "/chat/completions", method="POST",
+        data=json.dumps({"model": server.model, "messages": MESSAGES, "n": 2}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers.get_content_type(), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get_content_type(), exc.read()
+
+
+@pytest.mark.parametrize("kind,content_type,check", [
+    ("truncated_json", "application/json", lambda body: body.startswith(b'{"id"')),
+    ("text_plain", "text/plain", lambda body: not body.startswith(b"{")),
+    ("empty_object", "application/json", lambda body: body == b"{}"),
+    ("empty_choices", "application/json", lambda body: json.loads(body)["choices"] == []),
+])
+def test_broken_200_bodies(server, kind, content_type, check):
+    server.set_faults([{"kind": kind}])
+    status, sent_type, body = raw_post(server)
+    assert status == 200 and sent_type == content_type and check(body)
+    if kind == "truncated_json":
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(body)
+
+
+def test_few_choices_count_and_auth_errors(server):
+    server.set_faults([{"kind": "few_choices", "count": 0}, {"kind": "401"}, {"kind": "403"},
+                       {"kind": "404"}])
+    assert json.loads(raw_post(server)[2])["choices"] == []
+    status, _, body = raw_post(server, key="echo-me-please")
+    assert status == 401 and "echo-me-please" in json.loads(body)["error"]["message"]
+    assert [raw_post(server)[0] for _ in range(2)] == [403, 404]
+    assert server.stats()["authorizations"] == {"Bearer stub-key-123456": 3,
+                                                "Bearer echo-me-please": 1}
