@@ -31,7 +31,8 @@ COLAB_BADGE_MARKDOWN = (f"[![Open In Colab](https://colab.research.google.com/as
                         f"({COLAB_URL})")
 
 NOTEBOOKS = ("notebooks/01_serve_llm.ipynb", "notebooks/02_run_inference.ipynb",
-             "notebooks/03_extract_answers.ipynb", "notebooks/04_analyze.ipynb")
+             "notebooks/03_extract_answers.ipynb", "notebooks/04_analyze.ipynb",
+             "notebooks/05_compare.ipynb")
 BADGES_START, BADGES_END = "<!-- badges -->", "<!-- /badges -->"
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 

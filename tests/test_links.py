@@ -20,6 +20,11 @@ def test_readme_badges_match_repo_url():
     assert text.count("colab.research.google.com/github/") == 1 + len(links.NOTEBOOKS)
 
 
+def test_every_repository_notebook_has_a_badge():
+    shipped = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "notebooks").glob("*.ipynb"))
+    assert sorted(links.NOTEBOOKS) == shipped
+
+
 def test_colab_notebook_badge_and_install_address_match_repo_url():
     nb = nbformat.read(ROOT / links.COLAB_NOTEBOOK, as_version=4)
     assert links.COLAB_BADGE_MARKDOWN in nb.cells[0].source
