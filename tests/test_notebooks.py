@@ -412,7 +412,7 @@ def test_colab_notebook_runs_on_cpu(tmp_path, stop_recorded):
     run_dir = tmp_path / "colab-run"
     port = free_port()
     nb = execute(COLAB, tmp_path / "colab.ipynb", engine="llamacpp", model=EMBEDDED_MODEL,
-                 port=port, max_model_len=2048, num_problems=str(TINY["num_problems"]),
+                 port=port, max_model_len=4096, num_problems=str(TINY["num_problems"]),
                  k_responses=TINY["k"], max_tokens=TINY["max_tokens"], max_concurrent=8,
                  run_dir=str(run_dir), keep_running=False)
     text = outputs_text(nb)

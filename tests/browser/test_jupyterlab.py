@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.engine,
 # `make screenshots` sets BROWSER_RUN="20 4 256" (problems, k, max_tokens) for figures worth showing.
 PROBLEMS, K, MAX_TOKENS = os.environ.get("BROWSER_RUN", "4 2 64").split()
 SMALL = {"num_problems": PROBLEMS, "k_responses": int(K), "max_tokens": int(MAX_TOKENS),
-         "max_concurrent": 8, "n_parallel": 4, "max_model_len": 2048, "show_rows": 4}
+         "max_concurrent": 8, "n_parallel": 4, "max_model_len": 4096, "show_rows": 4}
 PARAMETER = re.compile(r"^(?P<name>\w+): (?P<type>\w+) = (?P<value>.*?)(?P<help>  # .*)$")
 NOTEBOOK_TIMEOUT_S = 300
 
