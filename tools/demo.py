@@ -92,7 +92,7 @@ def executed_folder(run_dir: Path) -> Path:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="make demo DEMO_ARGS=... (python tools/demo.py)", description=__doc__.split("\n\n")[0],
-        epilog="Defaults take about 1.5 minutes on 2 idle CPU cores (81 s measured).")
+        epilog="Defaults take about 2.5 minutes on 2 idle CPU cores (142 s measured).")
     parser.add_argument("--run-dir", default=DEFAULT_RUN_DIR,
                         help=f"folder for everything the demo makes (default {DEFAULT_RUN_DIR})")
     parser.add_argument("--num-problems", type=int, default=20,
