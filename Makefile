@@ -46,8 +46,10 @@ test-browser: $(BROWSER_STAMP)
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	$(PY) -m pytest -q tests/browser
 
-# The browser test, keeping its screenshots in docs/images/.
-screenshots: export COLLECTKIT_SCREENSHOTS_DIR = $(CURDIR)/docs/images
+# The browser test with a larger run (20 problems, k=4, 256 tokens), keeping its screenshots in
+# docs/images/.
+screenshots: export SCREENSHOTS_DIR = $(CURDIR)/docs/images
+screenshots: export BROWSER_RUN = 20 4 256
 screenshots: test-browser
 
 # A real vLLM (CPU build) in its own venv; tests/vllm run only here, never in `make test`.

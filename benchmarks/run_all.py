@@ -30,6 +30,7 @@ REPO = HERE.parent
 BENCHMARKS = [
     ("client overhead", "bench_client_overhead.py", False),
     ("checkpoint", "bench_checkpoint.py", False),
+    ("endpoints", "bench_endpoints.py", True),
     ("grading", "bench_grading.py", False),
     ("k vs n", "bench_k_vs_n.py", True),
     ("engine saturation", "bench_engine_saturation.py", True),

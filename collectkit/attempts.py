@@ -34,6 +34,10 @@ class RunStats:
     fatal: bool = False  # stopped by a 401/403/404: the run's cause, not a problem's
     output_path: str = ""
     n_per_request: bool | None = None
+    endpoints: list[dict[str, Any]] = field(default_factory=list)  # requests served per URL
+    concurrency: dict[str, Any] = field(default_factory=dict)  # final / lowest in-flight limit
+    cost: dict[str, Any] | None = None  # tokens × price (pricing.run_cost)
+    batch: dict[str, Any] | None = None  # --batch: ids submitted, pending, merged
     failures: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -7,7 +7,7 @@ project's file.
 
 Local mode never borrows the OpenAI client's variables: OPENAI_BASE_URL / OPENAI_API_BASE are
 ignored there, and OPENAI_API_KEY is not sent to a local server (its key comes from --api_key,
-VLLM_API_KEY, or a variable named with --api_key_env).
+COLLECTKIT_SERVER_API_KEY or VLLM_API_KEY, or a variable named with --api_key_env).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from dotenv import dotenv_values, find_dotenv
 
@@ -31,8 +31,9 @@ ENV_ALIASES = {
 # The OpenAI client's own variables: they describe OpenAI, never a local server.
 REMOTE_ONLY_ALIASES = frozenset({"OPENAI_API_BASE", "OPENAI_BASE_URL"})
 DEFAULT_KEY_VARIABLE = "OPENAI_API_KEY"
-# What vLLM's own server reads for its --api-key: the natural place for a local server's key.
-LOCAL_KEY_VARIABLE = "VLLM_API_KEY"
+# Where a local server's key is looked for: the variable serve_llm starts servers with
+# (serve.SERVER_KEY_VAR), then the one vLLM's own server reads for its --api-key.
+LOCAL_KEY_VARIABLES = ("COLLECTKIT_SERVER_API_KEY", "VLLM_API_KEY")
 FIND_DOTENV = "find"  # Settings.load's default: the nearest .env from the current folder upward
 
 
@@ -45,7 +46,9 @@ class Settings:
     # model and API
     model: str = EMBEDDED_MODEL
     api_mode: str = "local"  # local | remote
-    api_base: str = ""  # empty: local → http://{server_host}:{server_port}/v1, remote → OpenAI
+    # empty: local → http://{server_host}:{server_port}/v1, remote → OpenAI; several URLs
+    # separated by commas are used together (endpoints.py: least requests in flight)
+    api_base: str = ""
     api_key_env: str = DEFAULT_KEY_VARIABLE  # the NAME of the variable holding the key
     api_key: str | None = field(default=None, repr=False)  # only from a CLI flag; never saved
     request_timeout: float = 600.0
@@ -69,9 +72,14 @@ class Settings:
     dataset: str = "both"  # math500 | mmlu_pro | both
     dataset_source: str = "bundled"  # bundled | hub
     num_problems: str = "all"  # N or "all"
+    subset_seed: int = 0  # which random stratified sample of num_problems (problems.py)
+    protocol: str = ""  # protocols.py names, one per dataset, comma-separated; "" = defaults
     k_responses: int = 4
     batch_size: int = 64
-    max_concurrent: int = 16
+    max_concurrent: int = 16  # the most in flight; fewer while the server answers 429/503
+    rpm: float | None = None  # requests per minute at most (None: no limit)
+    tpm: float | None = None  # tokens per minute at most: prompt estimate + max_tokens × n
+    prices: str = ""  # a JSON price table replacing entries of the bundled one (pricing.py)
     max_attempts: int = 3
     retry_backoff_s: float = 2.0  # pause before the first in-run retry round; doubles each round
     output_dir: str = "results"
@@ -85,6 +93,7 @@ class Settings:
             "num_problems": self.num_problems == "all"
             or (self.num_problems.isdigit() and int(self.num_problems) > 0),
             "k_responses": self.k_responses >= 1,
+            "subset_seed": self.subset_seed >= 0,
             "batch_size": self.batch_size >= 1,
             "max_concurrent": self.max_concurrent >= 1,
             "max_attempts": self.max_attempts >= 1,
@@ -95,6 +104,8 @@ class Settings:
             or (_finite(self.repetition_penalty) and self.repetition_penalty > 0),
             "request_timeout": _finite(self.request_timeout) and self.request_timeout > 0,
             "max_retries": self.max_retries >= 0,
+            "rpm": self.rpm is None or (_finite(self.rpm) and self.rpm > 0),
+            "tpm": self.tpm is None or (_finite(self.tpm) and self.tpm > 0),
             "retry_backoff_s": _finite(self.retry_backoff_s) and self.retry_backoff_s >= 0,
             "tensor_parallel_size": self.tensor_parallel_size >= 1,
             "server_port": 0 <= self.server_port < 65536,
@@ -104,17 +115,28 @@ class Settings:
         if bad:
             name = bad[0]
             raise ConfigError(f"invalid value for {name}: {getattr(self, name)!r}")
-        if "@" in self.api_base.split("://", 1)[-1].split("/", 1)[0]:
+        for url in self.base_urls:
+            if "@" not in url.split("://", 1)[-1].split("/", 1)[0]:
+                continue
             from .faults import redact_url
 
-            raise ConfigError(f"api_base {redact_url(self.api_base)} carries credentials "
+            raise ConfigError(f"api_base {redact_url(url)} carries credentials "
                               "(user:password@), which the HTTP client cannot send beside an API "
                               "key; give the key with --api_key_env or .env instead")
 
     @property
     def base_url(self) -> str:
+        """The base URL, or several joined by commas."""
+        return ",".join(self.base_urls)
+
+    @property
+    def base_urls(self) -> list[str]:
         if self.api_base:
-            return self.api_base.rstrip("/")
+            return split_urls(self.api_base)
+        return [self._default_url]
+
+    @property
+    def _default_url(self) -> str:
         if self.api_mode == "local":
             return f"http://{self.server_host}:{self.server_port}/v1"
         return "https://api.openai.com/v1"
@@ -126,14 +148,15 @@ class Settings:
     def resolve_api_key(self) -> str:
         """The key from --api_key, else from its variable (environment, then .env).
 
-        Remote: the variable named by api_key_env. Local: VLLM_API_KEY, or api_key_env when it
-        names another variable than OPENAI_API_KEY; otherwise "EMPTY" (a local server accepts
-        any key unless started with one), so an OpenAI key never reaches a local server."""
+        Remote: the variable named by api_key_env. Local: COLLECTKIT_SERVER_API_KEY, VLLM_API_KEY,
+        or api_key_env when it names another variable than OPENAI_API_KEY; otherwise "EMPTY" (a
+        local server accepts any key unless started with one), so an OpenAI key never reaches a
+        local server."""
         if self.api_key:
             return self.api_key
         if self.api_mode == "local":
-            names = [LOCAL_KEY_VARIABLE] + ([self.api_key_env]
-                                            if self.api_key_env != DEFAULT_KEY_VARIABLE else [])
+            names = [*LOCAL_KEY_VARIABLES] + ([self.api_key_env]
+                                              if self.api_key_env != DEFAULT_KEY_VARIABLE else [])
         else:
             names = [self.api_key_env]
         dotenv = None
@@ -220,6 +243,18 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
     except ValueError:
         raise ConfigError(f"invalid value for {f.name}: {raw!r}") from None
     return raw
+
+
+def split_urls(value: str | Iterable[str]) -> list[str]:
+    """'a,b c' or ['a,b', 'c'] → ['a', 'b', 'c'] without trailing slashes or repeats."""
+    parts = [value] if isinstance(value, str) else list(value)
+    urls: list[str] = []
+    for part in parts:
+        for url in part.replace(",", " ").split():
+            url = url.rstrip("/")
+            if url not in urls:
+                urls.append(url)
+    return urls
 
 
 def _finite(value: float) -> bool:

@@ -1,27 +1,21 @@
-"""Answer extraction and grading: pure functions over response text and results rows.
+"""Answer extraction: pure functions over response text (grading is in grading.py).
 
-Multiple choice (MMLU-Pro) follows the official extraction cascade, restricted to the letters the
-problem offers, and never guesses. Open-ended answers (MATH-500) are taken from the declared JSON
-`"answer"` field, the last `\\boxed{}`/`\\fbox{}`, or a "final answer" phrase, and compared with the
-gold answer by math-verify (`verify(gold, prediction)`, gold first) in worker processes, because
-math-verify's timeouts use `signal.alarm`, which only works in a process's main thread. A
-prediction spelled like the gold answer up to value-preserving rewrites (see NORMALIZE_*) is
-correct without math-verify, and verdicts are cached per (gold, prediction).
-
-Notebook API: grade_rows(rows, match="first", workers=None, timeout_s=5) -> graded copies.
+Multiple choice (MMLU-Pro): `extract_official_letter` is the authors' cascade exactly (`**`
+removed, then three regexes over A-J, first match; a letter beyond the question's options is kept,
+and graded wrong); `extract_mcq_letter` is the same cascade restricted to the letters the problem
+offers. Neither ever guesses: no letter found is None (unparsed). Open-ended answers (MATH-500):
+the last `\\boxed{}`/`\\fbox{}`, then a "final answer" phrase; a JSON `"answer"` field comes first
+only for protocols whose prompt asks for JSON.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
-import os
 import re
-from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 MCQ_LETTERS = "ABCDEFGHIJ"
-MATCH_MODES = ("first", "last")
-# The official MMLU-Pro cascade; {L} becomes the letters the problem actually offers.
+# The official MMLU-Pro cascade; {L} becomes the letters searched (A-J for the official protocol).
 ANSWER_IS_TEMPLATE = r"answer is \(?([{L}])\)?"
 # The official second step is `.*[aA]nswer:\s*([A-J])`; see _answer_colon_match for why this
 # shorter pattern is run instead.
@@ -53,19 +47,6 @@ NORMALIZE_FRAC = re.compile(r"\\[dt]frac(?![a-z])")
 NORMALIZE_TEXT = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox)\{([^{}]*)\}")
 
 
-@dataclass(frozen=True)
-class GradingConfig:
-    match: str = "first"  # multiple choice: which "answer is (X)" wins, the first or the last
-    workers: int | None = None  # math-verify worker processes; None = os.cpu_count()
-    timeout_s: int = 5  # math-verify's own per-step timeout (parse gold, parse pred, verify)
-
-    def __post_init__(self) -> None:
-        if self.match not in MATCH_MODES:
-            raise ValueError(f"match must be one of {MATCH_MODES}, not {self.match!r}")
-        if self.workers is not None and self.workers < 1:
-            raise ValueError("workers must be >= 1")
-
-
 @lru_cache(maxsize=None)
 def _mcq_patterns(n_options: int) -> tuple[re.Pattern, ...]:
     span = "A-" + MCQ_LETTERS[max(1, min(n_options, len(MCQ_LETTERS))) - 1]
@@ -87,10 +68,17 @@ def _answer_colon_match(pattern: re.Pattern, text: str) -> str | None:
 
 
 def extract_mcq_letter(text: str | None, n_options: int = 10, match: str = "first") -> str | None:
-    """The chosen letter, or None when the response names none (never a random guess)."""
+    """The chosen letter among the problem's options, or None when the response names none."""
     text = strip_thinking(text)
-    if not text:
-        return None
+    return _cascade(text, n_options, match) if text else None
+
+
+def extract_official_letter(text: str | None) -> str | None:
+    """MMLU-Pro's `evaluate_from_apiX.py` exactly: `**` removed, cascade over A-J, first match."""
+    return _cascade(text.replace("**", ""), len(MCQ_LETTERS), "first") if text else None
+
+
+def _cascade(text: str, n_options: int, match: str) -> str | None:
     answer_is, answer_colon, standalone = _mcq_patterns(n_options)
     if match == "last":
         found = answer_is.findall(text)
@@ -189,17 +177,18 @@ def _answer_after_phrase(text: str) -> str | None:
     return None
 
 
-def extract_math_answer(text: str | None, finish_reason: str | None = None) -> str | None:
+def extract_math_answer(text: str | None, finish_reason: str | None = None,
+                        json_field: bool = False) -> str | None:
     """The final answer of an open-ended response, or None (unparsed).
 
-    Order: declared JSON `"answer"` field, last complete `\\boxed{}`, then a "final answer is" /
-    "Answer:" phrase. A response cut off by the token limit only counts a complete box or field:
-    a phrase at the cut may itself be cut.
+    Order: the JSON `"answer"` field (only with json_field, for prompts that ask for JSON), the
+    last complete `\\boxed{}`, then a "final answer is" / "Answer:" phrase. A response cut off
+    by the token limit only counts a complete box or field: a phrase at the cut may be cut too.
     """
     text = strip_thinking(text)
     if not text:
         return None
-    answer = extract_json_answer(text) or extract_boxed(text)
+    answer = (json_field and extract_json_answer(text)) or extract_boxed(text)
     if answer is None and finish_reason != "length":
         answer = _answer_after_phrase(text)
     return answer
@@ -214,116 +203,32 @@ def normalize_math_answer(answer: str | None) -> str | None:
     return key.rstrip(".") or None
 
 
-@lru_cache(maxsize=4096)
-def _parse_boxed(answer: str, timeout_s: int) -> tuple:
-    from math_verify import parse  # imported lazily: MCQ-only runs never load sympy
-
-    # Wrapping in \boxed{} makes math-verify read the whole string as one LaTeX answer.
-    return tuple(parse("\\boxed{" + answer + "}", parsing_timeout=timeout_s))
+SIMPLE_NUMBER = re.compile(r"-?\d+(?:\.\d+)?|-?\d+/\d+|(-?)\\frac\{?(\d+)\}?\{?(\d+)\}?")
 
 
-def math_answers_equal(gold: str, prediction: str, timeout_s: int = 5) -> bool:
-    """math-verify equivalence, gold first. Call in a main thread (it uses signal.alarm)."""
-    from math_verify import verify
-
-    gold_parsed, pred_parsed = _parse_boxed(gold, timeout_s), _parse_boxed(prediction, timeout_s)
-    if not gold_parsed or not pred_parsed:
-        return False
-    return bool(verify(list(gold_parsed), list(pred_parsed), timeout_seconds=timeout_s))
-
-
-def _verify_batch(pairs: list[tuple[str, str]], timeout_s: int) -> list[bool]:
-    from math_verify.errors import TimeoutException  # a BaseException, not an Exception
-
-    results = []
-    for gold, prediction in pairs:
+def answer_key(answer: str) -> Any:
+    """A grouping key: the exact number if the answer is one, else the normalized string."""
+    key = normalize_math_answer(answer) or ""
+    number = SIMPLE_NUMBER.fullmatch(key)
+    if number:
+        sign, numerator, denominator = number.groups()
+        if numerator is not None:
+            key = f"{sign}{numerator}/{denominator}"
         try:
-            results.append(math_answers_equal(gold, prediction, timeout_s))
-        except (Exception, TimeoutException):
-            results.append(False)
-    return results
+            return Fraction(key)
+        except (ValueError, ZeroDivisionError):
+            pass
+    return key.upper() if len(key) == 1 else key
 
 
-# Verdicts survive between calls so re-grading (notebooks, benchmarks) never re-verifies a pair.
-_VERDICT_CACHE: dict[tuple[str, str], bool] = {}
-VERDICT_CACHE_LIMIT = 200_000
+GRADING_NAMES = frozenset({"GradingConfig", "clear_grading_cache", "grade_rows",
+                           "math_answers_equal", "verify_pairs", "MATCH_MODES"})
 
 
-def clear_grading_cache() -> None:
-    _VERDICT_CACHE.clear()
-    _parse_boxed.cache_clear()
+def __getattr__(name: str) -> Any:
+    """Grading moved to grading.py; `from collectkit.extraction import grade_rows` still works."""
+    if name in GRADING_NAMES:
+        from . import grading
 
-
-def verify_pairs(pairs: Iterable[tuple[str, str]], config: GradingConfig = GradingConfig()) -> dict:
-    """{(gold, prediction): bool} for every pair; only uncached, non-identical ones reach
-    math-verify, in a process pool (none is started when there is nothing to verify)."""
-    verdicts: dict[tuple[str, str], bool] = {}
-    todo = []
-    for pair in set(pairs):
-        if pair in _VERDICT_CACHE:
-            verdicts[pair] = _VERDICT_CACHE[pair]
-        elif normalize_math_answer(pair[0]) == normalize_math_answer(pair[1]):
-            verdicts[pair] = True
-        else:
-            todo.append(pair)
-    todo.sort()
-    results = _verify_in_pool(todo, config) if todo else []
-    for pair, verdict in zip(todo, results):
-        verdicts[pair] = verdict
-    if len(_VERDICT_CACHE) + len(verdicts) > VERDICT_CACHE_LIMIT:
-        _VERDICT_CACHE.clear()
-    _VERDICT_CACHE.update(verdicts)
-    return verdicts
-
-
-def _verify_in_pool(todo: list[tuple[str, str]], config: GradingConfig) -> list[bool]:
-    import math_verify  # noqa: F401  imported before forking so workers inherit it
-
-    workers = max(1, min(config.workers or os.cpu_count() or 1, len(todo) // 8))
-    chunk = max(1, min(64, len(todo) // (workers * 4)))
-    batches = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
-    with cf.ProcessPoolExecutor(max_workers=workers) as pool:
-        parts = pool.map(_verify_batch, batches, [config.timeout_s] * len(batches))
-        return [verdict for part in parts for verdict in part]
-
-
-def is_mcq(row: dict[str, Any]) -> bool:
-    return bool(row.get("is_mcq", row.get("dataset") == "mmlu_pro"))
-
-
-def gold_letter(row: dict[str, Any]) -> str | None:
-    index = row.get("choice_index_correct")
-    if isinstance(index, int) and 0 <= index < len(MCQ_LETTERS):
-        return MCQ_LETTERS[index]
-    answer = str(row.get("answer_correct") or "").strip().upper()
-    return answer if len(answer) == 1 and answer in MCQ_LETTERS else None
-
-
-def extract_response_answer(row: dict[str, Any], response: dict[str, Any], match: str = "first"):
-    text = response.get("full_response")
-    if is_mcq(row):
-        return extract_mcq_letter(text, len(row.get("choices") or MCQ_LETTERS), match)
-    return extract_math_answer(text, response.get("finish_reason"))
-
-
-def grade_rows(
-    rows: Iterable[dict[str, Any]], match: str = "first", workers: int | None = None,
-    timeout_s: int = 5,
-) -> list[dict[str, Any]]:
-    """Copies of the results rows whose responses gain `extracted_answer` and `is_correct`."""
-    config = GradingConfig(match=match, workers=workers, timeout_s=timeout_s)
-    graded = [{**row, "responses": [
-        {**resp, "extracted_answer": extract_response_answer(row, resp, config.match)}
-        for resp in row.get("responses") or []
-    ]} for row in rows]
-    pairs = [(str(row["answer_correct"]), resp["extracted_answer"])
-             for row in graded if not is_mcq(row)
-             for resp in row["responses"] if resp["extracted_answer"] is not None]
-    verdicts = verify_pairs(pairs, config) if pairs else {}
-    for row in graded:
-        gold = gold_letter(row) if is_mcq(row) else str(row.get("answer_correct"))
-        for resp in row["responses"]:
-            answer = resp["extracted_answer"]
-            resp["is_correct"] = answer is not None and (
-                answer == gold if is_mcq(row) else verdicts[(gold, answer)])
-    return graded
+        return getattr(grading, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

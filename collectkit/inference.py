@@ -8,20 +8,26 @@ way. A 401/403/404 stops the run at once: it is the run's cause, not the problem
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from . import prompts, store
+from . import batch as batch_driver
+from . import prompts, protocols, store
 from .attempts import Recorder, RunStats, row_tail
+from .batch import BatchMode
 from .config import Settings
+from .endpoints import probe_models
 from .faults import FATAL_STATUSES, Redactor, fatal_reason, redact_url, url_secrets
-from .llm import BaseLLM, RequestFailed, create_llm, probe_models, sampling_params
+from .llm import BaseLLM, RequestFailed, create_llm, sampling_params
+from .pricing import load_prices, run_cost
 from .problems import Problem, file_tag, load_problems
 from .run_manifest import check_row_sampling, check_signature, run_signature, write_manifest
 
@@ -33,6 +39,9 @@ UNREACHABLE_STREAK_FACTOR = 2
 # The progress bar's postfix (failures, tokens/s) is refreshed at most this often.
 POSTFIX_INTERVAL_S = 0.5
 MAX_ROUND_PAUSE_S = 60.0
+
+
+log = logging.getLogger("collectkit")
 
 
 class CollectionError(RuntimeError):
@@ -55,21 +64,29 @@ def resolve_output_path(settings: Settings, output_file: str | Path | None) -> P
 
 def check_server(settings: Settings, api_key: str) -> None:
     """In local mode, fail early with the command to start a server if none answers, or with
-    the cause if it refuses the key or does not serve the model."""
+    the cause if one refuses the key or serves another model. Of several URLs, those that do
+    not answer yet are only named: the pool takes them in when they answer."""
     if settings.api_mode != "local":
         return
-    where = redact_url(settings.base_url)
-    models, status = probe_models(settings.base_url, api_key)
-    if status in FATAL_STATUSES and status != 404:
-        raise CollectionError(f"{FATAL_STATUSES[status]} ({status} on /v1/models) at {where}; "
-                              "give the server's key with --api_key or VLLM_API_KEY")
-    if not models:
+    silent = []
+    for url in settings.base_urls:
+        where = redact_url(url)
+        status, models = probe_models(url, api_key)
+        if status in FATAL_STATUSES and status != 404:
+            raise CollectionError(f"{FATAL_STATUSES[status]} ({status} on /v1/models) at "
+                                  f"{where}; give the server's key with --api_key or "
+                                  "COLLECTKIT_SERVER_API_KEY")
+        if models and settings.model not in models:
+            raise CollectionError(f"the server at {where} serves {', '.join(models)}, "
+                                  f"not {settings.model}; pass --model {models[0]}")
+        if not models:
+            silent.append(where)
+    if len(silent) == len(settings.base_urls):
         raise CollectionError(
-            f"no server answers at {where}; start one with: python -m "
+            f"no server answers at {', '.join(silent)}; start one with: python -m "
             f"collectkit.serve_llm --model {settings.model} --port {settings.server_port}")
-    if settings.model not in models:
-        raise CollectionError(f"the server at {where} serves {', '.join(models)}, "
-                              f"not {settings.model}; pass --model {models[0]}")
+    if silent:
+        log.warning("not answering yet, used once they answer: %s", ", ".join(silent))
 
 
 def run_collection(settings: Settings, problems: list[Problem] | None = None, *,
@@ -100,30 +117,41 @@ async def _cancel_on_sigterm(work):
 async def collect(settings: Settings, problems: list[Problem] | None = None, *,
                   output_path: str | Path | None = None, retry_failed: bool = False,
                   allow_config_change: bool = False, repair: bool = False,
-                  llm: BaseLLM | None = None, progress: bool = True) -> RunStats:
+                  llm: BaseLLM | None = None, progress: bool = True,
+                  batch: BatchMode | None = None) -> RunStats:
+    """Collect into `output_path` online, or with `batch` through a batch API (batch.py): the
+    same plan, rows and files either way."""
     path = Path(output_path) if output_path else default_output_path(settings)
     sampling = run_signature(settings, sampling_params(settings), prompts)
     api_key = settings.resolve_api_key()
-    redact = Redactor([api_key, *url_secrets(settings.base_url)])
+    redact = Redactor([api_key, *(secret for url in settings.base_urls
+                                  for secret in url_secrets(url))])
+    prices = load_prices(settings.prices)
     store.refuse_foreign(path)
     check_signature(path, sampling, allow_config_change)
-    check_server(settings, api_key)
+    if batch is None:
+        check_server(settings, api_key)
     if problems is None:
         problems = load_problems(settings.dataset, settings.problem_limit,
-                                 settings.dataset_source)
+                                 settings.dataset_source, seed=settings.subset_seed)
     stats = RunStats(output_path=str(path))
     with store.AppendWriter(path) as results, \
             store.AppendWriter(store.errors_path(path)) as errors:
         done, failures = _resume_scan(results, errors, sampling, allow_config_change, repair)
         todo = _plan(problems, done, failures, settings.max_attempts, retry_failed, stats)
-        llm = llm or create_llm(settings)
+        llm = None if batch else llm or create_llm(settings)
         recorder = Recorder(results, errors, failures, stats, settings.k_responses,
                             settings.model, sampling, redact)
         write_manifest(path, settings, sampling, stats, status="running")
         started = time.monotonic()
         status, reason = "failed", "unknown"
         try:
-            await _rounds(todo, llm, settings, recorder, progress)
+            if batch is None:
+                await _rounds(todo, llm, settings, recorder, progress)
+            else:
+                report = await asyncio.to_thread(batch_driver.drive, settings, path, recorder,
+                                                 todo, problems, batch)
+                stats.batch = asdict(report)
             stats.unfinished += stats.planned - stats.done
             status, reason = _outcome(stats)
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
@@ -134,8 +162,13 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
             raise
         finally:
             stats.wall_s = time.monotonic() - started
-            stats.n_per_request = llm.supports_n
-            await llm.aclose()
+            stats.cost = run_cost(settings.model, stats.prompt_tokens, stats.completion_tokens,
+                                  batch=batch is not None, table=prices)
+            if llm is not None:
+                stats.n_per_request = llm.supports_n
+                if isinstance(llm, BaseLLM):  # tests may pass a stand-in
+                    stats.endpoints, stats.concurrency = llm.pool.report(), llm.limit.report()
+                await llm.aclose()
             _final_manifest(path, settings, sampling, stats, status, reason)
     if stats.fatal:
         raise CollectionError(stats.stopped_early)
@@ -143,6 +176,9 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
 
 
 def _outcome(stats: RunStats) -> tuple[str, str]:
+    if stats.batch and stats.batch["pending"]:
+        stats.unfinished -= stats.batch["pending_problems"]
+        return "waiting", f"batch {', '.join(stats.batch['pending'])} still running"
     if stats.stopped_early:
         return "stopped", stats.stopped_early
     if stats.unfinished:
@@ -155,16 +191,16 @@ def _final_manifest(path: Path, settings: Settings, sampling: dict, stats: RunSt
     try:
         write_manifest(path, settings, sampling, stats, status=status, reason=reason)
     except store.StoreError:
-        if status != "failed":  # a full disk already has its error on the way out
-            raise
+        if status not in ("failed", "interrupted"):
+            raise  # otherwise the run's own error (a full disk, Ctrl-C) is already on its way
 
 
 def _resume_scan(results: store.AppendWriter, errors_writer: store.AppendWriter,
                  sampling: dict[str, Any], allow_config_change: bool,
                  repair: bool) -> tuple[set[str], dict[str, int]]:
-    """(ids already done, counted failures per problem). Cuts torn last lines; a corrupt line elsewhere stops the run (or, with
-    repair, goes to X.corrupt.jsonl and its problem is collected again); rows of other sampling
-    settings stop it unless allow_config_change."""
+    """(ids already done, counted failures per problem). Cuts torn last lines; a corrupt line
+    elsewhere stops the run (or, with repair, goes to X.corrupt.jsonl and its problem is
+    collected again); rows of other sampling settings stop it unless allow_config_change."""
     path, errors = results.path, errors_writer.path
     store.recover_torn_tail(path)
     store.recover_torn_tail(errors)
@@ -239,9 +275,8 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder
             problem = next(queue, None)
             if problem is None:
                 return
-            # Endpoint choice and rate control (issue 13) belong here: ask a pool for the
-            # client of this request instead of the one `llm`.
-            pending[asyncio.ensure_future(_ask(llm, problem, settings.k_responses))] = problem
+            pending[asyncio.ensure_future(
+                _ask(llm, problem, settings.k_responses, settings.protocol))] = problem
 
     try:
         refill()
@@ -278,10 +313,10 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder
     return failed
 
 
-async def _ask(llm: BaseLLM, problem: Problem, k: int) -> list | RequestFailed:
+async def _ask(llm: BaseLLM, problem: Problem, k: int, protocol: str = "") -> list | RequestFailed:
     """One problem's request(s); a failed request is returned as data, never raised."""
     try:
-        return await llm.sample(prompts.build_messages(problem), k)
+        return await llm.sample(protocols.messages(problem, protocol), k)
     except RequestFailed as exc:
         return exc
 

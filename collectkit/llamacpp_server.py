@@ -19,7 +19,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--n-parallel", type=int, default=8)
     parser.add_argument("--ctx-per-slot", type=int, default=4096)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    # serve_llm --replicas gives each replica its share of the threads through the environment.
+    parser.add_argument("--threads", type=int,
+                        default=int(os.environ.get("COLLECTKIT_LLAMACPP_THREADS") or 0)
+                        or os.cpu_count() or 2)
     parser.add_argument("--api-key", default=os.environ.get("COLLECTKIT_SERVER_API_KEY"))
     args = parser.parse_args(argv)
 

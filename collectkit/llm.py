@@ -1,4 +1,5 @@
-"""LLM clients over one `openai.AsyncOpenAI`: BaseLLM, RemoteLLM, LocalLLM, create_llm().
+"""LLM clients over an endpoint pool (one `openai.AsyncOpenAI` per base URL): BaseLLM,
+RemoteLLM, LocalLLM, create_llm().
 
 The SDK's own retries (max_retries, backoff with jitter, Retry-After) are the only retry layer.
 Each side gets only the parameters it accepts; what is dropped is reported once.
@@ -9,8 +10,6 @@ import asyncio
 import json
 import logging
 import re
-import urllib.error
-import urllib.request
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,10 @@ import pydantic
 from openai.types.chat import ChatCompletion
 
 from . import faults
-from .config import Settings
+from .concurrency import SLOW_START_LEVEL, AdaptiveConcurrency
+from .config import Settings, split_urls
+from .endpoints import EndpointPool
+from .pricing import message_tokens
 
 log = logging.getLogger("collectkit")
 
@@ -41,10 +43,13 @@ class Completion:
     finish_reason: str | None
     reasoning_content: str | None = None
     usage: dict[str, int] | None = None
+    served_model: str | None = None  # the model id the server answered with
+    system_fingerprint: str | None = None
 
     def record(self) -> dict[str, Any]:
         return {"full_response": self.text, "finish_reason": self.finish_reason,
-                "reasoning_content": self.reasoning_content, "usage": self.usage}
+                "reasoning_content": self.reasoning_content, "usage": self.usage,
+                "model": self.served_model, "system_fingerprint": self.system_fingerprint}
 
 
 class RequestFailed(Exception):
@@ -73,18 +78,22 @@ _KIND_PRIORITY = {faults.FATAL: 0, faults.COUNTED: 1, faults.UNREACHABLE: 2}
 
 class BaseLLM(ABC):
     def __init__(self, model: str, base_url: str, api_key: str, sampling: dict[str, Any], *,
-                 timeout: float = 600.0, max_retries: int = 2, max_concurrent: int = 16) -> None:
+                 timeout: float = 600.0, max_retries: int = 2, max_concurrent: int = 16,
+                 rpm: float | None = None, tpm: float | None = None,
+                 initial_concurrent: int | None = None) -> None:
         self.model = model
-        self.base_url = base_url
-        self.client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries,
-            http_client=openai.DefaultAioHttpClient(timeout=timeout))
+        self.base_url = base_url  # one URL, or several separated by commas
+        self.limit = AdaptiveConcurrency(max_concurrent, initial=initial_concurrent, rpm=rpm,
+                                         tpm=tpm)
+        self.pool = EndpointPool(base_url, api_key, timeout=timeout, max_retries=max_retries,
+                                 http_hooks=self.limit.http_hooks())
+        # Server messages can echo the key or the URL's credentials: redacted where they enter.
+        self.redact = faults.Redactor([api_key, *(secret for url in split_urls(base_url)
+                                                  for secret in faults.url_secrets(url))])
         self.params, self.extra_body, self.dropped = self.split_params(dict(sampling))
         if self.dropped:
             log.warning("parameters not sent to %s (%s): %s", model, type(self).__name__,
                         ", ".join(self.dropped))
-        self.max_concurrent = max_concurrent
-        self._slots: asyncio.Semaphore | None = None
         self.supports_n: bool | None = None  # learnt on the first request with n > 1
 
     @abstractmethod
@@ -146,30 +155,33 @@ class BaseLLM(ABC):
                                                        if k != "n"}
         if seed is not None:
             params["seed"] = seed
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.max_concurrent)
-        async with self._slots:
+        body = {"model": self.model, "messages": messages, **params}
+        options = {"extra_json": self.extra_body} if self.extra_body else {}
+        tokens = message_tokens(messages) + n * self.params.get(
+            "max_tokens", self.params.get("max_completion_tokens", 0)) if self.limit.tpm else 0
+        async with self.limit.slot(tokens):
             try:
                 # The SDK's documented `post` with a plain JSON body: chat.completions.create
                 # first walks every request through its TypedDict transform, ~0.5 ms CPU per
                 # request and an identity on the plain strings and numbers sent here
-                # (benchmarks/bench_client_overhead.py). Retries and errors stay the SDK's.
-                response = await self.client.post(
-                    "/chat/completions", cast_to=ChatCompletion,
-                    body={"model": self.model, "messages": messages, **params},
-                    options={"extra_json": self.extra_body} if self.extra_body else {})
+                # (benchmarks/bench_client_overhead.py). Retries and errors stay the SDK's;
+                # the pool picks the endpoint and moves the request if that one is dead.
+                response = await self.pool.request(lambda client: client.post(
+                    "/chat/completions", cast_to=ChatCompletion, body=body, options=options))
             except openai.APIConnectionError as exc:  # refused, reset, or timed out
                 kind = faults.kind_of(None, timed_out=faults.timed_out_after_accept(exc))
-                raise RequestFailed(faults.describe(exc), status=None, kind=kind) from None
+                raise RequestFailed(self.redact(faults.describe(exc)), status=None,
+                                    kind=kind) from None
             except openai.APIStatusError as exc:
                 raise RequestFailed(f"{exc.status_code} {type(exc).__name__}: "
-                                    f"{_short(exc.message)}", status=exc.status_code) from None
+                                    f"{_short(self.redact(exc.message))}",
+                                    status=exc.status_code) from None
             except (json.JSONDecodeError, pydantic.ValidationError) as exc:  # a broken 200 body
                 raise RequestFailed(f"malformed 200 response: {_short(exc)}", status=200) from None
         return _completions(response)
 
     async def aclose(self) -> None:
-        await self.client.close()
+        await self.pool.aclose()
 
 
 class RemoteLLM(BaseLLM):
@@ -215,22 +227,9 @@ def create_llm(settings: Settings) -> BaseLLM:
     kind = LocalLLM if settings.api_mode == "local" else RemoteLLM
     return kind(settings.model, settings.base_url, settings.resolve_api_key(),
                 sampling_params(settings), timeout=settings.request_timeout,
-                max_retries=settings.max_retries, max_concurrent=settings.max_concurrent)
-
-
-def probe_models(base_url: str, api_key: str | None = None,
-                 timeout: float = 2.0) -> tuple[list[str], int | None]:
-    """(model ids listed by GET /v1/models, None) or ([], HTTP status; None if nothing answers)."""
-    request = urllib.request.Request(base_url.rstrip("/") + "/models")
-    if api_key:
-        request.add_header("Authorization", f"Bearer {api_key}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return [m.get("id") for m in json.load(response).get("data", [])], None
-    except urllib.error.HTTPError as exc:
-        return [], exc.code
-    except (OSError, ValueError, AttributeError):
-        return [], None
+                max_retries=settings.max_retries, max_concurrent=settings.max_concurrent,
+                rpm=settings.rpm, tpm=settings.tpm,
+                initial_concurrent=None if kind is LocalLLM else SLOW_START_LEVEL)
 
 
 def _completions(response: Any) -> list[Completion]:
@@ -259,7 +258,8 @@ def _parse_choices(response: Any, choices: list) -> list[Completion]:
         if reasoning is None and (think := THINK_BLOCK.match(text)):
             reasoning, text = think.group(1).strip(), think.group(2).strip()
         completions.append(Completion(text, choice.finish_reason, reasoning,
-                                      usage if i == 0 else None))
+                                      usage if i == 0 else None, getattr(response, "model", None),
+                                      getattr(response, "system_fingerprint", None)))
     return completions
 
 

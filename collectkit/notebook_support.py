@@ -15,6 +15,7 @@ import pandas as pd
 
 from . import store
 from .answer_extraction import grade_file, output_paths, write_graded
+from .config import split_urls
 from .notebook_server import (COMMON_MODELS, ENGINES, Machine, ModelChooser, ServeError,
                               describe_server, engine_for, ensure_server, keep_or_stop,
                               served_model_id, server_line, this_machine)
@@ -40,11 +41,12 @@ def resolve_model(model: str = "", *, port: int = 8000, host: str = "127.0.0.1",
     if recorded is not None and not api_base and recorded.model_id in served_models(
             recorded.base_url):
         return recorded.model_id
-    base_url = api_base.rstrip("/") if api_base else f"http://{host}:{port}/v1"
-    listed = served_models(base_url)
-    if listed:
-        return listed[0]
-    raise ServeError(f"no server answers at {base_url}; run notebook 01 (or python -m "
+    urls = split_urls(api_base) if api_base else [f"http://{host}:{port}/v1"]
+    for url in urls:
+        listed = served_models(url)
+        if listed:
+            return listed[0]
+    raise ServeError(f"no server answers at {', '.join(urls)}; run notebook 01 (or python -m "
                      f"collectkit.serve_llm --port {port}) first, or set model and api_base")
 
 

@@ -15,13 +15,14 @@ from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
 from . import metrics
 
 DATASET_LABELS = {"math500": "MATH-500", "mmlu_pro": "MMLU-Pro"}
 DATASET_COLORS = {"math500": "#1f77b4", "mmlu_pro": "#ff7f0e"}
 OTHER_COLORS = ("#2ca02c", "#d62728", "#9467bd", "#8c564b")
+RUN_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")
+MATH_LEVELS = (1, 2, 3, 4, 5)
 DPI = 120
 
 
@@ -47,6 +48,11 @@ def _empty(fig: Figure, ax, message: str) -> Figure:
     return fig
 
 
+def _no_data() -> Figure:
+    fig = Figure(figsize=(6, 2), layout="constrained")
+    return _empty(fig, fig.subplots(), "no graded responses")
+
+
 def _ci_errors(table: pd.DataFrame) -> list[list[float]]:
     """Asymmetric error bar lengths from ci_low / ci_high (0 where the interval is unknown)."""
     low = (table["accuracy"] - table["ci_low"]).clip(lower=0).fillna(0)
@@ -54,81 +60,122 @@ def _ci_errors(table: pd.DataFrame) -> list[list[float]]:
     return [list(low), list(high)]
 
 
-def _grouped_labels(table: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """(bar labels, dataset of each bar) for a table indexed by (dataset, group)."""
-    if isinstance(table.index, pd.MultiIndex):
-        datasets = [str(index[0]) for index in table.index]
-        groups = [str(index[-1]) for index in table.index]
-    else:
-        datasets = [str(table.index.name or "")] * len(table)
-        groups = [str(index) for index in table.index]
-    labels = [f"{group} (n={int(n)})" for group, n in zip(groups, table["n_problems"])]
-    return labels, datasets
+def _panels(title: str, table: pd.DataFrame) -> tuple[Figure, list[tuple[str, pd.DataFrame, Any]]]:
+    """One horizontal-bar panel per benchmark (MMLU-Pro's "math" never sits among MATH-500's
+    subjects), panel heights following their number of categories."""
+    datasets = list(dict.fromkeys(str(i[0]) for i in table.index)) if isinstance(
+        table.index, pd.MultiIndex) else [str(table.index.name or "")]
+    parts = [table.xs(d, level=0) if isinstance(table.index, pd.MultiIndex) else table
+             for d in datasets]
+    rows = [max(1, len(part)) for part in parts]
+    fig = Figure(figsize=(8, 1.2 + 0.32 * sum(rows) + 0.5 * len(parts)), layout="constrained")
+    axes = fig.subplots(len(parts), 1, squeeze=False,
+                        gridspec_kw={"height_ratios": rows})[:, 0] if parts else []
+    fig.suptitle(title)
+    return fig, [(d, part, ax) for d, part, ax in zip(datasets, parts, axes)]
 
 
-def _dataset_legend(ax, datasets: list[str]) -> None:
-    present = list(dict.fromkeys(datasets))
-    if len(present) > 1 or present and present[0] in DATASET_LABELS:
-        ax.legend(handles=[Patch(color=dataset_color(d, i), label=dataset_label(d))
-                           for i, d in enumerate(present)], loc="lower right", fontsize=8)
-
-
-def _category_figure(title: str, rows: int) -> tuple[Figure, Any]:
-    fig = Figure(figsize=(8, 1.6 + 0.32 * max(1, rows)), layout="constrained")
-    ax = fig.subplots()
-    ax.set_title(title)
-    return fig, ax
-
-
-def _category_bars(table: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:
-    """Bar labels, each bar's dataset, and its colour (one colour per dataset)."""
-    labels, datasets = _grouped_labels(table)
-    order = {d: i for i, d in enumerate(dict.fromkeys(datasets))}
-    return labels, datasets, [dataset_color(d, order[d]) for d in datasets]
-
-
-def accuracy_by_category(data: Any, title: str = "Accuracy per category (95% CI)") -> Figure:
-    """Horizontal bars, one per (dataset, category), with Wilson 95% intervals as error bars."""
-    table = _table(data, "category")
-    fig, ax = _category_figure(title, len(table))
-    if table.empty:
-        return _empty(fig, ax, "no graded responses")
-    labels, datasets, colors = _category_bars(table)
-    positions = range(len(table))
-    ax.barh(positions, table["accuracy"], xerr=_ci_errors(table), color=colors,
+def _bars(ax, positions, values, errors, color, height=0.8, label=None) -> None:
+    """Bars with error whiskers; a zero bar still shows, as a stub in its colour at 0."""
+    ax.barh(positions, values, height=height, xerr=errors, color=color, label=label,
             error_kw={"elinewidth": 1, "capsize": 3, "ecolor": "#333333"})
-    for position, value in enumerate(table["accuracy"]):
+    zeros = [p for p, v in zip(positions, values) if v == 0]
+    if zeros:
+        ax.plot([0.004] * len(zeros), zeros, linestyle="none", marker="|", markersize=9,
+                markeredgewidth=3, color=color, gid="zero-bar")
+
+
+def _value_labels(ax, positions, values) -> None:
+    for position, value in zip(positions, values):
         if not math.isnan(value):  # the values in a column right of the axis
             ax.text(1.01, position, f"{value:.2f}", va="center", fontsize=7,
                     transform=ax.get_yaxis_transform())
-    ax.set_yticks(list(positions), labels, fontsize=8)
+
+
+def _finish_panel(ax, dataset: str, labels: list[str], xlabel: str) -> None:
+    ax.set_title(dataset_label(dataset), fontsize=10, loc="left")
+    ax.set_yticks(list(range(len(labels))), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("accuracy (mean over all responses)")
+    ax.set_xlabel(xlabel)
     ax.grid(axis="x", alpha=0.3)
-    _dataset_legend(ax, datasets)
+
+
+def _labels(part: pd.DataFrame) -> list[str]:
+    return [f"{group} (n={int(n)})" for group, n in zip(part.index, part["n_problems"])]
+
+
+def accuracy_by_category(data: Any, title: str = "Accuracy per category (95% CI)") -> Figure:
+    """Horizontal bars per category, one panel per benchmark, with Wilson 95% intervals."""
+    table = _table(data, "category")
+    if table.empty:
+        return _no_data()
+    fig, panels = _panels(title, table)
+    for position, (dataset, part, ax) in enumerate(panels):
+        places = list(range(len(part)))
+        color = dataset_color(dataset, position)
+        _bars(ax, places, list(part["accuracy"]), _ci_errors(part), color,
+              label=dataset_label(dataset))
+        _value_labels(ax, places, part["accuracy"])
+        _finish_panel(ax, dataset, _labels(part), "accuracy (pass@1 averaged over k)")
+    return fig
+
+
+def compare_categories(categories: pd.DataFrame,
+                       title: str = "Accuracy per category, runs side by side (95% CI)") -> Figure:
+    """Grouped bars: for each category, one bar per run; one panel per benchmark.
+    `categories` is `compare.category_table(runs)` (long: dataset, category, run, accuracy…)."""
+    if categories.empty:
+        return _no_data()
+    runs = list(dict.fromkeys(categories["run"]))
+    table = categories.set_index(["dataset", "category"])
+    counts = categories.groupby(["dataset", "category"])["n_problems"].max()
+    fig, panels = _panels(title, counts.to_frame())
+    height = 0.8 / len(runs)
+    for dataset, _, ax in panels:
+        part = table.xs(dataset, level=0)
+        names = list(dict.fromkeys(part.index))
+        for number, run in enumerate(runs):
+            mine = part[part["run"] == run].reindex(names)
+            places = [i - 0.4 + height * (number + 0.5) for i in range(len(names))]
+            _bars(ax, places, list(mine["accuracy"]), _ci_errors(mine),
+                  RUN_COLORS[number % len(RUN_COLORS)], height=height, label=run)
+        labels = [f"{name} (n={int(counts[(dataset, name)])})" for name in names]
+        _finish_panel(ax, dataset, labels, "accuracy (pass@1 averaged over k)")
+        ax.legend(fontsize=8, loc="lower right")
     return fig
 
 
 def accuracy_by_level(data: Any, title: str = "MATH-500 accuracy per level (95% CI)") -> Figure:
-    """Bars per MATH difficulty level (1–5) with 95% intervals; MMLU-Pro has no levels."""
+    """Bars for MATH levels 1–5 with 95% intervals; a level with no problems in these results is
+    marked as such, not left out. MMLU-Pro has no levels."""
     table = _table(data, "level")
     fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
     ax.set_title(title)
     if table.empty:
         return _empty(fig, ax, "no problems with a level (MATH-500) in these results")
-    levels = [index[-1] if isinstance(index, tuple) else index for index in table.index]
-    positions = range(len(table))
-    ax.bar(positions, table["accuracy"], yerr=_ci_errors(table), color=DATASET_COLORS["math500"],
-           error_kw={"elinewidth": 1, "capsize": 4, "ecolor": "#333333"})
-    for position, value in enumerate(table["accuracy"]):
-        if not math.isnan(value):
-            ax.text(position, value + 0.01, f"{value:.2f}", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(list(positions), [f"Level {int(level)}\n(n={int(n)})"
-                                    for level, n in zip(levels, table["n_problems"])])
+    table.index = [index[-1] if isinstance(index, tuple) else index for index in table.index]
+    present = table.reindex(MATH_LEVELS)
+    color = DATASET_COLORS["math500"]
+    ax.bar(range(5), present["accuracy"].fillna(0), yerr=_ci_errors(present.fillna(0)),
+           color=color, error_kw={"elinewidth": 1, "capsize": 4, "ecolor": "#333333"})
+    labels = []
+    for position, (level, row) in enumerate(present.iterrows()):
+        if pd.isna(row["n_problems"]):
+            ax.text(position, 0.02, "no problems\nat this level", ha="center", va="bottom",
+                    fontsize=7, color="gray", rotation=90)
+            labels.append(f"Level {level}\n(n=0)")
+            continue
+        if row["accuracy"] == 0:  # a zero bar still shows
+            ax.plot([position], [0.004], marker="_", markersize=18, markeredgewidth=3, color=color,
+                    gid="zero-bar")
+        ax.text(position, row["accuracy"] + 0.01, f"{row['accuracy']:.2f}", ha="center",
+                va="bottom", fontsize=7)
+        labels.append(f"Level {level}\n(n={int(row['n_problems'])})")
+    ax.set_xticks(range(5), labels)
     ax.set_ylim(0, 1)
-    ax.set_ylabel("accuracy (mean over all responses)")
+    ax.set_ylabel("accuracy (pass@1 averaged over k)")
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -169,32 +216,21 @@ def pass_maj_curve(data: Any, by: str | None = "dataset",
 
 def unparsed_by_category(data: Any,
                          title: str = "Unparsed and truncated responses per category") -> Figure:
-    """Per (dataset, category): the share of responses with no extractable answer, beside the
-    share cut off by max_tokens (a common reason for the first)."""
+    """Per category, one panel per benchmark: the share of responses with no extractable answer,
+    beside the share cut off by max_tokens (a common reason for the first)."""
     table = _table(data, "category")
-    fig, ax = _category_figure(title, len(table))
     if table.empty:
-        return _empty(fig, ax, "no graded responses")
-    labels, datasets, colors = _category_bars(table)
-    positions = list(range(len(table)))
-    height = 0.4
-    ax.barh([p - height / 2 for p in positions], table["unparsed_rate"], height=height,
-            color=colors)
-    handles = [Patch(color="#777777", label="unparsed (no answer found)")]
-    if "truncated_rate" in table.columns:
-        ax.barh([p + height / 2 for p in positions], table["truncated_rate"], height=height,
-                color="none", edgecolor=colors, hatch="///")
-        handles.append(Patch(facecolor="none", edgecolor="#777777", hatch="///",
-                             label="truncated at max_tokens"))
-    present = list(dict.fromkeys(datasets))
-    handles += [Patch(color=dataset_color(d, i), label=dataset_label(d))
-                for i, d in enumerate(present)]
-    ax.set_yticks(positions, labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("fraction of responses")
-    ax.grid(axis="x", alpha=0.3)
-    ax.legend(handles=handles, fontsize=8, loc="lower right")
+        return _no_data()
+    fig, panels = _panels(title, table)
+    for position, (dataset, part, ax) in enumerate(panels):
+        places = list(range(len(part)))
+        color = dataset_color(dataset, position)
+        _bars(ax, [p - 0.2 for p in places], list(part["unparsed_rate"]), None, color,
+              height=0.4, label="unparsed (no answer found)")
+        ax.barh([p + 0.2 for p in places], part["truncated_rate"], height=0.4, color="none",
+                edgecolor=color, hatch="///", label="truncated at max_tokens")
+        _finish_panel(ax, dataset, _labels(part), "fraction of responses")
+        ax.legend(fontsize=8, loc="lower right")
     return fig
 
 
@@ -246,11 +282,11 @@ def table_figure(table: pd.DataFrame, title: str = "") -> Figure:
               f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else
               str(value) for value in row] for row in shown.itertuples(index=False)]
     headers = [str(column).replace("_", " ") for column in shown.columns]
-    # Column widths follow their longest text (about 0.075 inch a character at 8 pt).
+    # Column widths follow their longest text (about 0.09 inch a character at 10 pt).
     chars = [max([len(header)] + [len(row[i]) for row in cells]) + 2
              for i, header in enumerate(headers)]
-    width = max(3.0, 0.075 * sum(chars))
-    height = 0.3 * (len(cells) + 1) + (0.45 if title else 0.1)
+    width = max(3.0, 0.09 * sum(chars))
+    height = 0.36 * (len(cells) + 1) + (0.5 if title else 0.1)
     fig = Figure(figsize=(width, height), layout="constrained")
     ax = fig.subplots()
     ax.axis("off")
@@ -261,7 +297,7 @@ def table_figure(table: pd.DataFrame, title: str = "") -> Figure:
     drawn = ax.table(cellText=cells, colLabels=headers, cellLoc="center", bbox=[0, 0, 1, 1],
                      colWidths=[c / sum(chars) for c in chars])
     drawn.auto_set_font_size(False)
-    drawn.set_fontsize(8)
+    drawn.set_fontsize(10)
     return fig
 
 
@@ -273,5 +309,5 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
     return path
 
 
-__all__ = ["accuracy_by_category", "accuracy_by_level", "pass_maj_curve", "save_figure",
+__all__ = ["accuracy_by_category", "accuracy_by_level", "compare_categories", "pass_maj_curve", "save_figure",
            "table_figure", "throughput_table", "unparsed_by_category"]

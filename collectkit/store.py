@@ -58,7 +58,7 @@ def refuse_foreign(results: Path) -> None:
                 continue
             with open(path, "rb") as handle:
                 first = handle.read(len(ROW_START))
-        if first != ROW_START:
+        if not ROW_START.startswith(first):  # a prefix: a first row torn by a full disk
             raise StoreError(f"{path} exists and is not a results file the kit wrote (it does "
                              "not start with a unique_id row); choose another --output_file")
     manifest = read_json(manifest_path(results))

@@ -212,15 +212,56 @@ class StubApp:
         return app
 
 
+# ---------------------------------------------------------------- capacity limit (issue 13)
+# A server that can hold only so many chat requests at once answers the rest with 429, like a
+# rate-limited API: what the adaptive concurrency controller is tested and benchmarked against.
+
+def capacity_middleware(max_in_flight: int, retry_after: float):
+    in_flight = 0
+
+    @web.middleware
+    async def limit(request: web.Request, handler):
+        nonlocal in_flight
+        if request.path != "/v1/chat/completions":
+            return await handler(request)
+        if in_flight >= max_in_flight:
+            await request.read()
+            return _openai_error(429, f"Over capacity ({max_in_flight} in flight, stub).",
+                                 {"Retry-After": str(retry_after)})
+        in_flight += 1
+        try:
+            return await handler(request)
+        finally:
+            in_flight -= 1
+
+    return limit
+
+
 async def serve(args: argparse.Namespace) -> None:
     stub = StubApp(args.model, args.completion_tokens, args.answer_text, args.delay, args.reasoning)
-    runner = web.AppRunner(stub.build(), access_log=None, handle_signals=False)
+    app = stub.build()
+    if args.max_in_flight:
+        app.middlewares.append(capacity_middleware(args.max_in_flight, args.retry_after))
+    await serve_app(app, args.host, args.port)
+
+
+async def serve_app(app: web.Application, host: str, port: int) -> None:
+    """Serve `app`, print the READY line StubServer waits for, run until SIGTERM / SIGKILL."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port, backlog=1024)
+    site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
-    print(f"READY http://{args.host}:{port}/v1", flush=True)
-    await asyncio.Event().wait()  # until SIGTERM / SIGKILL
+    print(f"READY http://{host}:{port}/v1", flush=True)
+    await asyncio.Event().wait()
+
+
+def run_until_terminated(main_coroutine) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        asyncio.run(main_coroutine)
+    except (KeyboardInterrupt, SystemExit):
+        pass
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -232,12 +273,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--answer-text", default=DEFAULT_ANSWER_TEXT)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
     parser.add_argument("--reasoning", action="store_true", help="add reasoning_content")
+    parser.add_argument("--max-in-flight", type=int, default=0,
+                        help="answer 429 to chat requests beyond this many at once (0: no limit)")
+    parser.add_argument("--retry-after", type=float, default=0.05,
+                        help="Retry-After seconds sent with the --max-in-flight 429s")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        asyncio.run(serve(args))
-    except (KeyboardInterrupt, SystemExit):
-        pass
+    run_until_terminated(serve(args))
 
 
 # ---------------------------------------------------------------- test / benchmark helper

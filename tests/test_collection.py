@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,27 +15,14 @@ from collectkit.config import Settings
 from collectkit.inference import CollectionError, run_collection
 from collectkit.problems import load_problems
 from collectkit.run_manifest import ConfigMismatch
+from collection_support import REPO, SECRET, lines, stub_settings, wait_for_lines
 from stub_server import StubServer
-
-SECRET = "sk-test-SECRET-never-saved-0123456789"
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def stub():
     with StubServer(completion_tokens=16) as server:
         yield server
-
-
-def stub_settings(server: StubServer, tmp_path: Path, **changes) -> Settings:
-    base = dict(model=server.model, api_base=server.base_url, output_dir=str(tmp_path),
-                k_responses=3, max_tokens=64, max_retries=0, request_timeout=5.0,
-                batch_size=8, max_concurrent=8, api_key=SECRET, retry_backoff_s=0.05)
-    return Settings(**{**base, **changes})
-
-
-def lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def results_path(tmp_path: Path) -> Path:
@@ -270,12 +256,3 @@ def cli_args(settings: Settings, out: Path, num_problems: int) -> list[str]:
             "--max_tokens", str(settings.max_tokens), "--batch_size", str(settings.batch_size),
             "--max_concurrent", str(settings.max_concurrent), "--max_retries", "0",
             "--max_attempts", str(settings.max_attempts), "--request_timeout", "2"]
-
-
-def wait_for_lines(path: Path, count: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_bytes().count(b"\n") >= count:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"{path} did not reach {count} lines")

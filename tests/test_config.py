@@ -153,7 +153,11 @@ def test_impossible_numbers_are_refused(name, value):
 def test_local_mode_never_resolves_the_openai_key(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.delenv("VLLM_API_KEY", raising=False)
+    monkeypatch.delenv("COLLECTKIT_SERVER_API_KEY", raising=False)
     assert Settings().resolve_api_key() == "EMPTY"
+    monkeypatch.setenv("COLLECTKIT_SERVER_API_KEY", "serve-llm-key")  # what serve_llm started
+    assert Settings().resolve_api_key() == "serve-llm-key"
+    monkeypatch.delenv("COLLECTKIT_SERVER_API_KEY")
     assert Settings(api_mode="remote").resolve_api_key() == SECRET
     monkeypatch.setenv("VLLM_API_KEY", "local-key")
     assert Settings().resolve_api_key() == "local-key"

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from collectkit import extraction
+from collectkit import grading
 from collectkit.extraction import (
     clean_answer,
     extract_boxed,
     extract_math_answer,
     extract_mcq_letter,
+    extract_official_letter,
     grade_rows,
     math_answers_equal,
     normalize_math_answer,
@@ -68,9 +69,10 @@ def official_cascade(text: str) -> str | None:
     return match.group(0) if match else None
 
 
-def math_row(gold: str, *texts: str, finish_reason: str | None = "stop") -> dict:
+def math_row(gold: str, *texts: str, finish_reason: str | None = "stop",
+             protocol: str = "boxed") -> dict:
     return {"unique_id": "test/x.json", "dataset": "math500", "is_mcq": False,
-            "answer_correct": gold, "choices": None,
+            "answer_correct": gold, "choices": None, "protocol": protocol,
             "responses": [{"full_response": t, "finish_reason": finish_reason} for t in texts]}
 
 
@@ -98,7 +100,10 @@ MATH_CASES = [
 
 @pytest.fixture(scope="module")
 def graded_math_labeled() -> dict:
-    rows = [math_row(r["gold_answer"], r["response"], finish_reason=None) for r in MATH_LABELED]
+    # ZeroEval asked for JSON {"reasoning", "answer"}: the json_answer protocol.
+    rows = [math_row(r["gold_answer"], r["response"], finish_reason=None,
+                     protocol="json_answer" if r["source"].startswith("zeroeval") else "boxed")
+            for r in MATH_LABELED]
     graded = grade_rows(rows, workers=2)
     return {math_key(r): g["responses"][0] for r, g in zip(MATH_LABELED, graded)}
 
@@ -129,7 +134,8 @@ def test_zeroeval_answer_field_is_what_the_label_graded():
             if r["source"].startswith("zeroeval") and r["label_is_correct"] is not None]
     assert len(rows) > 700
     for r in rows:
-        assert extract_math_answer(r["response"]) == clean_answer(r["official_pred"]), r["model"]
+        assert extract_math_answer(r["response"], json_field=True) == clean_answer(
+            r["official_pred"]), r["model"]
 
 
 # ------------------------------------------------------------------ MMLU-Pro: real rows
@@ -239,28 +245,32 @@ def test_extract_boxed(text, expected):
     assert extract_boxed(text) == expected
 
 
-@pytest.mark.parametrize("text,finish_reason,expected", [
-    ("The final answer is $5$. I hope it is correct.", "stop", "5"),
-    ("**Answer:** $17$", "stop", "17"),
-    ("Answer: let me think.\nSo the answer is 17.", "stop", "17"),
-    ("so the answer is: 12", "stop", "12"),
-    ("so the answer is: 12", "length", None),  # cut off: the phrase may itself be cut
-    (r"\boxed{12} and then more text that was cut", "length", "12"),
-    (r"we get \boxed{\frac{1}{", "length", None),
-    ("I could not solve it.", "stop", None),
-    (r"The final answer is $\$18.90$.", "stop", r"\$18.90"),  # `\$` does not close the math
-    ('{"answer": "\\$32,\\!348"}', "stop", r"\$32,\!348"),
-    ('{"reasoning": "x", "answer": "\\\\frac{1}{2}"}', "stop", r"\frac{1}{2}"),
-    ('{"reasoning": "x", "answer": "$\\\\boxed{3}$"}', "stop", "3"),
-    ('{"reasoning": "x", "answer": 12}', "stop", "12"),
-    ('{"reasoning": "\\frac{a}{b}", "answer": "\\frac{a}{b}"}', "stop", r"\frac{a}{b}"),
-    ('{"answer": "600"}\n## Question: ... {"reasoning": "___", "answer": "___"}', "stop", "600"),
-    ('format: {"answer": "___"} then {"answer": "42"}', "stop", "42"),
-    (r"<think>\boxed{3}</think> so \boxed{4}", "stop", "4"),
-    (r"<think>maybe \boxed{3}", "length", None),  # cut off inside the thinking
+@pytest.mark.parametrize("text,finish_reason,json_field,expected", [
+    ("The final answer is $5$. I hope it is correct.", "stop", False, "5"),
+    ("**Answer:** $17$", "stop", False, "17"),
+    ("Answer: let me think.\nSo the answer is 17.", "stop", False, "17"),
+    ("so the answer is: 12", "stop", False, "12"),
+    ("so the answer is: 12", "length", False, None),  # cut off: the phrase may itself be cut
+    (r"\boxed{12} and then more text that was cut", "length", False, "12"),
+    (r"we get \boxed{\frac{1}{", "length", False, None),
+    ("I could not solve it.", "stop", False, None),
+    (r"The final answer is $\$18.90$.", "stop", False, r"\$18.90"),  # `\$` does not close the math
+    ('{"answer": "\\$32,\\!348"}', "stop", True, r"\$32,\!348"),
+    ('{"reasoning": "x", "answer": "\\\\frac{1}{2}"}', "stop", True, r"\frac{1}{2}"),
+    ('{"reasoning": "x", "answer": "$\\\\boxed{3}$"}', "stop", True, "3"),
+    ('{"reasoning": "x", "answer": 12}', "stop", True, "12"),
+    ('{"reasoning": "\\frac{a}{b}", "answer": "\\frac{a}{b}"}', "stop", True, r"\frac{a}{b}"),
+    ('{"answer": "600"}\n## Question: ... {"reasoning": "___", "answer": "___"}', "stop", True, "600"),
+    ('format: {"answer": "___"} then {"answer": "42"}', "stop", True, "42"),
+    (r"<think>\boxed{3}</think> so \boxed{4}", "stop", False, "4"),
+    (r"<think>maybe \boxed{3}", "length", False, None),  # cut off inside the thinking
+    # Without a JSON protocol the box wins, and an answer field alone is not read.
+    ('{"answer": "7"} so \\boxed{8}', "stop", False, "8"),
+    ('{"answer": "7"} so \\boxed{8}', "stop", True, "7"),
+    ('{"reasoning": "x", "answer": 12}', "stop", False, None),
 ])
-def test_extract_math_answer(text, finish_reason, expected):
-    assert extract_math_answer(text, finish_reason) == expected
+def test_extract_math_answer(text, finish_reason, json_field, expected):
+    assert extract_math_answer(text, finish_reason, json_field=json_field) == expected
 
 
 def test_normalize_only_merges_spellings_of_one_value():
@@ -308,7 +318,7 @@ def test_grade_rows_math_mix():
     assert graded[0]["responses"][3]["extracted_answer"] is None
     assert graded[1]["responses"][0] == {"full_response": "the answer is 5",
                                          "finish_reason": "length", "extracted_answer": None,
-                                         "is_correct": False}
+                                         "is_correct": False, "answer_group": None}
     assert "extracted_answer" not in row["responses"][0]  # inputs are not modified
 
 
@@ -316,7 +326,7 @@ def test_no_pool_when_nothing_needs_math_verify(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a process pool was started")
 
-    monkeypatch.setattr(extraction, "_verify_in_pool", refuse)
+    monkeypatch.setattr(grading, "_verify_in_pool", refuse)
     graded = grade_rows([mcq_row(0, 4, "The answer is (A).")])
     assert graded[0]["responses"][0]["is_correct"] is True
     # Spellings of the gold answer itself need no math-verify either.
@@ -330,14 +340,14 @@ def test_verdicts_are_cached(monkeypatch):
     pairs = [("12", "12.0"), ("12", "13")]
     first = verify_pairs(pairs)
     assert first == {("12", "12.0"): True, ("12", "13"): False}
-    monkeypatch.setattr(extraction, "_verify_in_pool", lambda *a: pytest.fail("not cached"))
+    monkeypatch.setattr(grading, "_verify_in_pool", lambda *a: pytest.fail("not cached"))
     assert verify_pairs(pairs * 5) == first
 
 
 def test_slow_comparison_times_out_as_wrong():
     start = time.monotonic()
     verdicts = verify_pairs([("5", "10^{10^{10^{10}}}")],
-                            extraction.GradingConfig(timeout_s=1))
+                            grading.GradingConfig(timeout_s=1))
     assert verdicts == {("5", "10^{10^{10^{10}}}"): False}
     assert time.monotonic() - start < 30
 
@@ -345,3 +355,77 @@ def test_slow_comparison_times_out_as_wrong():
 def test_grading_config_rejects_unknown_match():
     with pytest.raises(ValueError):
         grade_rows([], match="middle")
+
+
+# ------------------------------------------------------------------ MMLU-Pro, official protocol
+
+def official_row(gold_index: int, n_options: int, *texts: str) -> dict:
+    return {**mcq_row(gold_index, n_options, *texts), "protocol": "mmlu_pro_official"}
+
+
+def test_official_letters_equal_the_recorded_ones_except_random_guesses():
+    # Rows where the official run recorded a letter: ours is that letter, or the run's scorer
+    # replaced a miss with a random letter (its own cascade finds nothing there).
+    recorded = [r for r in MCQ_LABELED if r["official_pred"] is not None]
+    differ = {(r["model"], r["question_id"]): extract_official_letter(r["response"])
+              for r in recorded if extract_official_letter(r["response"]) != r["official_pred"]}
+    assert differ == MCQ_RANDOM_GUESSES
+    assert len(recorded) - len(differ) >= 0.999 * (len(recorded) - len(MCQ_RANDOM_GUESSES))
+
+
+def test_official_letter_is_the_verbatim_cascade_after_removing_bold():
+    short = [r for r in MCQ_LABELED if len(r["response"]) < 1500]
+    assert all(extract_official_letter(r["response"])
+               == official_cascade(r["response"].replace("**", "")) for r in short)
+    rng = random.Random(7)
+    pieces = ["answer is ", "(", ")", "**", "Answer:", " ", "\n", "A", "C", "H", "J", "x", "."]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        assert extract_official_letter(text) == official_cascade(text.replace("**", ""))
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("The answer is **(C)**.", "C"),          # bold removed before the cascade
+    ("So the answer is (H).", "H"),           # beyond a 4-option question: kept as it is
+    ("Answer: B\nanswer is (D)", "D"),        # step 1 anywhere wins over step 2
+    ("I cannot tell.", "I"),                  # step 3: the last standalone capital A-J
+    ("no letter here at all.", None),         # a miss stays unparsed, never a random guess
+    ("", None),
+])
+def test_official_letter_edge_cases(text, expected):
+    assert extract_official_letter(text) == expected
+
+
+def test_official_grading_scores_letters_beyond_the_options_wrong():
+    graded = grade_rows([official_row(1, 4, "The answer is (B).", "The answer is (H).",
+                                      "nothing to see.")])
+    responses = graded[0]["responses"]
+    assert [r["extracted_answer"] for r in responses] == ["B", "H", None]
+    assert [r["is_correct"] for r in responses] == [True, False, False]
+    # The zero-shot protocol searches only the offered letters: (H) is not an option there.
+    zero_shot = grade_rows([mcq_row(1, 4, "The answer is (H). Or maybe B")])
+    assert zero_shot[0]["responses"][0]["extracted_answer"] == "B"
+
+
+def test_protocol_argument_overrides_the_rows_protocol():
+    row = mcq_row(1, 4, "The answer is (H). Or maybe B")
+    assert grade_rows([row], protocol="mmlu_pro_official")[0]["responses"][0][
+        "extracted_answer"] == "H"
+
+
+# ------------------------------------------------------------------ answer groups (maj@k)
+
+def test_answer_groups_merge_wrong_answers_as_right_ones_merge():
+    row = math_row("5", r"\boxed{0.5}", r"\boxed{\frac12}", r"\boxed{5}",
+                   r"\boxed{\sqrt{2}/2}", r"\boxed{\frac{\sqrt{2}}{2}}", "none", r"\boxed{5.0}",
+                   r"\boxed{7}")
+    responses = grade_rows([row])[0]["responses"]
+    assert [r["answer_group"] for r in responses] == [0, 0, 1, 2, 2, None, 1, 3]
+    assert [r["is_correct"] for r in responses] == [False, False, True, False, False, False,
+                                                    True, False]
+
+
+def test_answer_groups_for_letters():
+    responses = grade_rows([mcq_row(0, 4, "answer is (B)", "answer is (A)", "answer is (B)",
+                                    "none")])[0]["responses"]
+    assert [r["answer_group"] for r in responses] == [0, 1, 0, None]

@@ -5,15 +5,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from collectkit.config import Settings
 from collectkit.inference import run_collection
 from collectkit.problems import load_problems
-from hardening_support import (SECRET, cli_command, lines, manifest, one_line_error, run_cli,
-                               stub_settings)
+from collection_support import (SECRET, cli_command, lines, manifest, one_line_error, run_cli,
+                                stub_settings, wait_for_lines)
 from stub_server import StubServer
 
 
@@ -30,15 +29,6 @@ def test_impossible_numbers_are_one_line_and_exit_2(tmp_path, flag, value):
     assert not (tmp_path / "out").exists()
 
 
-def _wait_for_lines(path, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_bytes().count(b"\n") >= count:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"{path} did not reach {count} lines")
-
-
 @pytest.mark.parametrize("sent,code,reason", [(signal.SIGINT, 130, "Ctrl-C"),
                                               (signal.SIGTERM, 143, "SIGTERM")])
 def test_ctrl_c_and_sigterm_mark_the_manifest_interrupted(tmp_path, sent, code, reason):
@@ -49,7 +39,7 @@ def test_ctrl_c_and_sigterm_mark_the_manifest_interrupted(tmp_path, sent, code, 
         # SIGINT as an interactive shell delivers it (a background job starts it ignored).
         run = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        _wait_for_lines(out, 3)
+        wait_for_lines(out, 3)
         run.send_signal(sent)
         _, stderr = run.communicate(timeout=60)
         assert run.returncode == code, stderr

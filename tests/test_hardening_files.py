@@ -12,7 +12,7 @@ import pytest
 
 from collectkit import store
 from collectkit.answer_extraction import main as extraction_main
-from hardening_support import cli_command, lines, manifest, one_line_error, run_cli
+from collection_support import cli_command, lines, manifest, one_line_error, run_cli
 from stub_server import StubServer
 
 
@@ -84,6 +84,22 @@ def test_a_corrupt_middle_row_is_detected_and_repair_collects_it_again(stub, tmp
     assert len(collected) == 4 and len({r["unique_id"] for r in collected}) == 4
     assert len(store.corrupt_path(out).read_text().splitlines()) == 1
     assert damaged_id in {r["unique_id"] for r in collected}
+
+
+def test_a_corrupt_errors_line_is_named_and_repair_moves_it(stub, tmp_path):
+    stub.set_faults([{"kind": "500"}] * 2)
+    out = tmp_path / "r.jsonl"
+    assert run_cli(stub, "--output_file", str(out), "--max_attempts", "1", problems=4,
+                   cwd=tmp_path).returncode == 1
+    errors = store.errors_path(out)
+    rows = errors.read_text().splitlines(keepends=True)
+    errors.write_text(rows[0] + "garbage that is not a row\n" + "".join(rows[1:]))
+    done = run_cli(stub, "--output_file", str(out), problems=4, cwd=tmp_path)
+    assert done.returncode == 2 and f"{errors} line 2 is corrupt" in one_line_error(done)
+    repaired = run_cli(stub, "--output_file", str(out), "--repair", problems=4, cwd=tmp_path)
+    assert repaired.returncode == 0, repaired.stderr
+    assert store.corrupt_path(errors).read_text() == "garbage that is not a row\n"
+    assert len(lines(out)) == 4 and len(lines(errors)) == 2
 
 
 def test_rows_carry_their_sampling_so_the_check_holds_without_the_manifest(stub, tmp_path):
@@ -185,6 +201,8 @@ def test_full_disk_mid_run_is_one_line_and_the_file_stays_resumable(stub, tmp_pa
         cause = "No space left on device"
     error = one_line_error(done)
     assert done.returncode == 2 and str(out) in error and cause in error
+    if mechanism == "rlimit_fsize":  # the small manifest still fits: it says what happened
+        assert manifest(out)["status"] == "failed" and cause in manifest(out)["reason"]
     kept = out.read_bytes().count(b"\n")
     assert 0 < kept < 120
     finished = run_cli(stub, "--output_file", str(out), problems=120, cwd=tmp_path)

@@ -6,8 +6,8 @@ import pytest
 from collectkit import store
 from collectkit.inference import CollectionError, run_collection
 from collectkit.problems import load_problems
-from hardening_support import (SECRET, lines, manifest, one_line_error, run_cli,
-                               stub_settings)
+from collection_support import (SECRET, lines, manifest, one_line_error, run_cli,
+                                stub_settings)
 from stub_server import StubServer
 
 

@@ -12,7 +12,8 @@ from collectkit.metrics import (
     FRAME_COLUMNS,
     accuracy_table,
     answer_key,
-    majority_is_correct,
+    candidates,
+    majority_at_k,
     pass_at_k,
     pass_maj_curve,
     responses_frame,
@@ -73,19 +74,46 @@ def test_wilson_interval_of_nothing_is_undefined():
     assert all(math.isnan(x) for x in wilson_interval(0.5, 0))
 
 
+def votes(answers, correct, groups=None):
+    return candidates(answers, groups or [None] * len(answers), correct)
+
+
 @pytest.mark.parametrize("answers,correct,expected", [
-    (["7", "7", "8"], [True, True, False], True),
-    (["8", "8", "7"], [False, False, True], False),
-    (["3", "4", "4", "3"], [False, True, True, False], False),  # tie: "3" was seen first
-    (["4", "3", "3", "4"], [True, False, False, True], True),  # tie: "4" was seen first
-    (["0.5", "1/2", "7", "7", r"\frac{1}{2}"], [False, False, True, True, False], False),
-    ([None, None, "7"], [False, False, True], True),  # unparsed answers do not vote
-    ([None, None], [False, False], False),
-    # correct answers are one candidate even when spelled differently
-    (["7", "7.0", "8", "9"], [True, True, False, False], True),
+    (["7", "7", "8"], [True, True, False], 1.0),
+    (["8", "8", "7"], [False, False, True], 0.0),
+    (["3", "4", "4", "3"], [False, True, True, False], 0.5),  # a two-way tie counts 1/2
+    (["0.5", "1/2", "7", "7", r"\frac{1}{2}"], [False, False, True, True, False], 0.0),
+    ([None, None, "7"], [False, False, True], 1.0),  # unparsed answers do not vote
+    ([None, None], [False, False], 0.0),
+    # right answers are one candidate even when spelled differently
+    (["7", "7.0", "8", "9"], [True, True, False, False], 1.0),
 ])
-def test_majority_vote(answers, correct, expected):
-    assert majority_is_correct(answers, correct) is expected
+def test_majority_over_all_responses(answers, correct, expected):
+    assert majority_at_k(votes(answers, correct), len(answers)) == pytest.approx(expected)
+
+
+def test_majority_at_k_is_the_mean_over_subsets():
+    # right, right, wrong "8", unparsed: the 6 pairs -> {R,R}=1, {R,8}x2 tie=1/2 each,
+    # {R,None}x2=1 each, {8,None}=0  => (1 + 1 + 2) / 6
+    v = votes(["7", "7", "8", None], [True, True, False, False])
+    assert majority_at_k(v, 2) == pytest.approx(4 / 6)
+    assert majority_at_k(v, 1) == pytest.approx(2 / 4) == pass_at_k(4, 2, 1)  # maj@1 = pass@1
+    assert math.isnan(majority_at_k(v, 5))
+
+
+def test_majority_uses_the_graders_answer_groups():
+    # Two wrong spellings of one value (group 1) outvote the right answer once grouped.
+    answers, correct = [r"\sqrt{2}/2", r"\frac{\sqrt2}{2}", "1"], [False, False, True]
+    assert majority_at_k(votes(answers, correct), 3) == pytest.approx(1 / 3)  # 3-way tie
+    assert majority_at_k(votes(answers, correct, [1, 1, 0]), 3) == 0.0
+
+
+def test_majority_with_many_responses_is_sampled_reproducibly():
+    answers = [str(i % 9) for i in range(64)]
+    correct = [a == "0" for a in answers]
+    first = majority_at_k(votes(answers, correct), 32)
+    assert first == majority_at_k(votes(answers, correct), 32)
+    assert 0.0 < first < 1.0
 
 
 def test_answer_key_merges_equal_numbers_only():
@@ -110,17 +138,45 @@ def test_responses_frame_refuses_ungraded_rows():
         responses_frame(rows)
 
 
-def test_accuracy_table_overall():
-    table = accuracy_table(graded_rows())
-    row = table.loc["all"]
-    assert row["n_problems"] == 3 and row["n_responses"] == 6 and row["k"] == 2
-    assert row["accuracy"] == pytest.approx(3 / 6)
-    assert row["pass@k"] == pytest.approx(2 / 3)
-    assert row["maj@k"] == pytest.approx(2 / 3)  # algebra: tie won by the correct "5"
-    assert row["unparsed_rate"] == pytest.approx(1 / 6)
-    assert row["truncated_rate"] == pytest.approx(1 / 6)
-    low, high = wilson_interval(0.5, 3)  # n = problems, not responses
+def test_one_benchmark_has_one_overall_row():
+    rows = [r for r in graded_rows() if r["dataset"] == "math500"]
+    row = accuracy_table(rows).loc["all"]
+    assert row["n_problems"] == 2 and row["n_responses"] == 4 and row["k"] == 2
+    assert row["accuracy"] == pytest.approx(0.25)
+    assert row["pass@k"] == pytest.approx(0.5)
+    assert row["maj@k"] == pytest.approx(0.25)  # algebra: "5" right vs "6" wrong, a tie
+    assert row["unparsed_rate"] == pytest.approx(0.25)
+    assert row["truncated_rate"] == pytest.approx(0.25)
+    low, high = wilson_interval(0.25, 2)  # n = problems, not responses
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+    assert (row["pass@k_low"], row["pass@k_high"]) == pytest.approx(wilson_interval(0.5, 2))
+
+
+def test_two_benchmarks_are_never_pooled():
+    table = accuracy_table(graded_rows())
+    assert list(table.index) == ["math500", "mmlu_pro"]
+    assert table.loc["mmlu_pro", "accuracy"] == 1.0
+    assert "accuracy" not in summarize(graded_rows())["overall"]
+
+
+def test_problems_with_fewer_responses_weigh_the_same_and_skip_pass_at_k():
+    rows = graded_rows()[:2] + [
+        {"unique_id": "test/algebra/9.json", "dataset": "math500", "category": "Algebra",
+         "level": 1, "model": "m", "responses": [response("1", True)]}]
+    row = accuracy_table(rows).loc["all"]
+    assert row["accuracy"] == pytest.approx((0.5 + 0.0 + 1.0) / 3)  # not 2 correct / 5
+    assert row["k"] == 2 and row["n_short"] == 1
+    assert row["pass@k"] == pytest.approx(0.5)  # over the two problems with 2 responses
+
+
+def test_macro_average_over_categories():
+    rows = graded_rows() + [
+        {"unique_id": f"mmlu_pro/{i}", "dataset": "mmlu_pro", "category": "math", "level": None,
+         "model": "m", "responses": [response("A", False), response("A", False)]}
+        for i in (100, 101, 102)]
+    table = accuracy_table(rows, by="dataset")
+    assert table.loc["mmlu_pro", "accuracy"] == pytest.approx(1 / 4)  # 1 of 4 problems
+    assert table.loc["mmlu_pro", "macro_accuracy"] == pytest.approx(0.5)  # law 1, math 0
 
 
 def test_accuracy_table_groupings():
@@ -138,11 +194,10 @@ def test_accuracy_table_groupings():
 
 
 def test_pass_maj_curve():
-    curve = pass_maj_curve(graded_rows(), by=None)
+    curve = pass_maj_curve([r for r in graded_rows() if r["dataset"] == "math500"], by=None)
     assert curve["k"].tolist() == [1, 2]
-    assert curve["pass@k"].tolist() == pytest.approx([0.5, 2 / 3])
-    # k=1: the first response alone decides (5 right, unparsed, B right)
-    assert curve["maj@k"].tolist() == pytest.approx([2 / 3, 2 / 3])
+    assert curve["pass@k"].tolist() == pytest.approx([0.25, 0.5])
+    assert curve["maj@k"].tolist() == pytest.approx([0.25, 0.25])  # maj@1 = pass@1
     by_dataset = pass_maj_curve(graded_rows())
     assert set(by_dataset["dataset"]) == {"math500", "mmlu_pro"}
     assert len(by_dataset) == 4
@@ -153,7 +208,7 @@ def test_summarize_is_json_ready():
     text = json.dumps(summary, allow_nan=False)
     assert json.loads(text)["overall"]["n_responses"] == 6
     assert summary["by_dataset"]["mmlu_pro"]["accuracy"] == 1.0
-    assert summary["by_category"]["math500"]["Algebra"]["maj@k"] == 1.0
+    assert summary["by_category"]["math500"]["Algebra"]["maj@k"] == 0.5
     assert set(summary["by_level"]["math500"]) == {"1", "2"}
     assert summary["models"] == ["m"]
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from collectkit import links, notebook_support as ns
@@ -321,7 +322,11 @@ def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsy
     assert not recorded_servers()
 
     executed = {path.name for path in result.executed_dir.glob("*.ipynb")}
-    assert executed == {Path(relative).name for relative in PIPELINE}
+    assert executed == {Path(relative).name for relative in PIPELINE} | {
+        "05_compare.ipynb", "02_run_inference_T1.0.ipynb"}
+    compared = pd.read_parquet(run_dir / "compare" / "responses.parquet")
+    assert set(compared["run"]) == {"T=0.7", "T=1.0"}
+    assert len(compared) == TINY["num_problems"] * (TINY["k"] + TINY["k"] // 2)
     assert result.executed_dir.parent == run_dir / "notebooks"
     served = outputs_text(nbformat.read(result.executed_dir / PIPELINE[0].split("/")[1],
                                         as_version=4))
@@ -342,8 +347,11 @@ def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsy
     overall = summary["overall"]
     assert overall["n_problems"] == TINY["num_problems"]
     assert overall["n_responses"] == TINY["num_problems"] * TINY["k"]
-    assert overall["accuracy"] == pytest.approx(
-        sum(resp["is_correct"] for resp in responses) / len(responses))
+    assert "accuracy" not in overall  # MATH-500 and MMLU-Pro are never pooled
+    for dataset, figures in summary["by_dataset"].items():  # mean over problems of their share
+        scores = [sum(r["is_correct"] for r in row["responses"]) / len(row["responses"])
+                  for row in graded if row["dataset"] == dataset]
+        assert figures["accuracy"] == pytest.approx(sum(scores) / len(scores))
     unparsed = sum(resp["extracted_answer"] is None for resp in responses) / len(responses)
     assert overall["unparsed_rate"] == pytest.approx(unparsed)
     assert set(summary["by_dataset"]) == {"math500", "mmlu_pro"}

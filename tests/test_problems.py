@@ -102,11 +102,33 @@ def test_small_n_covers_both_datasets_and_several_categories():
     assert len({p.unique_id for p in chosen}) == 20
 
 
-def test_selection_is_deterministic_and_a_prefix_of_the_full_order(everything):
+def test_selection_is_seeded_random_and_deterministic(everything):
     first, second = load_problems("both", 50), load_problems("both", 50)
     assert [p.unique_id for p in first] == [p.unique_id for p in second]
+    head = [row["unique_id"] for _, row in zip(range(25), problems_module._read_bundled("math500"))]
+    assert {p.unique_id for p in first if p.dataset == "math500"} != set(head)  # not file order
     assert first == everything[:50]
-    assert load_problems("both", 1) == everything[:1]
+    other_seed = load_problems("both", 50, seed=1)
+    assert {p.unique_id for p in other_seed} != {p.unique_id for p in first}
+    assert {p.unique_id for p in everything} >= {p.unique_id for p in first}
+
+
+def test_sample_is_stratified_in_proportion_to_category_sizes(mmlu):
+    sizes = Counter(p.category for p in mmlu)
+    chosen = Counter(p.category for p in load_problems("mmlu_pro", 1203))
+    assert sum(chosen.values()) == 1203
+    for category, size in sizes.items():  # a tenth of each, to within one problem
+        assert abs(chosen[category] - 1203 * size / len(mmlu)) <= 1.5, category
+
+
+def test_a_larger_sample_extends_a_smaller_one():
+    small, large = load_problems("both", 30, seed=5), load_problems("both", 31, seed=5)
+    assert large[:30] == small
+
+
+def test_fewer_problems_than_categories_take_distinct_categories():
+    chosen = load_problems("mmlu_pro", 5, seed=3)
+    assert len(chosen) == 5 and len({p.category for p in chosen}) == 5
 
 
 def test_single_dataset_selection():

@@ -1,11 +1,13 @@
 """make demo (python tools/demo.py) — the whole pipeline on this machine's CPU, end to end.
 
-Runs the four notebooks with papermill on the embedded engine (llama.cpp + SmolLM2-135M): start
+Runs the five notebooks with papermill on the embedded engine (llama.cpp + SmolLM2-135M): start
 the server on a free port (01), collect k responses for a few MATH-500 and MMLU-Pro problems (02),
-extract and grade them (03), draw the figures (04). Executed notebooks (in notebooks/<time>/, one
-folder per demo run, so a rerun keeps the earlier ones), results, manifest, processed file,
-summary and PNG figures all go into one run folder (default runs/demo/); then it stops the server
-it started (by its PID) and prints the accuracy table and the files it made.
+extract and grade them (03), draw the figures (04), then collect the same problems once more at
+temperature 1.0 (02 again, k halved, into compare/) and compare the two runs (05). Executed
+notebooks (in notebooks/<time>/, one folder per demo run, so a rerun keeps the earlier ones),
+results, manifest, processed file, summary and PNG figures all go into one run folder (default
+runs/demo/); then it stops the server it started (by its PID) and prints the accuracy table and
+the files it made.
 
 Running it again with the same folder resumes: problems already collected are skipped (the
 results file is append-only), so a second run only re-grades and re-draws; a larger
@@ -35,11 +37,18 @@ from collectkit.config import EMBEDDED_MODEL
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = ("01_serve_llm.ipynb", "02_run_inference.ipynb", "03_extract_answers.ipynb",
-             "04_analyze.ipynb")
+             "04_analyze.ipynb", "05_compare.ipynb")
+COMPARE_TEMPERATURE = 1.0  # 05 compares the demo's run with one of the same problems at this
+COMPARE_DIR = "compare"
+# MMLU-Pro zero-shot to stay quick on CPU: the authors' 5-shot prompt (the kit's default) is ~2,000
+# tokens per problem.
+DEMO_PROTOCOL = "mmlu_pro_zero_shot"
 DEFAULT_RUN_DIR = "runs/demo"
 # Files --fresh removes (only what the demo itself writes, never the folder as a whole).
 DEMO_PATTERNS = ("*.jsonl", "*.manifest.json", "*.summary.json", "*.tmp", "server-*.log",
-                 "notebooks/*/*.ipynb", "notebooks/*/kernels.log", "figures/*.png")
+                 "notebooks/*/*.ipynb", "notebooks/*/kernels.log", "figures/*.png",
+                 f"{COMPARE_DIR}/*.jsonl", f"{COMPARE_DIR}/*.json", f"{COMPARE_DIR}/*.csv",
+                 f"{COMPARE_DIR}/*.parquet", f"{COMPARE_DIR}/*.png")
 TABLE_COLUMNS = ["n_problems", "n_responses", "accuracy", "ci_low", "ci_high", "pass@k",
                  "maj@k", "unparsed_rate"]
 
@@ -120,7 +129,8 @@ def collection_settings(args: argparse.Namespace, port: int, run_dir: Path):
         "model": EMBEDDED_MODEL, "api_mode": "local", "api_base": "", "server_port": port,
         "server_host": "127.0.0.1", "dataset": args.dataset,
         "num_problems": str(args.num_problems), "k_responses": args.k,
-        "max_tokens": args.max_tokens, "output_dir": str(run_dir)}, env_file=None)
+        "max_tokens": args.max_tokens, "output_dir": str(run_dir),
+        "protocol": DEMO_PROTOCOL if args.dataset != "math500" else ""}, env_file=None)
 
 
 def check_resumable(settings: Any, results_file: Path) -> None:
@@ -147,9 +157,11 @@ def notebook_parameters(args: argparse.Namespace, port: int, run_dir: Path) -> d
         "02_run_inference.ipynb": {**common, "model": EMBEDDED_MODEL, "port": port,
                                    "dataset": args.dataset,
                                    "num_problems": str(args.num_problems),
-                                   "k_responses": args.k, "max_tokens": args.max_tokens},
+                                   "k_responses": args.k, "max_tokens": args.max_tokens,
+                                   "protocol": DEMO_PROTOCOL if args.dataset != "math500" else ""},
         "03_extract_answers.ipynb": {**common},
         "04_analyze.ipynb": {**common},
+        "05_compare.ipynb": {**common, "out_dir": str(run_dir / COMPARE_DIR)},
     }
 
 
@@ -254,14 +266,32 @@ def run_demo(args: argparse.Namespace, echo=print) -> DemoResult:
     settings = collection_settings(args, port, run_dir)
     result.results_file = default_output_path(settings)
     check_resumable(settings, result.results_file)
+    second = settings.replace(temperature=COMPARE_TEMPERATURE, k_responses=max(1, args.k // 2),
+                              output_dir=str(run_dir / COMPARE_DIR))
+    check_resumable(second, default_output_path(second))
     executed = result.executed_dir = executed_folder(run_dir)
     parameters = notebook_parameters(args, port, run_dir)
+    parameters["05_compare.ipynb"].update(
+        results_files=f"{result.results_file},{default_output_path(second)}",
+        labels=f"T={settings.temperature},T={second.temperature}")
     before = find_server(port)
     echo(f"collectkit demo: {args.num_problems} problems ({args.dataset}), k={args.k}, "
          f"max_tokens={args.max_tokens}, {EMBEDDED_MODEL} on llama.cpp at port {port}\n"
+         f"MMLU-Pro is asked zero-shot ({DEMO_PROTOCOL}) to stay quick on CPU; the kit's default "
+         f"is the authors' 5-shot prompt (mmlu_pro_official, ~2,000 tokens a problem)\n"
          f"run folder: {run_dir}")
     try:
         for name in NOTEBOOKS:
+            if name.startswith("05"):
+                rerun = f"02_run_inference_T{second.temperature}.ipynb"
+                echo(f"▶ {rerun}: the same problems at temperature {second.temperature}, "
+                     f"k={second.k_responses}, for 05")
+                again = {**parameters["02_run_inference.ipynb"], "temperature": second.temperature,
+                         "k_responses": second.k_responses, "run_dir": second.output_dir}
+                with _ProgressWatcher(default_output_path(second), args.num_problems, echo):
+                    result.timings[rerun] = run_notebook("02_run_inference.ipynb", again,
+                                                         executed / rerun)
+                echo(f"  done in {result.timings[rerun]:.1f} s")
             echo(f"▶ {name}")
             if name.startswith("02"):
                 with _ProgressWatcher(result.results_file, args.num_problems, echo):
@@ -305,10 +335,8 @@ def report(result: DemoResult, echo=print) -> None:
     rows = load_results(processed)
     with pd.option_context("display.width", 140, "display.max_columns", 20,
                            "display.float_format", "{:.3f}".format):
-        echo("\naccuracy (mean over responses; 95% Wilson interval over problems):")
+        echo("\naccuracy (pass@1 averaged over k per problem; 95% Wilson interval over problems):")
         echo(metrics.accuracy_table(rows, by="dataset")[TABLE_COLUMNS].to_string())
-        echo("")
-        echo(metrics.accuracy_table(rows)[TABLE_COLUMNS].to_string())
     echo(f"\nfiles in {result.run_dir}:")
     for path in result.files:
         echo(f"  {path.relative_to(result.run_dir)}  ({path.stat().st_size:,} bytes)")

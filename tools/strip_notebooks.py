@@ -26,8 +26,9 @@ KEPT_CELL_METADATA = ("tags",)
 
 
 def repository_notebooks(root: Path = ROOT) -> list[Path]:
-    """Every notebook the repository ships, new ones included (sorted)."""
-    return sorted(path for pattern in NOTEBOOK_GLOBS for path in root.glob(pattern))
+    """Every notebook the repository ships, new ones included: notebooks/ in their numbered
+    order, then colab/."""
+    return [path for pattern in NOTEBOOK_GLOBS for path in sorted(root.glob(pattern))]
 
 
 def stripped(text: str) -> str:

@@ -82,7 +82,8 @@ class JupyterLab:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def notebook_url(self, relative: str) -> str:
-        return f"{self.url}/lab/tree/{relative}?token={self.token}"
+        """The notebook alone: `reset` drops the tabs an earlier page left in the workspace."""
+        return f"{self.url}/lab/tree/{relative}?reset&token={self.token}"
 
     def stop(self) -> None:
         """Shut the kernels down, then the server, by its PID (its process group)."""
@@ -123,8 +124,9 @@ class NotebookPage:
         self.page.goto(lab.notebook_url(relative))
         self.panel = self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
         self.panel.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
-        self.page.wait_for_function("() => window.jupyterapp?.shell.currentWidget?.sessionContext",
-                                    timeout=60_000)
+        self.page.wait_for_function(
+            "path => window.jupyterapp?.shell.currentWidget?.context?.path === path",
+            arg=relative, timeout=60_000)
         self.page.evaluate("""async () => {
             const panel = window.jupyterapp.shell.currentWidget;
             await panel.context.ready;

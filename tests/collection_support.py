@@ -1,10 +1,11 @@
-"""Helpers shared by the tests/test_hardening_*.py files: the CLI as a user runs it, over a real
-socket to the fault stub, with real files."""
+"""Helpers shared by the collection tests (test_collection.py, test_hardening_*.py): settings for
+the fault stub, the CLI as a user runs it over a real socket, reading what it wrote."""
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from collectkit.config import Settings
@@ -16,8 +17,8 @@ SECRET = "sk-test-SECRET-never-saved-0123456789"
 
 def stub_settings(server: StubServer, tmp_path: Path, **changes) -> Settings:
     base = dict(model=server.model, api_base=server.base_url, output_dir=str(tmp_path),
-                k_responses=3, max_tokens=32, max_retries=0, request_timeout=5.0,
-                batch_size=4, max_concurrent=4, api_key=SECRET, retry_backoff_s=0.05)
+                k_responses=3, max_tokens=64, max_retries=0, request_timeout=5.0,
+                batch_size=8, max_concurrent=8, api_key=SECRET, retry_backoff_s=0.05)
     return Settings(**{**base, **changes})
 
 
@@ -32,7 +33,7 @@ def manifest(results: Path) -> dict:
 def cli_command(server: StubServer, *args: str, problems: int = 3) -> list[str]:
     return [sys.executable, "-m", "collectkit.run_inference", "--model", server.model,
             "--api_base", server.base_url, "--num_problems", str(problems), "--k_responses", "3",
-            "--max_tokens", "32", "--max_retries", "0", "--request_timeout", "3",
+            "--max_tokens", "64", "--max_retries", "0", "--request_timeout", "3",
             "--retry_backoff_s", "0.05", "--quiet", *args]
 
 
@@ -47,3 +48,12 @@ def one_line_error(done: subprocess.CompletedProcess) -> str:
     error = done.stderr.strip()
     assert error.count("\n") == 0 and "Traceback" not in error, done.stderr
     return error
+
+
+def wait_for_lines(path: Path, count: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{path} did not reach {count} lines")

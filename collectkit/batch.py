@@ -1,0 +1,263 @@
+"""--batch: the same problems, rows and results file, collected through an OpenAI-style batch API.
+
+A run writes the open problems as batch JSONL (one line per problem with n=k in the body, or k
+lines of n=1 where the provider rejects n; custom_id = "<problem id>::<first sample index>"),
+uploads it (files.create, purpose "batch"), starts the batch (batches.create) and records its id
+in `X.batch.json` beside the results. Any later run with the same command polls the recorded
+batches, downloads finished output and appends each problem with all k responses through the one
+results writer, exactly once (a problem already in the results file is never appended again, so a
+run killed mid-merge just merges the rest). Problems whose lines failed are recorded as failed
+attempts and go into the next batch. The same JSONL is what `vllm run-batch -i FILE -o OUT
+--model M` reads locally; see docs/scaling.md.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletion
+
+from . import protocols, store
+from .config import Settings
+from .faults import describe, redact_url
+from .llm import Completion, LocalLLM, RemoteLLM, RequestFailed, _completions, sampling_params
+from .problems import Problem
+
+log = logging.getLogger("collectkit")
+
+ENDPOINT = "/v1/chat/completions"
+ID_SEPARATOR = "::"
+FINISHED = {"completed", "failed", "expired", "cancelled"}
+# Providers known to reject n > 1 in a request body (DESIGN.md: Gemini 3).
+REJECTS_N = ("gemini-3",)
+
+
+class BatchError(RuntimeError):
+    """The provider's files/batches API refused or did not answer; the message says which."""
+
+
+def state_path(results: Path) -> Path:
+    return results.with_name(results.stem + ".batch.json")
+
+
+def custom_id(problem_id: str, first_sample: int) -> str:
+    return f"{problem_id}{ID_SEPARATOR}{first_sample}"
+
+
+def split_custom_id(value: str) -> tuple[str, int]:
+    problem_id, _, first = value.rpartition(ID_SEPARATOR)
+    return problem_id, int(first)
+
+
+def request_body(settings: Settings) -> dict[str, Any]:
+    """model + the sampling parameters the online path would send (same filtering)."""
+    kind = LocalLLM if settings.api_mode == "local" else RemoteLLM
+    # split_params reads only the model id: the online path's filtering without a client
+    params, extra, _dropped = kind.split_params(SimpleNamespace(model=settings.model),
+                                                sampling_params(settings))
+    return {"model": settings.model, **params, **extra}
+
+
+def batch_lines(problems: list[Problem], settings: Settings, n_per_line: bool) -> list[dict]:
+    body, k = request_body(settings), settings.k_responses
+    lines = []
+    for problem in problems:
+        messages = protocols.messages(problem, settings.protocol)
+        if n_per_line or k == 1:
+            samples = [(0, {"n": k} if k > 1 else {})]
+        else:
+            seed = body.get("seed")
+            samples = [(i, {} if seed is None else {"seed": seed + i}) for i in range(k)]
+        for first, extra in samples:
+            lines.append({"custom_id": custom_id(problem.unique_id, first), "method": "POST",
+                          "url": ENDPOINT, "body": {**body, "messages": messages, **extra}})
+    return lines
+
+
+def write_jsonl(lines: list[dict]) -> bytes:
+    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
+
+
+@dataclass
+class BatchReport:
+    submitted: list[str] = field(default_factory=list)  # batch ids started by this run
+    submitted_problems: int = 0
+    pending: list[str] = field(default_factory=list)  # batch ids still running
+    pending_problems: int = 0  # problems of this run waiting in those batches
+    merged: int = 0  # problems appended by this run
+    failed: int = 0
+    finished_batches: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        parts = [f"batch: {self.merged} problems merged, {self.failed} failed"]
+        if self.submitted:
+            parts.append(f"submitted {self.submitted_problems} problems as "
+                         f"{', '.join(self.submitted)}")
+        if self.pending:
+            parts.append(f"waiting for {', '.join(self.pending)}: run the same command later "
+                         "to merge")
+        return "; ".join(parts)
+
+
+class BatchDriver:
+    """Polls, merges and submits; `record_done` / `record_failure` are the collection path's own
+    row writers (inference.py), so batch rows are the same rows."""
+
+    def __init__(self, settings: Settings, results_path: Path, client: openai.OpenAI,
+                 record_done, record_failure) -> None:
+        self.settings, self.path, self.client = settings, results_path, client
+        self.record_done, self.record_failure = record_done, record_failure
+        self.state_file = state_path(results_path)
+        self.state = store.read_json(self.state_file) or {"batches": []}
+
+    def save(self) -> None:
+        store.write_json_atomic(self.state_file, self.state)
+
+    def pending_problem_ids(self) -> set[str]:
+        return {pid for b in self.state["batches"] if b["status"] not in FINISHED | {"merged"}
+                for pid in b["problem_ids"]}
+
+    def n_per_line(self) -> bool:
+        learnt = self.state.get("n_per_line")
+        if learnt is not None:
+            return learnt
+        return not self.settings.model.rsplit("/", 1)[-1].lower().startswith(REJECTS_N)
+
+    def poll_and_merge(self, problems: dict[str, Problem], report: BatchReport) -> None:
+        for entry in self.state["batches"]:
+            if entry["status"] == "merged" or entry["status"] in FINISHED - {"completed"}:
+                continue
+            batch = self.client.batches.retrieve(entry["id"])
+            entry["status"] = batch.status
+            if batch.status == "completed":
+                self._merge(entry, batch, problems, report)
+                entry["status"] = "merged"
+                report.finished_batches.append(entry["id"])
+            elif batch.status in FINISHED:
+                log.warning("batch %s ended %s; its problems go into the next batch",
+                            entry["id"], batch.status)
+                report.finished_batches.append(entry["id"])
+            else:
+                report.pending.append(entry["id"])
+            self.save()
+
+    def _merge(self, entry: dict, batch: Any, problems: dict[str, Problem],
+               report: BatchReport) -> None:
+        done = store.completed_ids(self.path)
+        samples: dict[str, list[Completion]] = {}
+        errors: dict[str, RequestFailed] = {}
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if not file_id:
+                continue
+            for raw in self.client.files.content(file_id).text.splitlines():
+                if raw.strip():
+                    self._read_line(json.loads(raw), samples, errors)
+        k = self.settings.k_responses
+        rejected_n = 0
+        for problem_id in entry["problem_ids"]:
+            problem = problems.get(problem_id)
+            if problem is None or problem_id in done:
+                continue  # merged before (a run killed mid-merge), or not in this run's set
+            got = samples.get(problem_id, [])
+            if len(got) >= k and problem_id not in errors:
+                self.record_done(problem, got[:k])
+                report.merged += 1
+            else:
+                error = errors.get(problem_id) or RequestFailed(  # the provider took it: counted
+                    f"batch {entry['id']} returned {len(got)} of {k} responses", status=200)
+                error.partial = got
+                rejected_n += error.status in (400, 422) and entry.get("n_per_line", True)
+                self.record_failure(problem, error)
+                report.failed += 1
+        if rejected_n and rejected_n == report.failed and entry.get("n_per_line", True):
+            self.state["n_per_line"] = False  # the provider rejects n: next batch sends k lines
+            log.warning("batch %s: requests with n=%d were rejected; the next batch sends "
+                        "%d requests per problem", entry["id"], k, k)
+
+    @staticmethod
+    def _read_line(line: dict, samples: dict, errors: dict) -> None:
+        problem_id, _first = split_custom_id(line["custom_id"])
+        response = line.get("response") or {}
+        status = response.get("status_code")
+        body = response.get("body") or {}
+        if line.get("error") or status != 200 or not body.get("choices"):
+            message = (line.get("error") or body.get("error") or {"message": "no choices"})
+            text = message.get("message", str(message)) if isinstance(message, dict) else message
+            errors[problem_id] = RequestFailed(f"{status} batch line: {text}", status)
+            return
+        samples.setdefault(problem_id, []).extend(
+            _completions(ChatCompletion.model_validate(body)))
+
+    def submit(self, problems: list[Problem], report: BatchReport) -> None:
+        n_per_line = self.n_per_line()
+        lines = batch_lines(problems, self.settings, n_per_line)
+        data = write_jsonl(lines)
+        requests_file = self.path.with_name(f"{self.path.stem}.batch-{len(self.state['batches'])}"
+                                            ".requests.jsonl")
+        store.write_text_atomic(requests_file, data.decode())
+        uploaded = self.client.files.create(file=(requests_file.name, io.BytesIO(data)),
+                                            purpose="batch")
+        batch = self.client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT,
+                                           completion_window="24h",
+                                           metadata={"collectkit_results": self.path.name})
+        self.state["batches"].append({
+            "id": batch.id, "status": batch.status, "input_file_id": uploaded.id,
+            "requests_file": requests_file.name, "n_per_line": n_per_line,
+            "problem_ids": [p.unique_id for p in problems], "lines": len(lines),
+            "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        self.save()
+        report.submitted.append(batch.id)
+        report.submitted_problems += len(problems)
+        report.pending.append(batch.id)
+        log.warning("submitted batch %s: %d problems, %d requests (%s)", batch.id, len(problems),
+                    len(lines), f"n={self.settings.k_responses}" if n_per_line else "n=1 each")
+
+    def run(self, todo: list[Problem], all_problems: list[Problem], wait_s: float = 0.0,
+            poll_interval: float = 5.0) -> BatchReport:
+        """Merge what finished, submit what is neither done nor pending, optionally wait."""
+        report = BatchReport()
+        by_id = {p.unique_id: p for p in all_problems}
+        self.poll_and_merge(by_id, report)
+        done, pending = store.completed_ids(self.path), self.pending_problem_ids()
+        fresh = [p for p in todo if p.unique_id not in done and p.unique_id not in pending]
+        if fresh:
+            self.submit(fresh, report)
+        deadline = time.monotonic() + wait_s
+        while report.pending and time.monotonic() < deadline:
+            time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+            report.pending.clear()
+            self.poll_and_merge(by_id, report)
+        waiting = self.pending_problem_ids() - store.completed_ids(self.path)
+        report.pending_problems = len(waiting & {p.unique_id for p in todo})
+        return report
+
+
+
+@dataclass(frozen=True)
+class BatchMode:
+    """collect(..., batch=BatchMode()): wait up to wait_s for running batches, polling every
+    poll_s seconds (0: submit or merge, then return)."""
+    wait_s: float = 0.0
+    poll_s: float = 5.0
+
+
+def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],
+          problems: list[Problem], mode: BatchMode) -> BatchReport:
+    """Run the batch driver with the run's Recorder (blocking: collect() runs it in a thread)."""
+    client = openai.OpenAI(base_url=settings.base_urls[0], api_key=settings.resolve_api_key(),
+                           timeout=settings.request_timeout, max_retries=settings.max_retries)
+    with client:
+        driver = BatchDriver(settings, path, client, recorder.done, recorder.failed)
+        try:
+            return driver.run(todo, problems, wait_s=mode.wait_s, poll_interval=mode.poll_s)
+        except openai.APIError as exc:  # after the SDK's retries; what was merged is kept
+            cause = " ".join(describe(exc).split())  # one line
+            raise BatchError(f"the batch API at {redact_url(settings.base_urls[0])} failed: "
+                             f"{recorder.redact(cause)}") from None

@@ -1,0 +1,164 @@
+"""Several OpenAI-compatible base URLs used as one: least-requests-in-flight, health, /v1/models.
+
+Each request goes to the answering endpoint with the fewest requests in flight (ties: the one that
+has served fewest). An endpoint that stops answering (connection refused or reset, after the SDK's
+own retries) is taken out and probed with GET /v1/models until it answers, then taken back; the
+request that found it dead goes to another endpoint at once, so the caller never sees the failure
+and no attempt is counted. A timeout is not "stopped answering": the server took the request, so it
+is the caller's failure to count. Only when no endpoint answers does the connection error reach the
+caller (an unreachable, uncounted failure).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Iterable, TypeVar
+
+import openai
+
+from .config import split_urls
+from .faults import redact_url, timed_out_after_accept
+
+log = logging.getLogger("collectkit")
+
+T = TypeVar("T")
+PROBE_INTERVAL_S = 1.0
+PROBE_TIMEOUT_S = 2.0
+
+
+def probe_models(base_url: str, api_key: str | None = None,
+                 timeout: float = PROBE_TIMEOUT_S) -> tuple[int | None, list[str]]:
+    """(HTTP status or None if nothing answered, model ids) from GET /v1/models."""
+    request = urllib.request.Request(base_url.rstrip("/") + "/models")
+    if api_key:
+        request.add_header("Authorization", f"Bearer {api_key}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, [m.get("id") for m in json.load(response).get("data", [])]
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return exc.code, []
+    except (OSError, ValueError, AttributeError):
+        return None, []
+
+
+def served_models(base_url: str, api_key: str | None = None,
+                  timeout: float = PROBE_TIMEOUT_S) -> list[str]:
+    """Model ids listed by GET {base_url}/models, or [] if nothing answers there (blocking)."""
+    return probe_models(base_url, api_key, timeout)[1]
+
+
+async def answers(client: openai.AsyncOpenAI, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """True if GET /v1/models answers at all (any HTTP status: the server is up)."""
+    try:
+        await client.with_options(max_retries=0, timeout=timeout).models.list()
+    except openai.APIStatusError:
+        return True
+    except (openai.APIConnectionError, openai.APIResponseValidationError):
+        return False
+    return True
+
+
+def is_endpoint_down(error: BaseException) -> bool:
+    """No server took the request (refused, reset, closed; the SDK has already retried): the
+    same line faults.py draws between unreachable and counted failures. A timeout after the
+    server accepted the request is not "down"."""
+    return isinstance(error, openai.APIConnectionError) and not timed_out_after_accept(error)
+
+
+@dataclass(eq=False)
+class Endpoint:
+    url: str
+    client: openai.AsyncOpenAI = field(repr=False)
+    in_flight: int = 0
+    served: int = 0
+    failovers: int = 0  # requests that found it dead and went elsewhere
+    up: bool = True
+    downs: int = 0
+    probe: asyncio.Task | None = field(default=None, repr=False)
+
+    def report(self) -> dict[str, Any]:
+        return {"url": redact_url(self.url), "served": self.served, "failovers": self.failovers,
+                "times_down": self.downs, "up": self.up}
+
+
+class EndpointPool:
+    """One `openai.AsyncOpenAI` per base URL; `await pool.request(lambda client: ...)`."""
+
+    def __init__(self, urls: str | Iterable[str], api_key: str, *, timeout: float = 600.0,
+                 max_retries: int = 2, probe_interval: float = PROBE_INTERVAL_S,
+                 http_hooks: dict[str, list] | None = None) -> None:
+        self.urls = split_urls(urls)
+        if not self.urls:
+            raise ValueError("no endpoint URL given")
+        self.endpoints = [Endpoint(url, openai.AsyncOpenAI(
+            base_url=url, api_key=api_key, timeout=timeout, max_retries=max_retries,
+            http_client=openai.DefaultAioHttpClient(timeout=timeout, event_hooks=http_hooks)))
+            for url in self.urls]
+        self.probe_interval = probe_interval
+
+    def __len__(self) -> int:
+        return len(self.endpoints)
+
+    def pick(self) -> Endpoint:
+        """The least busy endpoint that answers; when none does, the least busy of all (its
+        request then fails as unreachable, as with a single URL)."""
+        candidates = [e for e in self.endpoints if e.up] or self.endpoints
+        return min(candidates, key=lambda e: (e.in_flight, e.served))
+
+    async def request(self, send: Callable[[openai.AsyncOpenAI], Awaitable[T]]) -> T:
+        """send(client) on the least busy endpoint; moves to another one if that one is dead."""
+        while True:
+            endpoint = self.pick()
+            was_up = endpoint.up
+            endpoint.in_flight += 1
+            try:
+                result = await send(endpoint.client)
+            except openai.APIConnectionError as error:
+                if not was_up or len(self.endpoints) == 1 or not is_endpoint_down(error):
+                    raise
+                endpoint.failovers += 1
+                self.take_out(endpoint, error)
+                continue
+            finally:
+                endpoint.in_flight -= 1
+            endpoint.served += 1
+            return result
+
+    def take_out(self, endpoint: Endpoint, reason: BaseException | str) -> None:
+        if not endpoint.up:
+            return
+        endpoint.up = False
+        endpoint.downs += 1
+        log.warning("endpoint %s stopped answering (%s); probing %s/models until it is back",
+                    redact_url(endpoint.url), _short(reason), redact_url(endpoint.url))
+        endpoint.probe = asyncio.ensure_future(self._probe_until_back(endpoint))
+
+    async def _probe_until_back(self, endpoint: Endpoint) -> None:
+        started = time.monotonic()
+        while not await answers(endpoint.client):
+            await asyncio.sleep(self.probe_interval)
+        endpoint.up = True
+        endpoint.probe = None
+        log.warning("endpoint %s answers again after %.1f s; taken back",
+                    redact_url(endpoint.url), time.monotonic() - started)
+
+    def report(self) -> list[dict[str, Any]]:
+        """Per endpoint: URL (no credentials), requests served, failovers, times down."""
+        return [e.report() for e in self.endpoints]
+
+    async def aclose(self) -> None:
+        for endpoint in self.endpoints:
+            if endpoint.probe is not None:
+                endpoint.probe.cancel()
+            await endpoint.client.close()
+
+
+def _short(reason: BaseException | str, limit: int = 200) -> str:
+    text = " ".join(str(reason).split())
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,163 @@
+"""A local OpenAI-style batch API on 127.0.0.1 for tests: /v1/files, /v1/batches, file content.
+
+Run:  python tests/batch_server.py --port 0 [--complete-after S] [--reject-n] [--max-choices N]
+prints `READY http://127.0.0.1:PORT/v1`. A batch is `in_progress` until S seconds after it was
+created, then `completed` with an output file (one chat completion per line, n choices, each text
+tagged with its custom_id and choice) and, where lines failed, an error file. --reject-n fails
+every line whose body has n > 1 with a 400, as Gemini 3 does; --max-choices N answers at most N
+choices per line. GET /control/stats counts uploads,
+batches and retrievals. `BatchServer` starts it as a subprocess.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from stub_server import StubServer, run_until_terminated, serve_app
+
+ANSWER = r"The answer is (A). \boxed{42}"
+
+
+class BatchApp:
+    def __init__(self, complete_after: float, reject_n: bool, max_choices: int = 0) -> None:
+        self.complete_after, self.reject_n = complete_after, reject_n
+        self.max_choices = max_choices
+        self.files: dict[str, dict] = {}
+        self.batches: dict[str, dict] = {}
+        self.ids = itertools.count(1)
+        self.retrieves = 0
+
+    def _new_file(self, content: bytes, filename: str, purpose: str) -> dict:
+        file_id = f"file-{next(self.ids)}"
+        self.files[file_id] = {"id": file_id, "object": "file", "bytes": len(content),
+                               "created_at": int(time.time()), "filename": filename,
+                               "purpose": purpose, "status": "processed", "_content": content}
+        return self.files[file_id]
+
+    @staticmethod
+    def _public(record: dict) -> dict:
+        return {k: v for k, v in record.items() if not k.startswith("_")}
+
+    async def create_file(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form["file"]
+        record = self._new_file(upload.file.read(), upload.filename, form.get("purpose", ""))
+        return web.json_response(self._public(record))
+
+    async def file_content(self, request: web.Request) -> web.Response:
+        record = self.files.get(request.match_info["file_id"])
+        if record is None:
+            return web.json_response({"error": {"message": "no such file"}}, status=404)
+        return web.Response(body=record["_content"], content_type="application/jsonl")
+
+    async def create_batch(self, request: web.Request) -> web.Response:
+        params = await request.json()
+        if params.get("input_file_id") not in self.files:
+            return web.json_response({"error": {"message": "no such input file"}}, status=400)
+        batch_id = f"batch_{next(self.ids)}"
+        self.batches[batch_id] = {
+            "id": batch_id, "object": "batch", "endpoint": params["endpoint"],
+            "input_file_id": params["input_file_id"], "completion_window": "24h",
+            "status": "in_progress", "created_at": int(time.time()),
+            "metadata": params.get("metadata"), "output_file_id": None, "error_file_id": None,
+            "request_counts": {"total": 0, "completed": 0, "failed": 0},
+            "_ready_at": time.monotonic() + self.complete_after}
+        return web.json_response(self._public(self.batches[batch_id]))
+
+    async def retrieve_batch(self, request: web.Request) -> web.Response:
+        self.retrieves += 1
+        batch = self.batches.get(request.match_info["batch_id"])
+        if batch is None:
+            return web.json_response({"error": {"message": "no such batch"}}, status=404)
+        if batch["status"] == "in_progress" and time.monotonic() >= batch["_ready_at"]:
+            self._complete(batch)
+        return web.json_response(self._public(batch))
+
+    def _complete(self, batch: dict) -> None:
+        outputs, errors = [], []
+        for raw in self.files[batch["input_file_id"]]["_content"].decode().splitlines():
+            line = json.loads(raw)
+            body, cid = line["body"], line["custom_id"]
+            n = int(body.get("n") or 1)
+            if self.reject_n and n > 1:
+                errors.append({"id": f"req-{next(self.ids)}", "custom_id": cid, "error": None,
+                               "response": {"status_code": 400, "body": {"error": {
+                                   "message": "Multiple candidates is not enabled."}}}})
+                continue
+            answered = min(n, self.max_choices or n)
+            choices = [{"index": i, "finish_reason": "stop", "message": {
+                "role": "assistant", "content": f"[{cid} choice={i} seed={body.get('seed')}] "
+                                                f"{ANSWER}"}} for i in range(answered)]
+            outputs.append({"id": f"req-{next(self.ids)}", "custom_id": cid, "error": None,
+                            "response": {"status_code": 200, "request_id": cid, "body": {
+                                "id": f"chatcmpl-{cid}", "object": "chat.completion",
+                                "created": int(time.time()), "model": body["model"],
+                                "choices": choices, "usage": {
+                                    "prompt_tokens": 10, "completion_tokens": 8 * n,
+                                    "total_tokens": 10 + 8 * n}}}})
+        for kind, lines in (("output_file_id", outputs), ("error_file_id", errors)):
+            if lines:
+                content = "".join(json.dumps(x) + "\n" for x in lines).encode()
+                batch[kind] = self._new_file(content, f"{batch['id']}-{kind}.jsonl",
+                                             "batch_output")["id"]
+        batch["status"] = "completed"
+        batch["completed_at"] = int(time.time())
+        batch["request_counts"] = {"total": len(outputs) + len(errors),
+                                   "completed": len(outputs), "failed": len(errors)}
+
+    async def stats(self, request: web.Request) -> web.Response:
+        uploads = sum(f["purpose"] == "batch" for f in self.files.values())
+        return web.json_response({"uploads": uploads, "batches": len(self.batches),
+                                  "retrieves": self.retrieves})
+
+    def build(self) -> web.Application:
+        app = web.Application(client_max_size=256 * 1024 * 1024)
+        app.router.add_post("/v1/files", self.create_file)
+        app.router.add_get("/v1/files/{file_id}/content", self.file_content)
+        app.router.add_post("/v1/batches", self.create_batch)
+        app.router.add_get("/v1/batches/{batch_id}", self.retrieve_batch)
+        app.router.add_get("/control/stats", self.stats)
+        return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--complete-after", type=float, default=0.0)
+    parser.add_argument("--reject-n", action="store_true")
+    parser.add_argument("--max-choices", type=int, default=0, help="answer at most this many")
+    args = parser.parse_args()
+    app = BatchApp(args.complete_after, args.reject_n, args.max_choices)
+    run_until_terminated(serve_app(app.build(), "127.0.0.1", args.port))
+
+
+class BatchServer(StubServer):
+    """`with BatchServer(complete_after=1.0) as server: server.base_url, server.stats()`."""
+
+    def __init__(self, complete_after: float = 0.0, reject_n: bool = False,
+                 max_choices: int = 0) -> None:
+        command = [sys.executable, str(Path(__file__).resolve()), "--port", "0",
+                   "--complete-after", str(complete_after), "--max-choices", str(max_choices)]
+        command += ["--reject-n"] if reject_n else []
+        self.model = "batch-model"
+        self._stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr)
+        self.pid = self.process.pid
+        try:
+            self.base_url = self._wait_for_ready_line()
+        except BaseException:
+            self.kill()
+            raise
+        self.root_url = self.base_url[: -len("/v1")]
+
+
+if __name__ == "__main__":
+    main()
