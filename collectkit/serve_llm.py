@@ -13,6 +13,7 @@ import sys
 import time
 
 from .config import ConfigError, Settings
+from .replicas import start_replicas, url_list
 from .serve import (SERVER_KEY_VAR, ServeError, ServerOptionError, choose_engine, find_server,
                     probe_models, recorded_servers, server_api_key, start_server)
 from .vllm_command import DTYPES
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{SERVER_KEY_VAR}); never written anywhere")
     parser.add_argument("--n-parallel", type=int, default=8,
                         help="llama.cpp: sequences decoded together (default 8)")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="N servers on consecutive ports from --port, each with its share of "
+                        "GPUs (vLLM) or CPU threads (llama.cpp); prints the --api_base list")
     parser.add_argument("--timeout", type=float, help="seconds to wait for readiness")
     parser.add_argument("--status", action="store_true", help="show recorded servers and exit")
     parser.add_argument("--stop", action="store_true",
@@ -96,12 +100,21 @@ def main(argv: list[str] | None = None) -> int:
         if engine == "vllm":  # settings from the environment apply to vLLM only
             vllm_only.update(gpu_util=settings.gpu_util, enforce_eager=settings.enforce_eager,
                              tensor_parallel_size=settings.tensor_parallel_size)
+        if args.replicas < 1:
+            raise ServerOptionError(f"--replicas must be at least 1, not {args.replicas}")
         started = time.monotonic()
-        handle = start_server(
-            settings.model, engine=engine, host=settings.server_host,
-            port=settings.server_port, api_key=args.api_key, n_parallel=args.n_parallel,
-            timeout=args.timeout, max_model_len=settings.max_model_len,
-            served_model_name=args.served_model_name, **vllm_only)
+        common = dict(engine=engine, host=settings.server_host, port=settings.server_port,
+                      api_key=args.api_key, n_parallel=args.n_parallel, timeout=args.timeout,
+                      max_model_len=settings.max_model_len,
+                      served_model_name=args.served_model_name)
+        if args.replicas > 1:
+            handles = start_replicas(settings.model, args.replicas, **common, **vllm_only)
+            print(f"{len(handles)} {engine} servers ready in {time.monotonic() - started:.1f} s: "
+                  f"PIDs {', '.join(str(h.pid) for h in handles)}")
+            print(f"--api_base {url_list(handles)}\nstop them all with: "
+                  "python -m collectkit.serve_llm --stop")
+            return 0
+        handle = start_server(settings.model, **common, **vllm_only)
     except (ServerOptionError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

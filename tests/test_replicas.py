@@ -96,3 +96,31 @@ def test_two_llamacpp_replicas_answer_with_their_thread_share(kit_state_dir, tmp
         for handle in handles:
             handle.stop()
     assert all(pid_gone(h.pid) for h in handles)
+
+
+def test_serve_llm_replicas_prints_the_url_list_and_stop_ends_them_all(fake_vllm_executable,
+                                                                       kit_state_dir, capsys):
+    from collectkit import serve_llm
+
+    port = consecutive_free_ports(2)
+    code = serve_llm.main(["--engine", "vllm", "--model", MODEL, "--port", str(port),
+                           "--replicas", "2", "--timeout", "20"])
+    out = capsys.readouterr().out
+    handles = recorded_servers()
+    try:
+        assert code == 0
+        urls = f"http://127.0.0.1:{port}/v1,http://127.0.0.1:{port + 1}/v1"
+        assert f"--api_base {urls}" in out
+        assert sorted(h.base_url for h in handles) == urls.split(",")
+        assert [environment_of(h.pid)["CUDA_VISIBLE_DEVICES"] for h in
+                sorted(handles, key=lambda h: h.base_url)] == ["0", "1"]
+    finally:
+        assert serve_llm.main(["--stop"]) == 0
+    assert all(pid_gone(h.pid) for h in handles) and recorded_servers() == []
+
+
+def test_serve_llm_refuses_zero_replicas(kit_state_dir, capsys):
+    from collectkit import serve_llm
+
+    assert serve_llm.main(["--model", MODEL, "--engine", "vllm", "--replicas", "0"]) == 2
+    assert "--replicas must be at least 1" in capsys.readouterr().err

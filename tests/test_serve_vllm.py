@@ -376,3 +376,21 @@ def test_notebook_reuse_probe_sends_the_servers_key(fake_vllm, monkeypatch):
     finally:
         first.stop()
         kill_group(first.pid)
+
+
+def test_a_run_manifest_records_how_its_local_server_was_started(fake_vllm, kit_state_dir,
+                                                                  monkeypatch):
+    from collectkit.config import Settings
+    from collectkit.run_manifest import _server_commands
+
+    monkeypatch.setenv("VLLM_API_KEY", "sk-never-in-the-manifest")
+    handle = start_fake(port=free_port(), max_model_len=4096)
+    try:
+        local = Settings(model=HF_MODEL, api_base=handle.base_url)
+        commands = _server_commands(local)
+        assert commands == [handle.command] and "serve" in commands[0]
+        assert "sk-never-in-the-manifest" not in json.dumps(commands)
+        assert _server_commands(Settings(model=HF_MODEL, api_mode="remote",
+                                         api_base=handle.base_url)) == []
+    finally:
+        handle.stop()

@@ -105,7 +105,9 @@ def test_collection_with_n_k_returns_k_distinct_texts_and_usage(vllm_server, tmp
         usage = row["responses"][0]["usage"]  # one request with n=k: its usage covers all k
         assert usage["prompt_tokens"] > 0
         counted = sum(token_count(vllm_server, text) for text in texts)
-        assert counted <= usage["completion_tokens"] <= counted + K  # + an end token each
+        # Covers all k choices (llama.cpp's covers about one): re-tokenizing the texts gives the
+        # same count give or take merges across a cut, plus an end token per finished choice.
+        assert 0.9 * counted <= usage["completion_tokens"] <= counted + K
     manifest = json.loads(output.with_name("n_k.manifest.json").read_text())
     assert manifest["runs"][-1]["n_per_request"] is True
 
