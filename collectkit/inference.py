@@ -15,6 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -75,7 +76,7 @@ def check_server(settings: Settings, api_key: str) -> None:
         if status in FATAL_STATUSES and status != 404:
             raise CollectionError(f"{FATAL_STATUSES[status]} ({status} on /v1/models) at "
                                   f"{where}; give the server's key with --api_key or "
-                                  "COLLECTKIT_SERVER_API_KEY")
+                                  "VLLM_API_KEY")
         if models and settings.model not in models:
             raise CollectionError(f"the server at {where} serves {', '.join(models)}, "
                                   f"not {settings.model}; pass --model {models[0]}")
@@ -84,7 +85,8 @@ def check_server(settings: Settings, api_key: str) -> None:
     if len(silent) == len(settings.base_urls):
         raise CollectionError(
             f"no server answers at {', '.join(silent)}; start one with: python -m "
-            f"collectkit.serve_llm --model {settings.model} --port {settings.server_port}")
+            f"collectkit.serve_llm --model {settings.model} "
+            f"--port {urlsplit(settings.base_urls[0]).port or settings.server_port}")
     if silent:
         log.warning("not answering yet, used once they answer: %s", ", ".join(silent))
 

@@ -151,6 +151,11 @@ def test_no_server_gives_the_command_to_start_one(tmp_path):
     assert cli.returncode == 2
     assert cli.stderr.strip().count("\n") == 0 and "serve_llm" in cli.stderr
     assert not list(tmp_path.glob("*.jsonl"))
+    elsewhere = subprocess.run([sys.executable, "-m", "collectkit.run_inference", "--api_base",
+                                "http://127.0.0.1:7/v1", "--output_dir", str(tmp_path),
+                                "--num_problems", "2"], capture_output=True, text=True,
+                               cwd=tmp_path)
+    assert elsewhere.returncode == 2 and elsewhere.stderr.strip().endswith("--port 7")
 
 
 def test_server_going_away_mid_run_consumes_no_attempts(tmp_path):
