@@ -28,7 +28,7 @@ from . import protocols, store
 from .config import Settings
 from .faults import describe, redact_url
 from .llm import Completion, LocalLLM, RemoteLLM, RequestFailed, _completions, sampling_params
-from .problems import Problem
+from .problems import Problem, load_problems
 
 log = logging.getLogger("collectkit")
 
@@ -150,15 +150,20 @@ class BatchDriver:
 
     def _merge(self, entry: dict, batch: Any, problems: dict[str, Problem],
                report: BatchReport) -> None:
+        lines = [json.loads(raw) for file_id in (batch.output_file_id, batch.error_file_id)
+                 if file_id for raw in self.client.files.content(file_id).text.splitlines()
+                 if raw.strip()]
+        self.merge_lines(entry, lines, problems, report)
+
+    def merge_lines(self, entry: dict, lines: list[dict], problems: dict[str, Problem],
+                    report: BatchReport) -> None:
+        """Append each of entry's problems from batch output lines (a downloaded output file
+        or `vllm run-batch -o`): all k responses, or a counted failure; once per problem."""
         done = store.completed_ids(self.path)
         samples: dict[str, list[Completion]] = {}
         errors: dict[str, RequestFailed] = {}
-        for file_id in (batch.output_file_id, batch.error_file_id):
-            if not file_id:
-                continue
-            for raw in self.client.files.content(file_id).text.splitlines():
-                if raw.strip():
-                    self._read_line(json.loads(raw), samples, errors)
+        for line in lines:
+            self._read_line(line, samples, errors)
         k = self.settings.k_responses
         rejected_n = 0
         for problem_id in entry["problem_ids"]:
@@ -239,18 +244,68 @@ class BatchDriver:
         return report
 
 
-
 @dataclass(frozen=True)
 class BatchMode:
     """collect(..., batch=BatchMode()): wait up to wait_s for running batches, polling every
     poll_s seconds (0: submit or merge, then return)."""
     wait_s: float = 0.0
     poll_s: float = 5.0
+    output_file: Path | None = None  # merge this local output (merge_output_file), no API
+
+
+def read_output_file(path: Path) -> list[dict]:
+    """The lines of a batch output file; BatchError naming the file and line if it is not one."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BatchError(f"cannot read batch output {path}: {exc.strerror}") from None
+    lines = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        if raw.strip():
+            try:
+                line = json.loads(raw)
+                split_custom_id(line["custom_id"])
+            except (ValueError, KeyError, TypeError):
+                raise BatchError(f"{path} line {number} is not a batch output line "
+                                 "(JSON with custom_id \"<problem id>::<index>\")") from None
+            lines.append(line)
+    return lines
+
+
+def write_requests_file(settings: Settings, problems: list[Problem], path: str | Path,
+                        n_per_line: bool = True) -> int:
+    """The batch JSONL for `vllm run-batch -i` (or any batch API); returns its line count."""
+    lines = batch_lines(problems, settings, n_per_line)
+    store.write_text_atomic(Path(path), write_jsonl(lines).decode())
+    return len(lines)
+
+
+def merge_output_file(settings: Settings, output_file: str | Path,
+                      results_path: str | Path | None = None,
+                      problems: list[Problem] | None = None) -> Any:
+    """Merge a local batch output (`vllm run-batch -o FILE`) into the results file through the
+    same merge as a downloaded batch: the problems it answers, each once, same rows and manifest.
+    Returns the run's RunStats."""
+    from .inference import run_collection  # inference imports this module
+    answered = {split_custom_id(line["custom_id"])[0] for line in read_output_file(output_file)}
+    if problems is None:
+        problems = load_problems(settings.dataset, settings.problem_limit,
+                                 settings.dataset_source, seed=settings.subset_seed)
+    return run_collection(settings, [p for p in problems if p.unique_id in answered],
+                          output_path=results_path, progress=False,
+                          batch=BatchMode(output_file=Path(output_file)))
 
 
 def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],
           problems: list[Problem], mode: BatchMode) -> BatchReport:
     """Run the batch driver with the run's Recorder (blocking: collect() runs it in a thread)."""
+    if mode.output_file is not None:
+        report = BatchReport()
+        driver = BatchDriver(settings, path, None, recorder.done, recorder.failed)
+        driver.merge_lines({"id": mode.output_file.name, "problem_ids": [p.unique_id for p in todo]},
+                           read_output_file(mode.output_file),
+                           {p.unique_id: p for p in problems}, report)
+        return report
     client = openai.OpenAI(base_url=settings.base_urls[0], api_key=settings.resolve_api_key(),
                            timeout=settings.request_timeout, max_retries=settings.max_retries)
     with client:

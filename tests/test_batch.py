@@ -176,3 +176,18 @@ def test_a_batch_that_returns_too_few_responses_is_a_counted_failure(tmp_path):
     errors = rows(store.errors_path(out))
     assert all(e["counted"] and "returned 2 of 3 responses" in e["error"] for e in errors)
     assert all(len(e["partial_responses"]) == 2 for e in errors)
+
+
+def test_a_local_output_file_that_is_not_batch_output_is_refused_naming_the_line(tmp_path):
+    settings = Settings(model="smollm2", api_mode="local", k_responses=2, output_dir=str(tmp_path))
+    problems = load_problems("math500", 2)
+    requests = tmp_path / "requests.jsonl"
+    assert batch.write_requests_file(settings, problems, requests) == 2
+    not_output = tmp_path / "not-output.jsonl"
+    not_output.write_text(requests.read_text() + '{"id": "no custom_id"}\n')
+    results = tmp_path / "results.jsonl"
+    with pytest.raises(batch.BatchError, match=r"not-output.jsonl line 3 is not a batch output"):
+        batch.merge_output_file(settings, not_output, results, problems)
+    with pytest.raises(batch.BatchError, match="cannot read batch output"):
+        batch.merge_output_file(settings, tmp_path / "missing.jsonl", results, problems)
+    assert not results.exists()  # nothing written
