@@ -7,8 +7,9 @@ in `X.batch.json` beside the results. Any later run with the same command polls 
 batches, downloads finished output and appends each problem with all k responses through the one
 results writer, exactly once (a problem already in the results file is never appended again, so a
 run killed mid-merge just merges the rest). Problems whose lines failed are recorded as failed
-attempts and go into the next batch. The same JSONL is what `vllm run-batch -i FILE -o OUT
---model M` reads locally; see docs/scaling.md.
+attempts and go into the next batch. The same JSONL (write_requests_file) is what `vllm
+run-batch -i FILE -o OUT --model M` reads locally; merge_output_file merges OUT through the same
+merge. See docs/scaling.md.
 """
 from __future__ import annotations
 
