@@ -150,8 +150,10 @@ def _restore_env(name: str, value: str | None) -> None:
         os.environ[name] = value
 
 
-def tokenize_counter(base_url: str):
-    """A function text → number of tokens, from the engine's own tokenizer (POST /tokenize).
+def tokenize_counter(base_url: str, body=lambda text: {"content": text},
+                     token_count=lambda reply: len(reply["tokens"])):
+    """A function text → number of tokens, from the engine's own tokenizer (POST /tokenize;
+    llama.cpp's request and reply by default, `body`/`token_count` for another engine's).
 
     Used for both sides of every comparison: the engine's usage.completion_tokens undercounts
     with n>1. Re-tokenizing the returned text gives the generated count minus the end-of-sequence
@@ -167,10 +169,10 @@ def tokenize_counter(base_url: str):
             return 0
         if text not in cache:
             request = urllib.request.Request(
-                root + "/tokenize", data=json.dumps({"content": text}).encode(),
+                root + "/tokenize", data=json.dumps(body(text)).encode(),
                 headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(request, timeout=60) as response:
-                cache[text] = len(json.loads(response.read())["tokens"])
+                cache[text] = token_count(json.loads(response.read()))
         return cache[text]
 
     return count

@@ -5,17 +5,15 @@ The engine lock is held while it runs; tokens are counted with vLLM's own POST /
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
 import tempfile
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from common import TESTS, free_port
+from common import TESTS, free_port, tokenize_counter
 
 sys.path.insert(0, str(TESTS / "vllm"))
 from smollm2_hf import CPU_ENV, SERVED_NAME, converted_model  # noqa: E402
@@ -52,19 +50,7 @@ def vllm_engine(**options: Any) -> Iterator[Any]:
 
 def vllm_token_counter(base_url: str) -> Callable[[str], int]:
     """text → tokens, by vLLM's tokenizer (the same count for both sides of a comparison)."""
-    root = base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
-    cache: dict[str, int] = {}
-
-    def count(text: str) -> int:
-        if not text:
-            return 0
-        if text not in cache:
-            request = urllib.request.Request(
-                root + "/tokenize", data=json.dumps({"model": SERVED_NAME, "prompt": text,
-                                                     "add_special_tokens": False}).encode(),
-                headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=60) as response:
-                cache[text] = json.load(response)["count"]
-        return cache[text]
-
-    return count
+    return tokenize_counter(
+        base_url, body=lambda text: {"model": SERVED_NAME, "prompt": text,
+                                     "add_special_tokens": False},
+        token_count=lambda reply: reply["count"])
