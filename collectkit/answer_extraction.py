@@ -9,12 +9,12 @@ input leaves every existing file as it was (exit 2, one line). A last line still
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any, Iterable
 
+from collectkit.cli.args import ArgumentParser
 from collectkit.extraction import MATCH_MODES, grade_rows
 from collectkit.metrics import accuracy_table, summarize
 from collectkit.store import write_json_atomic, write_text_atomic
@@ -129,8 +129,8 @@ def format_report(rows: list[dict[str, Any]], by_category: bool, by_level: bool)
     return "\n\n".join(parts)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="python -m collectkit.answer_extraction",
         description="Extract answers from collected responses, grade them (MMLU-Pro: official "
         "letter cascade, never a random guess; MATH: math-verify, gold first) and report accuracy, "
@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "'answer is (X)' (default: first)")
     parser.add_argument("--workers", type=int, default=None,
                         help="math-verify worker processes (default: CPU count)")
-    parser.add_argument("--timeout", type=int, default=5,
+    parser.add_argument("--verify-timeout", dest="timeout", type=int, default=5,
+                        hidden=("--timeout",),
                         help="math-verify timeout per parse/compare step, seconds (default: 5)")
     return parser
 
