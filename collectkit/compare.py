@@ -23,12 +23,11 @@ import pandas as pd
 
 from . import metrics
 from .cli.args import ArgumentParser
-from .answer_extraction import InputError, read_results, results_files
 from .grading import grade_rows
+from .results import PROCESSED_SUFFIX, InputError, read_results, results_files
 
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
-PROCESSED_SUFFIX = ".processed.jsonl"
 
 
 def run_label(path: Path) -> str:

@@ -30,6 +30,16 @@ def _uses_engine(item) -> bool:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "engine: starts an inference engine (waits for the engine lock)")
+    config.addinivalue_line("markers", "notebook: executes a notebook (papermill or a kernel)")
+    config.addinivalue_line("markers", "slow: takes over ~10 s without an engine (a venv, a build)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that uses the embedded engine is an engine test even without the marker, so
+    `make test-fast` (-m "not engine and not notebook and not slow") leaves it out."""
+    for item in items:
+        if _uses_engine(item) and item.get_closest_marker("engine") is None:
+            item.add_marker(pytest.mark.engine)
 
 
 def pytest_collection_finish(session):

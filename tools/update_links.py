@@ -3,7 +3,9 @@
     python tools/update_links.py
 
 - README.md: the block of "Open in Colab" badges between <!-- badges --> and <!-- /badges -->;
-- colab/collectkit_colab.ipynb: its "Open in Colab" badge and the `repo_url` parameter default.
+- colab/collectkit_colab.ipynb: its "Open in Colab" badge and the `repo_url` parameter default;
+- notebooks/*.ipynb: the `repo_url` their Colab install cell installs from;
+- pyproject.toml: the project URLs.
 
 tests/test_links.py fails while either is out of date; nothing else in those files is touched.
 """
@@ -53,12 +55,28 @@ def update_colab_notebook(path: Path, repo_url: str = links.REPO_URL) -> bool:
     return updated != text
 
 
+PROJECT_URL = re.compile(r'^(\w+ = )"https://[^"/]+/[^"/]+/[^"/#]+([^"]*)"$', re.MULTILINE)
+
+
+def update_pyproject(path: Path, repo_url: str = links.REPO_URL) -> bool:
+    """Point the [project.urls] entries at REPO_URL; True if it changed."""
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split("[project.urls]\n", 1)
+    urls, tail = rest.split("\n\n", 1)
+    urls = PROJECT_URL.sub(lambda m: f'{m.group(1)}"{repo_url}{m.group(2)}"', urls)
+    updated = f"{head}[project.urls]\n{urls}\n\n{tail}"
+    if updated != text:
+        path.write_text(updated, encoding="utf-8")
+    return updated != text
+
+
 def main() -> int:
-    changed = [str(path.relative_to(ROOT)) for path, update in (
-        (ROOT / "README.md", update_readme),
-        (ROOT / links.COLAB_NOTEBOOK, update_colab_notebook)) if update(path)]
+    targets = [(ROOT / "README.md", update_readme), (ROOT / "pyproject.toml", update_pyproject),
+               (ROOT / links.COLAB_NOTEBOOK, update_colab_notebook)]
+    targets += [(ROOT / notebook, update_colab_notebook) for notebook in links.NOTEBOOKS]
+    changed = [str(path.relative_to(ROOT)) for path, update in targets if update(path)]
     print("updated: " + ", ".join(changed) if changed else
-          f"README.md and {links.COLAB_NOTEBOOK} already match {links.REPO_URL}")
+          f"README.md, pyproject.toml and the notebooks already match {links.REPO_URL}")
     return 0
 
 

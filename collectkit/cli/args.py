@@ -13,9 +13,11 @@ import argparse
 import contextlib
 import contextvars
 import difflib
+import re
 import sys
 from typing import Any, Iterable, Iterator, NoReturn
 
+SNAKE_OPTION = re.compile(r"--[a-z0-9]+(?:_[a-z0-9]+)+")
 # The program name a dispatcher (`collectkit run`) gives the parser of the command it runs.
 _PROG: contextvars.ContextVar[str | None] = contextvars.ContextVar("collectkit_prog", default=None)
 
@@ -51,6 +53,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def add_argument(self, *names: str, hidden: Iterable[str] = (), **kwargs: Any):
         action = super().add_argument(*names, **kwargs)
+        self._spell_everything()
         for name in hidden:
             self._register(name, action)
             self._hidden_options.add(name)
@@ -83,8 +86,11 @@ class ArgumentParser(argparse.ArgumentParser):
         return super().format_usage()
 
     def format_help(self) -> str:
+        """Help with every option this parser knows written kebab-case, in texts too."""
         self._spell_everything()
-        return super().format_help()
+        known = self._option_string_actions
+        return SNAKE_OPTION.sub(lambda m: kebab(m[0]) if m[0] in known else m[0],
+                                super().format_help())
 
     def known_options(self) -> list[str]:
         """Every spelling this parser accepts, the shown ones first."""
