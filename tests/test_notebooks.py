@@ -162,7 +162,8 @@ def test_colab_install_cell_acts_only_on_colab_and_uses_links():
     assert f'repo_url: str = "{links.REPO_URL}"' in parameters
     install = next(cell.source for cell in code_cells(nb) if "subprocess" in cell.source)
     assert '"google.colab" in sys.modules' in install
-    assert "if in_colab:" in install and "collectkit @ git+{repo_url}" in install
+    assert "if in_colab:" in install and "collectkit{extra} @ git+{repo_url}" in install
+    assert '"serve", "--install-model"' in install  # the embedded model for a CPU runtime
     assert links.pip_spec() == f"collectkit @ git+{links.REPO_URL}"
     assert links.COLAB_URL.endswith("/blob/main/colab/collectkit_colab.ipynb")
     assert links.COLAB_URL in nb.cells[0].source

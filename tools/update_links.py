@@ -2,7 +2,8 @@
 
     python tools/update_links.py
 
-- README.md: the block of "Open in Colab" badges between <!-- badges --> and <!-- /badges -->;
+- README.md: the block of "Open in Colab" badges between <!-- badges --> and <!-- /badges -->,
+  and the address of its `pip install "collectkit @ git+…"` line;
 - colab/collectkit_colab.ipynb: its "Open in Colab" badge and the `repo_url` parameter default;
 - notebooks/*.ipynb: the `repo_url` their Colab install cell installs from;
 - pyproject.toml: the project URLs.
@@ -23,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from collectkit import links  # noqa: E402
 
 BADGE_LINE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
+PIP_SPEC = re.compile(r'"collectkit @ git\+[^"]*"')  # the README's pip install line
 REPO_URL_PARAMETER = re.compile(r'^(repo_url: str = )"[^"]*"', re.MULTILINE)
 
 
@@ -33,6 +35,7 @@ def update_readme(readme: Path, repo_url: str = links.REPO_URL) -> bool:
     _, tail = rest.split(links.BADGES_END, 1)
     updated = (f"{head}{links.BADGES_START}\n{links.readme_badges(repo_url)}\n"
                f"{links.BADGES_END}{tail}")
+    updated = PIP_SPEC.sub(lambda _match: f'"{links.pip_spec(repo_url)}"', updated)
     if updated != text:
         readme.write_text(updated, encoding="utf-8")
     return updated != text
