@@ -309,6 +309,7 @@ def test_run_folder_lookups(tmp_path):
 # ------------------------------------------------------------------------------ executed
 
 @pytest.mark.engine
+@pytest.mark.notebook
 def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsys):
     import demo
 
@@ -391,6 +392,7 @@ def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsy
 
 
 @pytest.mark.engine
+@pytest.mark.notebook
 def test_serve_notebook_reuses_a_recorded_server(tmp_path, stop_recorded):
     port = free_port()
     handle = start_server(engine="llamacpp", port=port, n_parallel=2, max_model_len=1024,
@@ -409,6 +411,7 @@ def test_serve_notebook_reuses_a_recorded_server(tmp_path, stop_recorded):
 
 
 @pytest.mark.engine
+@pytest.mark.notebook
 def test_colab_notebook_runs_on_cpu(tmp_path, stop_recorded):
     run_dir = tmp_path / "colab-run"
     port = free_port()

@@ -84,16 +84,22 @@ def test_each_covering_test_exists(node):
         assert name in {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}, node
 
 
+def make_dry_run(*targets: str) -> str:
+    """What `make TARGET…` would run (setup taken as done), even when pytest runs under make."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    return subprocess.run(["make", "--no-print-directory", "-n", "-o", ".venv/.installed-stamp",
+                           *targets], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=30).stdout
+
+
 def test_make_lab_serves_the_repository_root():
-    shown = subprocess.run(["make", "-n", "-o", ".venv/.installed-stamp", "lab"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=30).stdout
+    shown = make_dry_run("lab")
     assert "--ServerApp.root_dir=. " in shown and "default_url=/lab/tree/notebooks" in shown
     assert (ROOT / "colab" / "collectkit_colab.ipynb").is_file()  # under that root
 
 
 def test_make_test_fast_leaves_out_engines_and_notebooks():
-    shown = subprocess.run(["make", "-n", "-o", ".venv/.installed-stamp", "test-fast", "test"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=30).stdout
+    shown = make_dry_run("test-fast", "test")
     fast, full = shown.strip().splitlines()
     assert fast.endswith('-m pytest -q -m "not engine and not notebook and not slow"')
     assert full.endswith("-m pytest -q")
