@@ -103,7 +103,18 @@ def test_make_test_fast_leaves_out_engines_and_notebooks():
     fast, full = shown.strip().splitlines()
     assert fast.endswith('-m pytest -q -m "not engine and not notebook and not slow"')
     assert full.endswith("-m pytest -q")
-    from conftest import _uses_engine  # noqa: F401  (the marker rule the lane relies on)
+    expression = fast.split('-m "')[1].rstrip('"')
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-m",
+         expression, "tests/test_serve.py", "tests/test_collection.py", "tests/test_notebooks.py",
+         "tests/test_cli.py"], cwd=ROOT, capture_output=True, text=True, timeout=120).stdout
+    chosen = [line for line in collected.splitlines() if "::" in line]
+    assert any(line.startswith("tests/test_cli.py::") for line in chosen)
+    assert not [line for line in chosen if line.startswith(("tests/test_serve.py::",
+                                                            "tests/test_collection.py::"))]
+    left_out = ("test_demo_runs", "test_colab_notebook_runs_on_cpu", "test_start_button_starts")
+    assert not [line for line in chosen if any(name in line for name in left_out)]
+    assert any("test_committed_notebooks_are_stripped" in line for line in chosen)
 
 
 def shell(command: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
