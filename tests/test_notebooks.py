@@ -415,12 +415,13 @@ def test_serve_notebook_reuses_a_recorded_server(tmp_path, stop_recorded):
 def test_colab_notebook_runs_on_cpu(tmp_path, stop_recorded):
     run_dir = tmp_path / "colab-run"
     port = free_port()
-    nb = execute(COLAB, tmp_path / "colab.ipynb", engine="llamacpp", model=EMBEDDED_MODEL,
-                 port=port, max_model_len=4096, num_problems=str(TINY["num_problems"]),
+    nb = execute(COLAB, tmp_path / "colab.ipynb",  # its defaults on a CPU: the embedded model
+                 port=port, num_problems=str(TINY["num_problems"]),
                  k_responses=TINY["k"], max_tokens=TINY["max_tokens"], max_concurrent=8,
                  run_dir=str(run_dir), keep_running=False)
     text = outputs_text(nb)
     assert "not on Colab: nothing installed" in text
+    assert f"model: {EMBEDDED_MODEL}" in text and "context length: " in text
     assert "stopped PID" in text
     assert not recorded_servers()
     results = ns.find_results_file(run_dir)

@@ -49,14 +49,12 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         if _PROG.get():
             self.prog = _PROG.get()
-        self._hidden_options: set[str] = set()
 
     def add_argument(self, *names: str, hidden: Iterable[str] = (), **kwargs: Any):
         action = super().add_argument(*names, **kwargs)
         self._spell_everything()
-        for name in hidden:
+        for name in hidden:  # accepted, never shown (not in action.option_strings)
             self._register(name, action)
-            self._hidden_options.add(name)
         return action
 
     # -- spellings
@@ -91,11 +89,6 @@ class ArgumentParser(argparse.ArgumentParser):
         known = self._option_string_actions
         return SNAKE_OPTION.sub(lambda m: kebab(m[0]) if m[0] in known else m[0],
                                 super().format_help())
-
-    def known_options(self) -> list[str]:
-        """Every spelling this parser accepts, the shown ones first."""
-        shown = [name for action in self._actions for name in action.option_strings]
-        return list(dict.fromkeys(shown + list(self._option_string_actions)))
 
     # -- errors
     def error(self, message: str) -> NoReturn:
