@@ -35,10 +35,11 @@ def pytest_configure(config):
 
 
 # Suites that drive the CLIs as subprocesses against stub servers over real sockets, kill and
-# restart them (2-8 s a test, ~200 s together): in `make test`, not in the inner loop.
+# restart them, or bootstrap and draw figures (1-8 s a test, ~210 s together): in `make test`,
+# not in the inner loop.
 SLOW_MODULES = {"test_hardening_files", "test_hardening_cli", "test_hardening_server",
                 "test_collection", "test_scaling", "test_endpoints", "test_concurrency",
-                "test_batch"}
+                "test_batch", "test_compare"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -28,7 +28,8 @@ COVERED = {
     "make demo": "tests/test_notebooks.py::test_demo_runs_the_four_notebooks_and_resumes",
     "make lab": "tests/test_readme_commands.py::test_make_lab_serves_the_repository_root",
     "make test": "tests/test_readme_commands.py::test_make_test_fast_leaves_out_engines_and_notebooks",
-    "make test-fast": "tests/test_readme_commands.py::test_make_test_fast_leaves_out_engines_and_notebooks",
+    "make test-fast":
+        "tests/test_readme_commands.py::test_the_fast_lane_leaves_out_engines_notebooks_and_slow_suites",
     "make test-browser": "tests/browser/test_jupyterlab.py",
     "make test-vllm": "tests/vllm/test_real_vllm.py",
     'pip install "collectkit @ git+https://github.com/collectkit/collectkit"':
@@ -103,6 +104,11 @@ def test_make_test_fast_leaves_out_engines_and_notebooks():
     fast, full = shown.strip().splitlines()
     assert fast.endswith('-m pytest -q -m "not engine and not notebook and not slow"')
     assert full.endswith("-m pytest -q")
+
+
+@pytest.mark.slow
+def test_the_fast_lane_leaves_out_engines_notebooks_and_slow_suites():
+    fast = make_dry_run("test-fast").strip()
     expression = fast.split('-m "')[1].rstrip('"')
     collected = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-m",
