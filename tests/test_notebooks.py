@@ -413,8 +413,12 @@ def test_serve_notebook_reuses_a_recorded_server(tmp_path, stop_recorded):
 @pytest.mark.engine
 @pytest.mark.notebook
 def test_colab_notebook_runs_on_cpu(tmp_path, stop_recorded):
+    """On a CPU its defaults serve the embedded model, so the server notebook 01 left on the
+    port is reused, not a port conflict."""
     run_dir = tmp_path / "colab-run"
     port = free_port()
+    left_by_01 = start_server(engine="llamacpp", port=port, n_parallel=4, max_model_len=4096,
+                              log_dir=tmp_path)
     nb = execute(COLAB, tmp_path / "colab.ipynb",  # its defaults on a CPU: the embedded model
                  port=port, num_problems=str(TINY["num_problems"]),
                  k_responses=TINY["k"], max_tokens=TINY["max_tokens"], max_concurrent=8,
@@ -422,6 +426,7 @@ def test_colab_notebook_runs_on_cpu(tmp_path, stop_recorded):
     text = outputs_text(nb)
     assert "not on Colab: nothing installed" in text
     assert f"model: {EMBEDDED_MODEL}" in text and "context length: " in text
+    assert f"reused the running llamacpp server: PID {left_by_01.pid}" in text
     assert "stopped PID" in text
     assert not recorded_servers()
     results = ns.find_results_file(run_dir)
