@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from collectkit.extraction import MATCH_MODES, grade_rows
+from collectkit.grading import MATCH_MODES, grade_rows
 from collectkit.metrics import accuracy_table, summarize
 from collectkit.store import write_json_atomic, write_text_atomic
 

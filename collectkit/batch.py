@@ -291,7 +291,8 @@ def merge_output_file(settings: Settings, output_file: str | Path,
     answered = {split_custom_id(line["custom_id"])[0] for line in read_output_file(output_file)}
     if problems is None:
         problems = load_problems(settings.dataset, settings.problem_limit,
-                                 settings.dataset_source, seed=settings.subset_seed)
+                                 settings.dataset_source, seed=settings.subset_seed,
+                                 fields=settings.dataset_fields)
     return run_collection(settings, [p for p in problems if p.unique_id in answered],
                           output_path=results_path, progress=False,
                           batch=BatchMode(output_file=Path(output_file)))

@@ -51,7 +51,7 @@ class CollectionError(RuntimeError):
 
 def default_output_path(settings: Settings) -> Path:
     model = re.sub(r"[^\w.-]+", "_", settings.model).strip("_")
-    return Path(settings.output_dir) / f"{model}_{file_tag(settings.dataset)}.jsonl"
+    return Path(settings.output_dir) / f"{model}_{file_tag(settings.dataset, settings.dataset_fields)}.jsonl"
 
 
 def resolve_output_path(settings: Settings, output_file: str | Path | None) -> Path:
@@ -131,11 +131,12 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     prices = load_prices(settings.prices)
     store.refuse_foreign(path)
     check_signature(path, sampling, allow_config_change)
+    if problems is None:  # before anything is sent or written: bad data stops here
+        problems = load_problems(settings.dataset, settings.problem_limit,
+                                 settings.dataset_source, seed=settings.subset_seed,
+                                 fields=settings.dataset_fields)
     if batch is None:
         check_server(settings, api_key)
-    if problems is None:
-        problems = load_problems(settings.dataset, settings.problem_limit,
-                                 settings.dataset_source, seed=settings.subset_seed)
     stats = RunStats(output_path=str(path))
     with store.AppendWriter(path) as results, \
             store.AppendWriter(store.errors_path(path)) as errors:
