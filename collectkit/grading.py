@@ -158,19 +158,25 @@ def extract_response_answer(row: dict[str, Any], response: dict[str, Any], match
 
 def grade_rows(
     rows: Iterable[dict[str, Any]], match: str = "first", workers: int | None = None,
-    timeout_s: int = 5, protocol: str | None = None,
+    timeout_s: int = 5, protocol: str | None = None, unrecorded_protocol: str | None = None,
 ) -> list[dict[str, Any]]:
     """Copies of the results rows whose responses gain `extracted_answer`, `is_correct` and
     `answer_group`. `protocol` overrides the protocol each row records (a name from
-    protocols.PROTOCOLS); `match` chooses the first or last "answer is (X)" for the zero-shot
-    multiple-choice protocol (the official one always takes the first, as its authors do)."""
+    protocols.PROTOCOLS); `unrecorded_protocol` names the protocol(s), one per family and
+    comma-separated, for rows that record none (outputs collected elsewhere; default: the
+    legacy zero-shot prompts); `match` chooses the first or last "answer is (X)" for the
+    zero-shot multiple-choice protocols (the official one always takes the first, as its
+    authors do)."""
     config = GradingConfig(match=match, workers=workers, timeout_s=timeout_s)
     chosen = protocols.get(protocol) if protocol else None
-    graded = [{**row, "responses": [
-        {**resp, "extracted_answer": extract_response_answer(row, resp, config.match, chosen)}
-        for resp in row.get("responses") or []
-    ]} for row in rows]
-    kinds = [answer_kind_of(row) for row in graded]
+    fallback = protocols.by_family(unrecorded_protocol)
+    graded = []
+    for row in rows:
+        row_protocol = chosen or protocols.for_row(row, fallback)
+        graded.append({**row, "responses": [
+            {**resp, "extracted_answer": extract_response_answer(row, resp, config.match,
+                                                                 row_protocol)}
+            for resp in row.get("responses") or []]})
     pairs = [(str(row["answer_correct"]), resp["extracted_answer"])
              for row, kind in zip(graded, kinds) if kind != "letter"
              for resp in row["responses"] if resp["extracted_answer"] is not None

@@ -17,9 +17,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import metrics
+from .tasks.registry import REGISTRY
 
-DATASET_LABELS = {"math500": "MATH-500", "mmlu_pro": "MMLU-Pro"}
-DATASET_COLORS = {"math500": "#1f77b4", "mmlu_pro": "#ff7f0e"}
+# Each known benchmark its label and a colour of its own; other datasets (your own files) take
+# OTHER_COLORS by their position in a figure.
+DATASET_LABELS = {name: benchmark.label for name, benchmark in REGISTRY.items()}
+BENCHMARK_PALETTE = ("#1f77b4", "#ff7f0e", "#17becf", "#bcbd22", "#e377c2", "#7f7f7f")
+DATASET_COLORS = dict(zip(REGISTRY, BENCHMARK_PALETTE))
 OTHER_COLORS = ("#2ca02c", "#d62728", "#9467bd", "#8c564b")
 RUN_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")
 MATH_LEVELS = (1, 2, 3, 4, 5)

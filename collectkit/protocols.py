@@ -251,7 +251,24 @@ def recorded_name(row: Mapping[str, Any]) -> str | None:
     return None
 
 
-def for_row(row: Mapping[str, Any]) -> Protocol:
-    """The protocol a results row was collected under (rows without one: the legacy prompts)."""
+def by_family(spec: str | None) -> dict[str, Protocol]:
+    """"json_answer,multiple_choice" → {"open": json_answer, "mcq": multiple_choice}: the
+    protocols to read rows that record none with (outputs collected elsewhere)."""
+    chosen: dict[str, Protocol] = {}
+    for name in filter(None, (part.strip() for part in (spec or "").split(","))):
+        protocol = get(name)
+        if protocol.family in chosen:
+            raise ProtocolError(f"two protocols for {FAMILY_WORDS[protocol.family]}: "
+                                f"{chosen[protocol.family].name} and {name}")
+        chosen[protocol.family] = protocol
+    return chosen
+
+
+def for_row(row: Mapping[str, Any], unrecorded: Mapping[str, Protocol] = {}) -> Protocol:
+    """The protocol a results row was collected under; rows that record none: the one given
+    for their family in `unrecorded` (by_family), else the legacy zero-shot prompts."""
     name = recorded_name(row)
-    return get(name) if name else PROTOCOLS[LEGACY[family_of(row)]]
+    if name:
+        return get(name)
+    family = family_of(row)
+    return unrecorded.get(family) or PROTOCOLS[LEGACY[family]]
