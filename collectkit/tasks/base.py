@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import socket
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Callable, Iterable, Iterator, Mapping
+from urllib.parse import urlsplit
 
 LETTERS = "ABCDEFGHIJ"
 ANSWER_KINDS = ("letter", "math", "number", "exact")
@@ -176,16 +179,47 @@ def read_bundled(name: str, filename: str) -> Iterator[dict]:
 def hub_rows(name: str, hub_id: str, config: str | None, revision: str | None,
              split: str) -> Iterable[dict]:
     """`datasets.load_dataset(hub_id, config, revision=…, split=…)`; no network, no `datasets`
-    or a gated dataset without a token is one ProblemError line, never a traceback."""
+    or a gated dataset without a token is one ProblemError line, never a traceback (and no
+    minute of retries: an unreachable Hub is found by one connection attempt first)."""
     where = hub_id + (f":{config}" if config else "") + (f"@{revision[:12]}" if revision else "")
     try:
         import datasets  # heavy; only when the Hub is asked for
+        from huggingface_hub.utils import logging as hub_logging
     except ImportError:
         raise ProblemError(f"{name}: loading {where} from the Hugging Face Hub needs the "
                            "`datasets` package (pip install datasets)") from None
+    unreachable = _hub_unreachable()
+    if unreachable:
+        raise ProblemError(f"{name}: cannot load {where}: {unreachable}; no network? A dataset "
+                           "downloaded before loads offline with HF_HUB_OFFLINE=1")
+    levels = datasets.logging.get_verbosity(), hub_logging.get_verbosity()
+    datasets.logging.set_verbosity_error()  # its warnings would say the same many times over
+    hub_logging.set_verbosity_error()
     try:
         return datasets.load_dataset(hub_id, config, revision=revision, split=split)
-    except Exception as exc:  # noqa: BLE001  (ConnectionError, gated, not found: all one line)
+    except Exception as exc:  # noqa: BLE001  (offline, gated, not found: all one line)
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise ProblemError(f"{name}: cannot load {where} from the Hugging Face Hub (no network, "
                            f"or no access): {reason}") from None
+    finally:
+        datasets.logging.set_verbosity(levels[0])
+        hub_logging.set_verbosity(levels[1])
+
+
+OFFLINE_VALUES = ("1", "true", "yes", "on")
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+def _hub_unreachable(timeout_s: float = 5.0) -> str | None:
+    """Why the Hub cannot be reached, or None (offline mode, a proxy: left to `datasets`)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in OFFLINE_VALUES or any(
+            os.environ.get(variable) for variable in PROXY_VARIABLES):
+        return None
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        return f"cannot reach {host}:{port} ({exc.strerror or exc})"
+    return None
