@@ -177,6 +177,7 @@ def grade_rows(
             {**resp, "extracted_answer": extract_response_answer(row, resp, config.match,
                                                                  row_protocol)}
             for resp in row.get("responses") or []]})
+    kinds = [answer_kind_of(row) for row in graded]
     pairs = [(str(row["answer_correct"]), resp["extracted_answer"])
              for row, kind in zip(graded, kinds) if kind != "letter"
              for resp in row["responses"] if resp["extracted_answer"] is not None

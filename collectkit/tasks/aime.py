@@ -13,7 +13,7 @@ from functools import partial
 
 from .base import Benchmark, Problem, text
 
-CONTEST = re.compile(r"AIME[_ ]?(II|I)\b", re.IGNORECASE)
+CONTEST = re.compile(r"AIME[_ -]?(II|I)(?![A-Za-z])", re.IGNORECASE)
 
 
 def aime_problem(row: dict, name: str, year: int) -> Problem:
