@@ -193,8 +193,10 @@ def hub_rows(name: str, hub_id: str, config: str | None, revision: str | None,
         raise ProblemError(f"{name}: cannot load {where}: {unreachable}; no network? A dataset "
                            "downloaded before loads offline with HF_HUB_OFFLINE=1")
     levels = datasets.logging.get_verbosity(), hub_logging.get_verbosity()
+    bars = datasets.is_progress_bar_enabled()
     datasets.logging.set_verbosity_error()  # its warnings would say the same many times over
     hub_logging.set_verbosity_error()
+    datasets.disable_progress_bars()
     try:
         return datasets.load_dataset(hub_id, config, revision=revision, split=split)
     except Exception as exc:  # noqa: BLE001  (offline, gated, not found: all one line)
@@ -204,6 +206,8 @@ def hub_rows(name: str, hub_id: str, config: str | None, revision: str | None,
     finally:
         datasets.logging.set_verbosity(levels[0])
         hub_logging.set_verbosity(levels[1])
+        if bars:
+            datasets.enable_progress_bars()
 
 
 OFFLINE_VALUES = ("1", "true", "yes", "on")
