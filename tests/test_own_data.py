@@ -304,3 +304,21 @@ def test_hub_spec_with_a_wrong_field_map_is_one_line(tmp_path, monkeypatch, caps
         err = capsys.readouterr().err
         assert code == 2 and err.startswith(f"error: {expected}"), err
         assert err.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+def test_the_readme_example_file_loads(tmp_path):
+    from collectkit.problems import load_problems
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Your own problems"):]
+    example = section[section.index("```json\n") + 8:]
+    example = example[:example.index("```")]
+    assert example.count("\n") == 3
+    problems = load_problems(str(_write(tmp_path / "my_problems.jsonl", example)))
+    assert sorted((p.unique_id, p.answer_kind, p.answer_correct) for p in problems) == [
+        ("q1", "math", "42"), ("q2", "letter", "C"), ("q3", "math", "\\frac{1}{2}")]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
