@@ -322,3 +322,17 @@ def test_the_readme_example_file_loads(tmp_path):
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_levels_plot_one_panel_per_benchmark_with_levels():
+    def graded(uid, dataset, level, ok):
+        return {"unique_id": uid, "dataset": dataset, "category": "c", "level": level,
+                "answer_correct": "1", "responses": [{"extracted_answer": "1", "is_correct": ok,
+                                                      "answer_group": 0}]}
+    rows = [graded("a", "math500", 1, True), graded("b", "mine", 2, False),
+            graded("c", "mmlu_pro", None, True)]
+    figure = plots.accuracy_by_level(accuracy_table(rows, by="level"))
+    assert [ax.get_title(loc="left") for ax in figure.axes] == ["MATH-500", "mine"]
+    ticks = [[t.get_text() for t in ax.get_xticklabels()] for ax in figure.axes]
+    assert ticks[0][0] == "Level 1\n(n=1)" and len(ticks[0]) == 5
+    assert ticks[1] == ["Level 2\n(n=1)"]
