@@ -52,7 +52,8 @@ class CollectionError(RuntimeError):
 
 def default_output_path(settings: Settings) -> Path:
     model = re.sub(r"[^\w.-]+", "_", settings.model).strip("_")
-    return Path(settings.output_dir) / f"{model}_{file_tag(settings.dataset, settings.dataset_fields)}.jsonl"
+    tag = file_tag(settings.dataset, settings.dataset_fields)  # a data file: its stem
+    return Path(settings.output_dir) / f"{model}_{tag}.jsonl"
 
 
 def resolve_output_path(settings: Settings, output_file: str | Path | None) -> Path:
