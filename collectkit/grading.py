@@ -3,8 +3,8 @@
 Each row's protocol (protocols.for_row) decides how its answers are extracted; its answer kind
 (tasks: letter, math, number, exact) how they are graded, never its benchmark's name. Multiple
 choice is right when the letter is the gold one; numbers when their values are equal ("1,000" =
-"1000"); exact text when its normalized spelling is. Math answers are compared with the gold answer by
-math-verify (`verify(gold, prediction)`, gold first) in worker processes, because math-verify's
+"1000"); exact text when its normalized spelling is. Math answers are compared with the gold
+answer by math-verify (`verify(gold, prediction)`, gold first) in worker processes, because math-verify's
 timeouts use `signal.alarm`, which only works in a process's main thread. A prediction spelled like
 the gold answer up to value-preserving rewrites (extraction.NORMALIZE_*) is right without
 math-verify, and verdicts are cached per (gold, prediction).
@@ -13,7 +13,8 @@ math-verify, and verdicts are cached per (gold, prediction).
 unparsed). Right answers are one group (each is equivalent to the gold answer); wrong answers
 merge by the same test — equal spelling or number, else math-verify — so maj@k treats them alike.
 
-Notebook API: grade_rows(rows, match="first", workers=None, timeout_s=5) -> graded copies.
+Notebook API: grade_rows(rows, match="first", workers=None, timeout_s=5, protocol=None,
+unrecorded_protocol=None) -> graded copies.
 """
 from __future__ import annotations
 

@@ -154,8 +154,9 @@ def accuracy_by_level(data: Any, title: str = "Accuracy per level (95% CI)") -> 
     1-5; your own files' `level`); a level with no problems in these results is marked as such,
     not left out. Benchmarks without levels (MMLU-Pro) have no panel."""
     table = _table(data, "level")
-    parts = ([(str(d), table.xs(d, level=0)) for d in dict.fromkeys(table.index.get_level_values(0))]
-             if isinstance(table.index, pd.MultiIndex) else [("math500", table)])
+    names = (dict.fromkeys(table.index.get_level_values(0))
+             if isinstance(table.index, pd.MultiIndex) else None)
+    parts = [(str(d), table.xs(d, level=0)) for d in names] if names else [("", table)]
     fig = Figure(figsize=(6.5, 4 * max(1, len(parts))), layout="constrained")
     axes = fig.subplots(max(1, len(parts)), 1, squeeze=False)[:, 0]
     fig.suptitle(title)
