@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from collectkit import protocols
 from collectkit.cli.args import ArgumentParser
-from collectkit.extraction import MATCH_MODES
-from collectkit.grading import grade_rows
+from collectkit.grading import MATCH_MODES, grade_rows
 from collectkit.metrics import accuracy_table
+from collectkit.protocols import ProtocolError
 # The results files are read and written by collectkit.results; re-exported for existing callers.
 from collectkit.results import (PROCESSED_SUFFIX, REQUIRED_FIELDS, SKIPPED_SUFFIXES,  # noqa: F401
                                 SUMMARY_SUFFIX, InputError, grade_file, jsonl_text, output_paths,
@@ -59,6 +60,11 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--match", choices=MATCH_MODES, default="first",
                         help="multiple choice: take the first (official) or the last "
                         "'answer is (X)' (default: first)")
+    parser.add_argument("--protocol", default=None,
+                        help="for rows that record no protocol (outputs collected elsewhere): "
+                        "how to read their answers, e.g. json_answer or multiple_choice; one "
+                        "per family (open-ended, multiple choice), comma-separated. Rows that "
+                        "record theirs keep it")
     parser.add_argument("--workers", type=int, default=None,
                         help="math-verify worker processes (default: CPU count)")
     parser.add_argument("--verify-timeout", dest="timeout", type=int, default=5,
@@ -71,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.workers is not None and args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        protocols.by_family(args.protocol)
+    except ProtocolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         files = results_files(args.input)
@@ -90,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     graded = grade_rows([row for _, rows in loaded for row in rows], match=args.match,
-                        workers=args.workers, timeout_s=args.timeout)
+                        workers=args.workers, timeout_s=args.timeout,
+                        unrecorded_protocol=args.protocol)
     start = 0
     for path, rows in loaded:
         file_rows, start = graded[start : start + len(rows)], start + len(rows)

@@ -23,7 +23,7 @@ def longest_prompt_chars(settings: Any) -> int:
     from .problems import load_problems
 
     problems = load_problems(settings.dataset, settings.problem_limit, settings.dataset_source,
-                             seed=settings.subset_seed)
+                             seed=settings.subset_seed, fields=settings.dataset_fields)
     return max((sum(len(m["content"]) for m in protocols.messages(p, settings.protocol))
                 for p in problems), default=0)
 

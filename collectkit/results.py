@@ -98,9 +98,11 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
 
 
 def grade_file(path: str | Path, match: str = "first", workers: int | None = None,
-               timeout_s: int = 5) -> list[dict[str, Any]]:
-    """Read one results file and return its rows graded (see grading.grade_rows)."""
-    return grade_rows(read_results(Path(path)), match=match, workers=workers, timeout_s=timeout_s)
+               timeout_s: int = 5, protocol: str | None = None) -> list[dict[str, Any]]:
+    """Read one results file and return its rows graded (see grading.grade_rows); `protocol`
+    reads the rows that record none (outputs collected elsewhere)."""
+    return grade_rows(read_results(Path(path)), match=match, workers=workers, timeout_s=timeout_s,
+                      unrecorded_protocol=protocol)
 
 
 def output_paths(source: Path, output: Path | None, many_inputs: bool) -> tuple[Path, Path]:

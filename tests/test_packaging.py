@@ -77,3 +77,13 @@ def test_python_version_is_what_the_tests_run():
         "Programming Language :: Python :: 3.11"]
     assert "Operating System :: POSIX :: Linux" in classifiers
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_every_subpackage_is_installed():
+    from setuptools import find_namespace_packages
+
+    include = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
+    listed = set(find_namespace_packages(str(ROOT), include=include))
+    found = {".".join(init.parent.relative_to(ROOT).parts)
+             for init in (ROOT / "collectkit").rglob("__init__.py")}
+    assert found <= listed, f"{sorted(found - listed)} would not be installed"

@@ -48,6 +48,12 @@ COVERED = {
     "collectkit serve --engine vllm --model .cache/smollm2-135m-instruct-hf --served-model-name "
     "smollm2-135m-hf": "tests/vllm/test_real_vllm.py",
     "collectkit run --num-problems 20 --k-responses 4": HERE,
+    "collectkit run --dataset my_problems.jsonl --k-responses 4": HERE,
+    "collectkit run --dataset math500,my_problems.jsonl --num-problems 40": HERE,
+    "collectkit run --dataset hf:openai/gsm8k:main@cc7b047b6e5bb11b4f1af84efc572db110a51b3c "
+    "--dataset-fields question=question,answer_correct=answer":
+        "tests/test_own_data.py::test_hub_spec_maps_its_columns",
+    "collectkit run --list-datasets": HERE,
     "collectkit run --api-mode remote --model gpt-4o-mini --num-problems all": HERE,
     "collectkit run --dataset math500 --protocol r1": HERE,
     "collectkit run --protocol mmlu_pro_zero_shot,qwen_boxed": HERE,
@@ -136,6 +142,9 @@ def test_readme_commands_run_as_written(tmp_path):
     (bin_dir / "collectkit").chmod(0o755)
     work = tmp_path / "work"
     work.mkdir()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")  # its own my_problems.jsonl
+    own = re.search(r"```json\n(\{\"unique_id\": \"q1\".*?)```", readme, re.DOTALL)[1]
+    (work / "my_problems.jsonl").write_text(own, encoding="utf-8")
     with StubServer(completion_tokens=8, model="smollm2-135m-instruct") as stub:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("COLLECTKIT_")},
                "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
@@ -180,3 +189,5 @@ def test_readme_commands_run_as_written(tmp_path):
     assert list(results.glob("*.processed.jsonl")) and list(results.glob("*.summary.json"))
     assert (tmp_path / "work" / "compare" / "responses.csv").is_file()
     assert "T=0.2" in ran['collectkit compare results/ --labels "T=0.2,T=1.0"'].stdout
+    assert (results / "smollm2-135m-instruct_my_problems.jsonl").is_file()
+    assert "gsm8k" in ran["collectkit run --list-datasets"].stdout
