@@ -87,7 +87,9 @@ def test_wheel_metadata_licence_readme_urls_classifiers_and_core_dependencies(bu
     core = [req for req in metadata.get_all("Requires-Dist") if "extra ==" not in req]
     assert not [req for req in core if req.startswith(NOT_CORE)], core
     assert {"notebooks", "hub", "parquet", "vllm"} <= set(metadata.get_all("Provides-Extra"))
-    assert "collectkit/cli/__init__.py" in names and "collectkit/data/math500.jsonl.gz" in names
+    for shipped in ("collectkit/cli/__init__.py", "collectkit/tasks/registry.py",
+                    "collectkit/data/math500.jsonl.gz", "collectkit/data/NOTICE"):
+        assert shipped in names, shipped
     assert not [name for name in names if name.startswith("tests/") or "__pycache__" in name]
 
 
