@@ -152,3 +152,32 @@ def test_hf_token_from_colab_secrets_never_shown(fake_colab, monkeypatch):
     assert os.environ["HF_TOKEN"] == "hf_from_colab_secrets"
     missing = colab.use_hf_token("OTHER_TOKEN")
     assert "SecretNotFoundError" in missing and "key icon" in missing
+
+
+def test_update_links_rewrites_install_cells_pyproject_and_readme_pip_line(tmp_path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import shutil
+
+    import update_links
+
+    fork = "https://github.com/someone/fork"
+    notebook = tmp_path / "01.ipynb"
+    shutil.copy(ROOT / links.NOTEBOOKS[0], notebook)
+    assert update_links.update_colab_notebook(notebook, fork)
+    sources = "\n".join(cell.source for cell in nbformat.read(notebook, as_version=4).cells)
+    assert f'repo_url: str = "{fork}"' in sources and links.REPO_URL not in sources
+    pyproject = tmp_path / "pyproject.toml"
+    shutil.copy(ROOT / "pyproject.toml", pyproject)
+    assert update_links.update_pyproject(pyproject, fork)
+    urls = tomllib.loads(pyproject.read_text())["project"]["urls"]
+    assert urls["Source"] == fork and urls["Issues"] == fork + "/issues"
+    readme = tmp_path / "README.md"
+    shutil.copy(ROOT / "README.md", readme)
+    assert update_links.update_readme(readme, fork)
+    assert f'pip install "collectkit @ git+{fork}"' in readme.read_text()
+    for path, update in ((notebook, update_links.update_colab_notebook),
+                         (pyproject, update_links.update_pyproject),
+                         (readme, update_links.update_readme)):
+        assert update(path)  # and back to REPO_URL: the committed text again
+        assert path.read_text() == (ROOT / (links.NOTEBOOKS[0] if path == notebook
+                                            else path.name)).read_text()
