@@ -23,6 +23,7 @@ from .explore_page import SCRIPT
 from .store import write_text_atomic
 
 PAGE_SIZE = 25
+FOLD_AFTER_CHARS, KEEP_BEFORE_CHARS = 2_000, 1_200  # fold a long text before the answer
 STYLE = """
 .ck-problem{font:14px/1.45 system-ui,sans-serif;color:#1b1b1b}
 .ck-head{color:#555;font-size:12px;margin-bottom:4px}
@@ -36,9 +37,9 @@ STYLE = """
 .ck-response{border:1px solid #ddd;border-left:5px solid #c62828;border-radius:4px;margin:6px 0;padding:6px 8px}
 .ck-response.ck-right{border-left-color:#2e7d32}
 .ck-meta{font-size:12px;color:#444;margin-bottom:4px}
-.ck-text{font-family:ui-monospace,monospace;font-size:12.5px;max-height:24em;overflow:auto}
+.ck-text{font-family:ui-monospace,monospace;font-size:12.5px}
 mark.ck-extracted-answer{background:#ffe066;outline:2px solid #f0a500;padding:0 1px}
-.ck-reasoning summary{cursor:pointer;color:#555;font-size:12px}
+.ck-reasoning summary,.ck-earlier summary{cursor:pointer;color:#555;font-size:12px}
 """
 PAGE_STYLE = """
 body{margin:0;font:14px system-ui,sans-serif}
@@ -60,11 +61,19 @@ def _level(row: dict[str, Any]) -> str:
 
 
 def _marked(text: str, span: tuple[int, int] | None) -> str:
+    """The response text with its extracted answer in a <mark>; a long text before the answer
+    is folded so the answer is always in view."""
     if span is None:
-        return escape(text)
+        return f'<div class="ck-text">{escape(text)}</div>'
     start, end = span
-    return (escape(text[:start]) + '<mark class="ck-extracted-answer" data-testid='
-            f'"extracted-answer">{escape(text[start:end])}</mark>' + escape(text[end:]))
+    folded, cut = "", 0
+    if start > FOLD_AFTER_CHARS:
+        cut = text.find("\n", start - KEEP_BEFORE_CHARS, start) + 1 or start - KEEP_BEFORE_CHARS
+        folded = (f'<details class="ck-earlier"><summary>{cut:,} earlier characters</summary>'
+                  f'<div class="ck-text">{escape(text[:cut])}</div></details>')
+    return (f'{folded}<div class="ck-text">{escape(text[cut:start])}<mark class="ck-extracted-answer" '
+            f'data-testid="extracted-answer">{escape(text[start:end])}</mark>'
+            f'{escape(text[end:])}</div>')
 
 
 def render_response(number: int, response: dict[str, Any], votes: Counter, is_mcq: bool) -> str:
@@ -90,7 +99,7 @@ def render_response(number: int, response: dict[str, Any], votes: Counter, is_mc
               if reasoning else "")
     return (f'<div class="ck-response ck-{"right" if right else "wrong"}" data-testid="response">'
             f'<div class="ck-meta">{" · ".join(meta)}</div>{folded}'
-            f'<div class="ck-text">{_marked(text, span)}</div></div>')
+            f'{_marked(text, span)}</div>')
 
 
 def render_problem(data: Explore, key: str) -> str:

@@ -34,7 +34,7 @@ SCRIPT = r"""
   }
   function controls() {
     if (D.runs.length > 1) {
-      const runs = select("filter-run", "run", D.runs.map((_, i) => i), "run", D.runs);
+      const runs = select("filter-run", "run", D.runs.map((_, i) => i), "run", D.runs.map(r => "run: " + r));
       runs.firstChild.remove();
     }
     select("filter-benchmark", "benchmark", D.options.benchmark, "benchmark");
