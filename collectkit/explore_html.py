@@ -197,7 +197,7 @@ def page_html(data: Explore, views: list[tuple[str, str]], note: str) -> str:
                "options": {"benchmark": sorted(kept["dataset"].astype(str).unique()),
                            "category": sorted(kept["category"].astype(str).unique()),
                            "level": sorted(int(v) for v in kept["level"].dropna().unique())}}
-    embedded = json.dumps(payload, ensure_ascii=False).replace("</", "<\\/")
+    embedded = json.dumps(payload, ensure_ascii=False).replace("<", "\\u003c")  # no tag inside
     title = escape(", ".join(data.labels))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>collectkit '
             f'explorer: {title}</title><link rel="icon" href="data:,"><style>{STYLE}'
