@@ -63,22 +63,29 @@ def vote_key(response: dict[str, Any]) -> Any:
 
 def _summary(label: str, position: int, row: dict[str, Any]) -> dict[str, Any]:
     responses = row.get("responses") or []
-    n = len(responses)
-    right = sum(bool(r.get("is_correct")) for r in responses)
-    votes = Counter(vote_key(r) for r in responses)
-    votes.pop(None, None)
+    right = unparsed = cut_off = 0
+    votes: Counter = Counter()
+    tokens = []
+    for response in responses:  # one pass: this runs for every response of a big run
+        if response.get("is_correct"):
+            right += 1
+        if response.get("extracted_answer") is None:
+            unparsed += 1
+        else:
+            votes[vote_key(response)] += 1
+        if response.get("finish_reason") == "length":
+            cut_off += 1
+        usage = response.get("usage")
+        if usage and usage.get("completion_tokens") is not None:
+            tokens.append(usage["completion_tokens"])
     right_votes = votes.pop("right", 0)
-    tokens = [t for r in responses if (t := (r.get("usage") or {}).get("completion_tokens"))
-              is not None]
     question = question_of(row)
     return {
-        "run": label, "key": problem_key(row), "position": position,
+        "run": label, "key": f"{row.get('dataset')}:{row.get('unique_id')}", "position": position,
         "unique_id": row.get("unique_id"), "dataset": row.get("dataset"),
         "category": row.get("category"), "level": row.get("level"),
-        "question": question, "preview": " ".join(question.split())[:PREVIEW_CHARS],
-        "n": n, "n_right": right,
-        "n_unparsed": sum(r.get("extracted_answer") is None for r in responses),
-        "n_cut_off": sum(r.get("finish_reason") == "length" for r in responses),
+        "question": question, "preview": " ".join(question[:PREVIEW_CHARS * 2].split())[:PREVIEW_CHARS],
+        "n": len(responses), "n_right": right, "n_unparsed": unparsed, "n_cut_off": cut_off,
         "attempts": int(row.get("attempts") or 1),
         "tokens": sum(tokens) / len(tokens) if tokens else float("nan"),
         "majority_right": right_votes > 0 and right_votes > max(votes.values(), default=0),
@@ -122,7 +129,8 @@ class Explore:
         self.labels = list(runs)
         self.table = problem_table(runs)
         self.by_run = {label: part for label, part in self.table.groupby("run", sort=False)}
-        self.rows = {(label, problem_key(row)): row for label, rows in runs.items() for row in rows}
+        every = (row for rows in runs.values() for row in rows)  # in the table's order
+        self.rows = dict(zip(zip(self.table["run"], self.table["key"]), every))
 
     @classmethod
     def load(cls, paths: Iterable[str | Path], labels: list[str] | None = None) -> "Explore":
