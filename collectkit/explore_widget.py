@@ -107,7 +107,8 @@ class Explorer:
         self.view.add_class("ck-view")
         self.html_path = widgets.Text(value=html_path, description="HTML file",
                                       layout=widgets.Layout(width="420px"))
-        save = widgets.Button(description="Save HTML", icon="download")
+        save = widgets.Button(description="Save HTML", icon="download",
+                              layout=widgets.Layout(width="auto"))
         save.add_class("ck-save-html")
         save.on_click(lambda _: self.save_html())
         self.saved = widgets.HTML()

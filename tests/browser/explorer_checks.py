@@ -64,7 +64,26 @@ def use_the_explorer(page, processed: Path) -> Path:
     check_problem_view(explorer.locator(".ck-view"), row)
     explorer.locator(".ck-save-html").click()
     explorer.locator(".ck-save-status").filter(has_text="wrote").wait_for(timeout=30_000)
+    box.fill("")  # the search cleared: every problem the filter keeps, the same one opened
+    box.press("Enter")
+    kept = data.select([name])
+    count.filter(has_text=f"{len(kept)} of").wait_for(timeout=30_000)
+    explorer.locator(".ck-problem-row").nth(list(kept["unique_id"]).index(row["unique_id"])).click()
+    check_problem_view(explorer.locator(".ck-view"), row)
     return processed.parent / "explorer.html"
+
+
+def screenshot_explorer(page, path: Path, height: int = 1100) -> None:
+    """The explorer's top `height` pixels (filters, list, the open problem) for the README."""
+    page.page.set_viewport_size({"width": 1280, "height": height})
+    explorer = page.panel.locator(".ck-explorer")
+    explorer.evaluate("element => element.scrollIntoView({block: 'start'})")
+    page.page.wait_for_timeout(300)
+    box = explorer.bounding_box()
+    page.page.screenshot(path=str(path), clip={
+        "x": box["x"], "y": box["y"], "width": box["width"],
+        "height": min(box["height"], height - box["y"])})
+    page.page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def open_offline(context, path: Path):

@@ -25,7 +25,7 @@ import pytest
 from collectkit.config import EMBEDDED_MODEL
 from collectkit.serve import recorded_servers
 
-from explorer_checks import check_offline_file, use_the_explorer
+from explorer_checks import check_offline_file, screenshot_explorer, use_the_explorer
 from lab import CHROMIUM, JupyterLab, NotebookPage, browser
 
 try:
@@ -123,7 +123,7 @@ def test_run_all_in_jupyterlab(jupyterlab, lab_root, tmp_path):
                     screenshot(cell.locator(".jp-OutputArea-output:has(img)").last, name, shots)
                 processed = next((lab_root / "runs" / "notebooks").glob("*.processed.jsonl"))
                 exported = use_the_explorer(page, processed)  # then its Save HTML button
-                screenshot(page.panel.locator(".ck-explorer"), "04_explorer.png", shots)
+                screenshot_explorer(page, shots / "04_explorer.png")
                 check_offline_file(context, exported, processed)
             page.save()
             check_saved(lab_root / relative, relative, page.rendered_images(), opened[relative])
