@@ -42,14 +42,6 @@ PREVIEW_CHARS = 90
 __doc__ += "".join(f"- {name}: {meaning};\n" for name, meaning in FILTERS.items())
 
 
-def problem_key(row: dict[str, Any]) -> str:
-    return f"{row.get('dataset')}:{row.get('unique_id')}"
-
-
-def question_of(row: dict[str, Any]) -> str:
-    return str(row.get("problem") or row.get("question") or "")
-
-
 def vote_key(response: dict[str, Any]) -> Any:
     """The answer group a response votes for ("right" for every right answer); None: no vote."""
     answer = response.get("extracted_answer")
@@ -79,7 +71,7 @@ def _summary(label: str, position: int, row: dict[str, Any]) -> dict[str, Any]:
         if usage and usage.get("completion_tokens") is not None:
             tokens.append(usage["completion_tokens"])
     right_votes = votes.pop("right", 0)
-    question = question_of(row)
+    question = str(row.get("problem") or row.get("question") or "")
     return {
         "run": label, "key": f"{row.get('dataset')}:{row.get('unique_id')}", "position": position,
         "unique_id": row.get("unique_id"), "dataset": row.get("dataset"),
