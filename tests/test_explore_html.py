@@ -127,3 +127,27 @@ def test_widget_filters_pages_shows_and_saves(files, tmp_path):
     assert written["note"].startswith(f"{len(data.select(['wrong'], run='b', benchmark='math500'))} "
                                       "of 141 problems of run b; kept: filter wrong")
     assert (tmp_path / "saved.html").is_file() and "wrote" in explorer.saved.value
+
+
+def test_response_view_folds_reasoning_and_long_text_but_never_the_answer():
+    from collections import Counter
+
+    from collectkit.explore_html import render_response
+
+    text = "step\n" * 1000 + "so the result is $\\boxed{42}$."
+    response = {"full_response": text, "finish_reason": "stop", "reasoning_content": "hmm " * 50,
+                "usage": {"completion_tokens": 1234}, "extracted_answer": "42",
+                "is_correct": False, "answer_group": 3}
+    votes = Counter({("group", 3): 2, "right": 1})
+    html = render_response(2, response, votes, is_mcq=False)
+    assert html.count("<details") == 2  # the reasoning, and the text long before the answer
+    assert '<summary>reasoning (200 chars)</summary>' in html
+    shown = html.split("</details>")[-1]  # after both folds: the visible text
+    assert '<mark class="ck-extracted-answer" data-testid="extracted-answer">42</mark>' in shown
+    assert shown.count("step") <= 1200 // 5 + 1  # at most ~1,200 characters before the answer
+    assert "#2 · ✗ wrong · answer <code>42</code> (group 3, 2 of 3 votes)" in html
+    assert "1234 tokens · finish stop" in html
+    unparsed = render_response(1, {**response, "extracted_answer": None, "reasoning_content": None},
+                               votes, is_mcq=False)
+    assert "no answer extracted (unparsed)" in unparsed and "<mark" not in unparsed
+    assert "<details" not in unparsed  # nothing to keep in view: the whole text shown
