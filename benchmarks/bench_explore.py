@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import base_parser, load_average, write_summary  # noqa: E402
 
-from collectkit.explore import FILTERS, SORTS  # noqa: E402
+from collectkit.explore_data import FILTERS, SORTS  # noqa: E402
 from collectkit.explore_html import export  # noqa: E402
 from collectkit.explore_widget import Explorer  # noqa: E402
 

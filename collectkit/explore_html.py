@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from .explore import FILTERS, SORT_LABELS, Explore, locate_answer, vote_key
+from .explore_data import FILTERS, SORT_LABELS, Explore, locate_answer, vote_key
 from .explore_page import SCRIPT
 from .store import write_text_atomic
 

@@ -2,7 +2,7 @@
 
 It reads the JSON embedded in the page — rows `[run, view, dataset, category, level, id, preview,
 n, right, tokens, score, flags]`, `flags` bit i set when the row passes filter i (computed in
-Python by collectkit.explore, so the file and the notebook agree) — and filters, sorts, pages and
+Python by collectkit.explore_data, so the file and the notebook agree) — and filters, sorts, pages and
 shows the pre-rendered problem views. Keys: j / ↓ next problem, k / ↑ previous, n / → next page,
 p / ← previous page.
 """

@@ -3,7 +3,7 @@
     from collectkit.explore_widget import Explorer
     Explorer.open(processed_file)          # or Explorer(runs) with compare.load_runs' dict
 
-Filters, sort and search run on the pandas frame of `collectkit.explore` and the list is paged
+Filters, sort and search run on the pandas frame of `collectkit.explore_data` and the list is paged
 (a fixed pool of row buttons), so a run of 12,000 problems x 8 answers stays quick. Elements carry
 `ck-…` classes for browser tests: ck-problem-row, ck-filter-<name>, ck-count, and, in the problem
 view, ck-response and ck-extracted-answer. "Save HTML" writes the offline file of the problems
@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import ipywidgets as widgets
 
-from .explore import FILTERS, SORT_LABELS, Explore, page
+from .explore_data import FILTERS, SORT_LABELS, Explore, page
 from .explore_html import STYLE, export, render_problem
 
 PAGE_SIZE = 20

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from collectkit import metrics
-from collectkit.explore import FILTERS, Explore, locate_answer, page
+from collectkit.explore_data import FILTERS, Explore, locate_answer, page
 from explore_support import labeled_runs, stub_run
 
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from collectkit import explore
-from collectkit.explore import Explore
+from collectkit.explore_data import Explore
 from collectkit.explore_widget import Explorer
 from explore_support import REPO, labeled_runs
 

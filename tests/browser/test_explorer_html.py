@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from collectkit.explore import Explore
+from collectkit.explore_data import Explore
 from collectkit import explore
 from explorer_checks import check_offline_file, open_offline
 from explore_support import labeled_runs
