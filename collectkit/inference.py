@@ -100,6 +100,10 @@ def run_collection(settings: Settings, problems: list[Problem] | None = None, *,
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        loop_running = False  # not run inside this handler: every error would carry its context
+    else:
+        loop_running = True
+    if not loop_running:
         if stop_on_sigterm:
             return asyncio.run(_cancel_on_sigterm(collect(settings, problems, **kwargs)))
         return asyncio.run(collect(settings, problems, **kwargs))
@@ -255,6 +259,10 @@ async def _rounds(todo: list[Problem], llm: BaseLLM, settings: Settings, recorde
                     if recorder.failures.get(p.unique_id, 0) < settings.max_attempts]
             if stats.stopped_early or not todo:
                 return
+        if stats.failed and stats.failed == stats.unreachable:  # not one attempt was counted
+            stats.stopped_early = (f"no server answered at {redact_url(settings.base_url)}: "
+                                   f"{stats.unreachable_why or 'no connection'}; "
+                                   f"{len(todo)} problem(s) wait for it, no attempt was counted")
     finally:
         bar.set_postfix(failed=stats.failed, tok_s=f"{_rate(stats, bar):.0f}", refresh=False)
         bar.close()
