@@ -160,7 +160,7 @@ class BatchDriver:
                     report: BatchReport) -> None:
         """Append each of entry's problems from batch output lines (a downloaded output file
         or `vllm run-batch -o`): all k responses, or a counted failure; once per problem."""
-        done = store.completed_ids(self.path)
+        done = store.completed_ids(self.path, self.settings.k_responses)
         samples: dict[str, list[Completion]] = {}
         errors: dict[str, RequestFailed] = {}
         for line in lines:
@@ -231,7 +231,7 @@ class BatchDriver:
         report = BatchReport()
         by_id = {p.unique_id: p for p in all_problems}
         self.poll_and_merge(by_id, report)
-        done, pending = store.completed_ids(self.path), self.pending_problem_ids()
+        done, pending = store.completed_ids(self.path, self.settings.k_responses), self.pending_problem_ids()
         fresh = [p for p in todo if p.unique_id not in done and p.unique_id not in pending]
         if fresh:
             self.submit(fresh, report)
@@ -240,7 +240,7 @@ class BatchDriver:
             time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
             report.pending.clear()
             self.poll_and_merge(by_id, report)
-        waiting = self.pending_problem_ids() - store.completed_ids(self.path)
+        waiting = self.pending_problem_ids() - store.completed_ids(self.path, self.settings.k_responses)
         report.pending_problems = len(waiting & {p.unique_id for p in todo})
         return report
 
