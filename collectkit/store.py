@@ -65,7 +65,8 @@ def check_name(results: Path) -> None:
     stem = results.name.removesuffix(".jsonl")
     longest = max(len(part.encode()) for part in results.parts) if results.parts else 0
     if len(stem.encode()) + DERIVED_NAME_EXTRA > limit or longest > limit:
-        raise StoreError(f"file name too long: {results.name[:40]}… ({len(results.name.encode())} "
+        size = len(results.name.encode())
+        raise StoreError(f"file name too long: {results.name[:40]}… ({size} "
                          f"bytes; this file system allows {limit} per name, and the kit adds up "
                          f"to {DERIVED_NAME_EXTRA}); choose a shorter --output_file")
 
