@@ -85,8 +85,11 @@ def test_killing_answer_extraction_leaves_no_worker_alive(tmp_path, sent):
     time.sleep(0.5)  # the workers are busy grading
     os.kill(child.pid, sent)
     child.wait(10)
-    gone, alive = psutil.wait_procs(workers, timeout=10)
-    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    running = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    for leftover in alive:  # never leak them, even when the test fails
+        leftover.kill()
+    assert not running, running
 
 
 def test_a_row_with_fewer_than_k_responses_is_not_done_on_resume(stub, tmp_path):
