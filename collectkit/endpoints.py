@@ -71,12 +71,15 @@ def served_models(base_url: str, api_key: str | None = None,
 
 
 async def answers(client: openai.AsyncOpenAI, timeout: float = PROBE_TIMEOUT_S) -> bool:
-    """True if GET /v1/models answers at all (any HTTP status: the server is up)."""
+    """True if GET /v1/models answers at all (any HTTP status: the server is up) within
+    `timeout` in all (a server trickling bytes does not answer)."""
     try:
-        await client.with_options(max_retries=0, timeout=timeout).models.list()
+        async with asyncio.timeout(timeout):
+            await client.with_options(max_retries=0, timeout=timeout).models.list()
     except openai.APIStatusError:
         return True
-    except (openai.APIConnectionError, openai.APIResponseValidationError):
+    except (openai.APIConnectionError, openai.APIResponseValidationError, TimeoutError,
+            ValueError):
         return False
     return True
 
