@@ -212,7 +212,7 @@ def _resume_scan(results: store.AppendWriter, errors_writer: store.AppendWriter,
     store.recover_torn_tail(path)
     store.recover_torn_tail(errors)
     scan = store.scan_results(path, row_tail(sampling), k)
-    for number, count in scan.short[:3]:
+    for number, _, count in [short for short in scan.short if short[1] not in scan.ids][:3]:
         log.warning("%s line %d has %d of %d responses (edited by hand?): not done, collected "
                     "again (readers keep the later row)", path, number, count, k)
     failures, bad_errors = store.scan_errors(errors)

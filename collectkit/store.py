@@ -126,8 +126,8 @@ class Scan:
     corrupt: list[tuple[int, str]] = field(default_factory=list)  # (line number, why)
     # (line number, the row's "sampling") for whole rows not ending as the caller expected
     other: list[tuple[int, Any]] = field(default_factory=list)
-    # (line number, responses) of rows with fewer than k responses (edited by hand): not done
-    short: list[tuple[int, int]] = field(default_factory=list)
+    # (line number, unique_id, responses) of rows with fewer than k responses: not done
+    short: list[tuple[int, str, int]] = field(default_factory=list)
 
 
 def scan_results(path: Path, trusted_end: bytes = b"", k: int | None = None) -> Scan:
@@ -155,7 +155,7 @@ def scan_results(path: Path, trusted_end: bytes = b"", k: int | None = None) -> 
                 if row is None:
                     scan.corrupt.append((number, why))
                 elif k is not None and len(row["responses"]) < k:
-                    scan.short.append((number, len(row["responses"])))
+                    scan.short.append((number, row["unique_id"], len(row["responses"])))
                 else:
                     scan.ids.add(row["unique_id"])
                     scan.other.append((number, row.get("sampling")))
