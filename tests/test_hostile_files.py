@@ -172,3 +172,11 @@ def test_a_failed_batch_counts_an_attempt_and_stops_at_max_attempts(tmp_path, ca
     errors = lines(store.errors_path(tmp_path / "b.jsonl"))
     assert len(errors) == 8 and all(e["counted"] for e in errors)
     assert all("failed (stub: the input file failed validation)" in e["error"] for e in errors)
+
+
+def test_an_output_name_too_long_for_extraction_is_one_line_and_exit_2(tmp_path, capsys):
+    results = write_rows(tmp_path / ("y" * 240 + ".jsonl"), [math_row("a", ["\\boxed{1}"])])
+    assert extraction_main(["-i", str(results)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and error.startswith("error: cannot write")
+    assert "File name too long" in error and sorted(tmp_path.iterdir()) == [results]
