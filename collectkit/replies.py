@@ -8,6 +8,7 @@ carry) are kept losslessly, escaped as the text `\\ud800`.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 USAGE_FIELDS = ("prompt_tokens", "completion_tokens")
@@ -51,17 +52,24 @@ def usage_counts(usage: Any) -> dict[str, int | None] | None:
     return {name: token_count(getattr(usage, name, None), name) for name in USAGE_FIELDS}
 
 
+# What a provider appends to an alias to name the snapshot that answered: a date (-2024-08-06,
+# -20241022), a build number (-001, -2411), a version (-v2); several may follow each other.
+SNAPSHOT_SUFFIX = re.compile(r"(?:-(?:\d{4}-\d{2}-\d{2}|\d{2}-\d{2}|\d{3,8}|v\d+(?:\.\d+)*))+")
+
+
 def same_model(requested: str, served: str | None) -> bool:
-    """Whether a reply's `model` is the run's model. Providers name a dated snapshot of the
-    alias asked for (gpt-4o → gpt-4o-2024-08-06) or add a path prefix (models/gemini-…); a
-    reply without `model` has nothing to compare."""
+    """Whether a reply's `model` is the run's model. Providers name a snapshot of the alias
+    asked for (gpt-4o → gpt-4o-2024-08-06, claude-x-latest → claude-x-20241022) or add a path
+    prefix (models/gemini-…); gpt-4o answered by gpt-4o-mini-… is another model. A reply
+    without `model` has nothing to compare."""
     if not served or served == requested:
         return True
     short_served, short_requested = served.rsplit("/", 1)[-1], requested.rsplit("/", 1)[-1]
     if short_served == short_requested:
         return True
-    return short_served.startswith(short_requested + "-") and any(
-        ch.isdigit() for ch in short_served[len(short_requested):])
+    alias = short_requested.removesuffix("-latest")
+    return (short_served.startswith(alias + "-")
+            and SNAPSHOT_SUFFIX.fullmatch(short_served[len(alias):]) is not None)
 
 
 def check_model(requested: str, served: Any) -> None:

@@ -183,3 +183,16 @@ def test_no_server_answering_in_remote_mode_says_why_and_exits_3(stub, tmp_path,
     assert "no server answered" in error and why.format(port=port) in error
     assert "raise --max_attempts" not in error and "no attempt was counted" in error
     assert json.loads(store.manifest_path(out).read_text())["status"] == "stopped"
+
+
+@pytest.mark.parametrize("requested, served, same", [
+    ("gpt-4o", "gpt-4o-2024-08-06", True), ("gpt-4o", "gpt-4o-mini-2024-07-18", False),
+    ("claude-3-5-sonnet-latest", "claude-3-5-sonnet-20241022", True),
+    ("gemini-2.0-flash", "models/gemini-2.0-flash", True),
+    ("gemini-2.0-flash", "gemini-2.0-flash-001", True), ("stub-model", "other-model", False),
+    ("llama-3", "llama-3-70b", False), ("stub-model", None, True),
+])
+def test_which_reply_model_is_the_run_model(requested, served, same):
+    from collectkit.replies import same_model
+
+    assert same_model(requested, served) is same
