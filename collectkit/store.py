@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from . import file_limits
+
 # Rows are written with unique_id first, so resuming reads ids without parsing whole lines.
 LEADING_ID = re.compile(rb'^\{"unique_id": ("(?:[^"\\]|\\.)*")')
 ROW_START = b'{"unique_id": '
@@ -50,30 +52,11 @@ def os_errors(path: Path, doing: str = "write") -> Iterator[None]:
         raise StoreError(f"cannot {doing} {path}: {exc.strerror or exc}") from None
 
 
-# The longest name the kit derives from a results file X.jsonl: a temporary copy of its manifest
-# (X.manifest.json.XXXXXXXX.tmp) and the batch requests file (X.batch-NN.requests.jsonl).
-DERIVED_NAME_EXTRA = len(".manifest.json.") + 8 + len(".tmp")
-
-
-def check_name(results: Path) -> None:
-    """A results file name short enough for the file system, with every file derived from it."""
-    folder = next((p for p in (results.parent, *results.parent.parents) if p.exists()), Path("."))
-    try:
-        limit = os.pathconf(folder, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        limit = 255
-    stem = results.name.removesuffix(".jsonl")
-    longest = max(len(part.encode()) for part in results.parts) if results.parts else 0
-    if len(stem.encode()) + DERIVED_NAME_EXTRA > limit or longest > limit:
-        size = len(results.name.encode())
-        raise StoreError(f"file name too long: {results.name[:40]}… ({size} "
-                         f"bytes; this file system allows {limit} per name, and the kit adds up "
-                         f"to {DERIVED_NAME_EXTRA}); choose a shorter --output_file")
-
-
 def refuse_foreign(results: Path) -> None:
     """Refuse to append to (or cut the tail of) files the kit did not write."""
-    check_name(results)
+    too_long = file_limits.name_too_long(results)
+    if too_long:
+        raise StoreError(too_long)
     for path in (results, errors_path(results)):
         with os_errors(path, "read"):
             is_folder = path.is_dir()
@@ -313,7 +296,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         target = Path(os.path.realpath(path)) if path.is_symlink() else path
     make_folder(target.parent)
     with os_errors(path):
-        mode = _permissions(target)
+        mode = file_limits.permissions(target)
         handle, temporary = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp",
                                              dir=target.parent)
         try:
@@ -324,15 +307,6 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-
-
-def _permissions(path: Path) -> int:
-    try:
-        return path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
