@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
-from urllib.parse import urlsplit
 
 from dotenv import dotenv_values, find_dotenv
+
+from . import input_checks
 
 EMBEDDED_MODEL = "smollm2-135m-instruct"
 DEFAULT_STOP = ("<end_of_turn>", "<|im_end|>")
@@ -116,7 +116,7 @@ class Settings:
             "server_port": 0 <= self.server_port < 65536,
             "gpu_util": _finite(self.gpu_util) and 0 < self.gpu_util <= 1,
         }
-        if not _variable_name(self.api_key_env):  # never echoed: it may be the key itself
+        if not input_checks.variable_name(self.api_key_env):  # never echoed: may be the key
             raise ConfigError("api_key_env takes the NAME of the variable that holds the key "
                               "(like OPENAI_API_KEY), not the key itself; the value given is not "
                               "a variable name (not shown, in case it is a key)")
@@ -131,7 +131,9 @@ class Settings:
         except ValueError as exc:  # an unknown name: one line listing the known ones
             raise ConfigError(f"invalid value for dataset: {exc}") from None
         for url in self.base_urls:
-            _check_base_url(url)
+            problem = input_checks.base_url_problem(url)
+            if problem:
+                raise ConfigError(problem)
             if "@" not in url.split("://", 1)[-1].split("/", 1)[0]:
                 continue
             from .faults import redact_url
@@ -271,37 +273,6 @@ def split_urls(value: str | Iterable[str]) -> list[str]:
             if url not in urls:
                 urls.append(url)
     return urls
-
-
-KEY_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-
-
-def _variable_name(name: str) -> bool:
-    """A name an environment variable can have, not shaped like an API key (sk-…, AIza…, or a
-    long run of mixed-case letters and digits without an underscore)."""
-    if not KEY_VARIABLE_NAME.fullmatch(name or ""):
-        return False
-    keyish = (name.startswith(("sk_", "AIza", "xai_", "gsk_")) or
-              (len(name) >= 24 and "_" not in name and any(c.isdigit() for c in name)
-               and any(c.islower() for c in name) and any(c.isupper() for c in name)))
-    return not keyish
-
-
-def _check_base_url(url: str) -> None:
-    """An http(s) URL of an API's base, with a hint for the two common slips."""
-    from .faults import redact_url
-
-    shown = redact_url(url)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        guess = "http://" + url.split("://", 1)[-1]
-        raise ConfigError(f"api_base {shown} is not an http:// or https:// URL; did you mean "
-                          f"{redact_url(guess)}?")
-    for route in ("/chat/completions", "/completions"):
-        if parts.path.rstrip("/").endswith(route):
-            base = url[: url.rfind(route)]
-            raise ConfigError(f"api_base {shown} ends with {route}: give the API's base URL, "
-                              f"{redact_url(base)} (the client adds {route} itself)")
 
 
 def _finite(value: float) -> bool:
