@@ -106,9 +106,9 @@ class Explorer:
         self.view = widgets.HTML("<p>Click a problem.</p>")
         self.view.add_class("ck-view")
         self.html_path = widgets.Text(value=html_path, description="HTML file",
-                                      layout=widgets.Layout(width="420px"))
+                                      layout=widgets.Layout(width="420px", min_width="300px"))
         save = widgets.Button(description="Save HTML", icon="download",
-                              layout=widgets.Layout(width="auto"))
+                              layout=widgets.Layout(min_width="120px"))
         save.add_class("ck-save-html")
         save.on_click(lambda _: self.save_html())
         self.saved = widgets.HTML()
