@@ -22,6 +22,7 @@ from collectkit.protocols import ProtocolError
 from collectkit.results import (PROCESSED_SUFFIX, REQUIRED_FIELDS, SKIPPED_SUFFIXES,  # noqa: F401
                                 SUMMARY_SUFFIX, InputError, grade_file, jsonl_text, output_paths,
                                 read_results, read_results_counting, results_files, write_graded)
+from collectkit.store import StoreError
 
 PRINTED_COLUMNS = ["n_problems", "n_responses", "k", "accuracy", "ci_low", "ci_high", "pass@k",
                    "maj@k", "unparsed_rate"]
@@ -107,7 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     for path, rows in loaded:
         file_rows, start = graded[start : start + len(rows)], start + len(rows)
         processed, summary_path = output_paths(path, args.output, many)
-        write_graded(path, file_rows, processed, summary_path, args.match)
+        try:
+            summary = write_graded(path, file_rows, processed, summary_path, args.match)
+        except StoreError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if summary["grading_timeouts"]:
+            print(f"{path}: {summary['grading_timeouts']} response(s) took longer than --timeout "
+                  f"{args.timeout} s to grade: counted unparsed (grading_timeout)",
+                  file=sys.stderr)
         print(f"== {path} ({len(file_rows)} problems) -> {processed}, {summary_path.name}")
         print(format_report(file_rows, args.by_category, args.by_level))
         print()

@@ -121,7 +121,9 @@ def output_paths(source: Path, output: Path | None, many_inputs: bool) -> tuple[
 def write_graded(source: Path, rows: list[dict[str, Any]], processed: Path, summary_path: Path,
                  match: str) -> dict[str, Any]:
     """Write the processed rows and their summary; returns the summary."""
-    summary = {"source": str(source), "match": match, **summarize(rows)}
+    summary = {"source": str(source), "match": match, **summarize(rows),
+               "grading_timeouts": sum(bool(r.get("grading_timeout")) for row in rows
+                                       for r in row.get("responses") or [])}
     write_text_atomic(processed, jsonl_text(rows))
     write_json_atomic(summary_path, summary)
     return summary

@@ -62,6 +62,9 @@ COVERED = {
     "collectkit compare results/modelA_MATH_500_MMLU_Pro.jsonl "
     "results/modelB_MATH_500_MMLU_Pro.jsonl --out compare/": HERE,
     'collectkit compare results/ --labels "T=0.2,T=1.0"': HERE,
+    "collectkit explore results/model_MATH_500_MMLU_Pro.processed.jsonl --html explorer.html": HERE,
+    'collectkit explore runA.processed.jsonl runB.processed.jsonl --labels "T=0.2,T=1.0" '
+    "--html flips.html --filter flipped --max-problems 500": HERE,
 }
 
 
@@ -174,6 +177,10 @@ def test_readme_commands_run_as_written(tmp_path):
                 for name in ("modelA", "modelB"):
                     shutil.copy(work / "results" / f"{name}_MATH_500_MMLU_Pro.jsonl",
                                 folder / "results")
+            elif command.startswith("collectkit explore runA"):
+                for name in ("runA", "runB"):  # two graded runs of the same problems
+                    shutil.copy(work / "results" / "model_MATH_500_MMLU_Pro.processed.jsonl",
+                                work / f"{name}.processed.jsonl")
             ran[command] = shell(command, folder, env)
             stub.set_mode("ok")
     codes = {command: (done.returncode, done.stderr[-500:]) for command, done in ran.items()}
@@ -191,3 +198,5 @@ def test_readme_commands_run_as_written(tmp_path):
     assert "T=0.2" in ran['collectkit compare results/ --labels "T=0.2,T=1.0"'].stdout
     assert (results / "smollm2-135m-instruct_my_problems.jsonl").is_file()
     assert "gsm8k" in ran["collectkit run --list-datasets"].stdout
+    for page in ("explorer.html", "flips.html"):
+        assert (tmp_path / "work" / page).read_text(encoding="utf-8").startswith("<!DOCTYPE html")
