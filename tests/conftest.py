@@ -42,7 +42,7 @@ def pytest_configure(config):
 # not in the inner loop.
 SLOW_MODULES = {"test_hardening_files", "test_hardening_cli", "test_hardening_server",
                 "test_collection", "test_scaling", "test_endpoints", "test_concurrency",
-                "test_batch", "test_compare"}
+                "test_batch", "test_compare", "test_hostile_files", "test_hostile_server"}
 
 
 def pytest_collection_modifyitems(config, items):
