@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from email.parser import Parser
 from pathlib import Path
@@ -43,11 +44,22 @@ def ok(done: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     return done
 
 
+def missing_from_wheelhouse() -> list[str]:
+    """Core dependencies of pyproject.toml with no wheel in WHEELHOUSE (names normalized)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    present = {canonicalize_name(wheel.name.split("-")[0]) for wheel in WHEELHOUSE.glob("*.whl")}
+    wanted = [canonicalize_name(Requirement(line).name) for line in project["dependencies"]]
+    return [name for name in wanted if name not in present]
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """(wheel path, venv bin folder, a folder outside the tree) once per module."""
     tmp = tmp_path_factory.mktemp("wheel")
-    if not any(WHEELHOUSE.glob("*.whl")):  # make setup fills it; else fetch it now, once
+    if missing_from_wheelhouse():  # make setup fills it; else (or after a change) fetch now
         ok(run(sys.executable, ROOT / "tools" / "wheelhouse.py", WHEELHOUSE, cwd=ROOT,
                env=clean_env(PYTHONPATH=str(ROOT))))
     listed = ok(run("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard",
