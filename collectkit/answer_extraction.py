@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from collectkit.extraction import MATCH_MODES, grade_rows
+from collectkit.lengths import truncation_summary, truncation_warnings
 from collectkit.metrics import accuracy_table, summarize
 from collectkit.store import write_json_atomic, write_text_atomic
 
@@ -106,7 +107,8 @@ def output_paths(source: Path, output: Path | None, many_inputs: bool) -> tuple[
 def write_graded(source: Path, rows: list[dict[str, Any]], processed: Path, summary_path: Path,
                  match: str) -> dict[str, Any]:
     """Write the processed rows and their summary; returns the summary."""
-    summary = {"source": str(source), "match": match, **summarize(rows)}
+    summary = {"source": str(source), "match": match, **summarize(rows),
+               "truncation": truncation_summary(rows)}
     write_text_atomic(processed, jsonl_text(rows))
     write_json_atomic(summary_path, summary)
     return summary
@@ -184,9 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     for path, rows in loaded:
         file_rows, start = graded[start : start + len(rows)], start + len(rows)
         processed, summary_path = output_paths(path, args.output, many)
-        write_graded(path, file_rows, processed, summary_path, args.match)
+        summary = write_graded(path, file_rows, processed, summary_path, args.match)
         print(f"== {path} ({len(file_rows)} problems) -> {processed}, {summary_path.name}")
         print(format_report(file_rows, args.by_category, args.by_level))
+        max_tokens = (file_rows[0].get("sampling") or {}).get("max_tokens")
+        for warning in truncation_warnings({name: (figures["n_truncated"],
+                                                   figures["n_responses"])
+                                            for name, figures in summary["truncation"].items()},
+                                           max_tokens):
+            print(f"warning: {warning}")
         print()
     return 0
 

@@ -18,7 +18,7 @@ import openai
 import pydantic
 from openai.types.chat import ChatCompletion
 
-from . import faults
+from . import faults, logprobs, request_options
 from .concurrency import SLOW_START_LEVEL, AdaptiveConcurrency
 from .config import Settings, split_urls
 from .endpoints import EndpointPool
@@ -45,11 +45,15 @@ class Completion:
     usage: dict[str, int] | None = None
     served_model: str | None = None  # the model id the server answered with
     system_fingerprint: str | None = None
+    logprobs: dict[str, Any] | None = None  # packed token logprobs (logprobs.pack), when asked
 
     def record(self) -> dict[str, Any]:
-        return {"full_response": self.text, "finish_reason": self.finish_reason,
-                "reasoning_content": self.reasoning_content, "usage": self.usage,
-                "model": self.served_model, "system_fingerprint": self.system_fingerprint}
+        record = {"full_response": self.text, "finish_reason": self.finish_reason,
+                  "reasoning_content": self.reasoning_content, "usage": self.usage,
+                  "model": self.served_model, "system_fingerprint": self.system_fingerprint}
+        if self.logprobs is not None:
+            record["logprobs"] = self.logprobs
+        return record
 
 
 class RequestFailed(Exception):
@@ -178,7 +182,7 @@ class BaseLLM(ABC):
                                     status=exc.status_code) from None
             except (json.JSONDecodeError, pydantic.ValidationError) as exc:  # a broken 200 body
                 raise RequestFailed(f"malformed 200 response: {_short(exc)}", status=200) from None
-        return _completions(response)
+        return _completions(response, self.params.get("top_logprobs", 0))
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -188,9 +192,12 @@ class RemoteLLM(BaseLLM):
     """OpenAI, Gemini's OpenAI endpoint, any OpenAI-compatible API: standard parameters only."""
 
     def split_params(self, params):
-        dropped = [name for name, value in params.items()
-                   if name not in STANDARD_PARAMS and value is not None]
+        params = dict(params)
+        options, _, dropped = request_options.request_fields(params, local=False)
+        dropped += [name for name, value in params.items()
+                    if name not in STANDARD_PARAMS and value is not None]
         kept = {k: v for k, v in params.items() if k in STANDARD_PARAMS and v is not None}
+        kept.update(options)
         if OPENAI_REASONING_MODEL.match(self.model):
             for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
                 if kept.pop(name, None) is not None:
@@ -209,18 +216,22 @@ class LocalLLM(BaseLLM):
     """vLLM or the embedded llama.cpp engine: standard parameters plus engine sampling extras."""
 
     def split_params(self, params):
+        params = dict(params)
+        options, extra, dropped = request_options.request_fields(params, local=True)
         kept = {k: v for k, v in params.items() if k in STANDARD_PARAMS and v is not None}
-        extra = {k: v for k, v in params.items() if k in LOCAL_EXTRA_PARAMS and v is not None}
-        dropped = [k for k, v in params.items()
-                   if k not in STANDARD_PARAMS | LOCAL_EXTRA_PARAMS and v is not None]
-        return kept, extra, dropped
+        extra.update({k: v for k, v in params.items()
+                      if k in LOCAL_EXTRA_PARAMS and v is not None})
+        dropped += [k for k, v in params.items()
+                    if k not in STANDARD_PARAMS | LOCAL_EXTRA_PARAMS and v is not None]
+        return {**kept, **options}, extra, dropped
 
 
 def sampling_params(settings: Settings) -> dict[str, Any]:
     return {"temperature": settings.temperature, "max_tokens": settings.max_tokens,
             "top_p": settings.top_p, "seed": settings.seed,
             "stop": list(settings.stop) or None,
-            "repetition_penalty": settings.repetition_penalty}
+            "repetition_penalty": settings.repetition_penalty,
+            **request_options.signature_fields(settings)}
 
 
 def create_llm(settings: Settings) -> BaseLLM:
@@ -232,7 +243,7 @@ def create_llm(settings: Settings) -> BaseLLM:
                 initial_concurrent=None if kind is LocalLLM else SLOW_START_LEVEL)
 
 
-def _completions(response: Any) -> list[Completion]:
+def _completions(response: Any, top_n: int | None = None) -> list[Completion]:
     """The choices of a parsed response; a 200 that is not a chat completion is a counted
     failure (the SDK hands back a str for text/plain and an empty model for `{}`)."""
     choices = getattr(response, "choices", None)
@@ -240,12 +251,12 @@ def _completions(response: Any) -> list[Completion]:
         raise RequestFailed(f"malformed 200 response: not a chat completion "
                             f"({_short(repr(response), 120)})", status=200)
     try:
-        return _parse_choices(response, choices)
+        return _parse_choices(response, choices, top_n)
     except (AttributeError, TypeError) as exc:
         raise RequestFailed(f"malformed 200 response: {_short(exc)}", status=200) from None
 
 
-def _parse_choices(response: Any, choices: list) -> list[Completion]:
+def _parse_choices(response: Any, choices: list, top_n: int | None) -> list[Completion]:
     usage = None
     if getattr(response, "usage", None) is not None:
         usage = {"prompt_tokens": response.usage.prompt_tokens,
@@ -259,7 +270,8 @@ def _parse_choices(response: Any, choices: list) -> list[Completion]:
             reasoning, text = think.group(1).strip(), think.group(2).strip()
         completions.append(Completion(text, choice.finish_reason, reasoning,
                                       usage if i == 0 else None, getattr(response, "model", None),
-                                      getattr(response, "system_fingerprint", None)))
+                                      getattr(response, "system_fingerprint", None),
+                                      logprobs.from_choice(choice, top_n)))
     return completions
 
 
