@@ -70,6 +70,7 @@ def write_parquet(tables: dict[str, pa.Table], out: Path) -> dict[str, Path]:
 def write_datasets(tables: dict[str, pa.Table], out: Path) -> None:
     import datasets
 
+    datasets.disable_progress_bars()
     for shape, table in tables.items():
         folder = out / shape
         if folder.exists():

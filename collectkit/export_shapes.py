@@ -13,7 +13,8 @@ Every row of every shape keeps the problem's `unique_id`, `dataset`, `category`,
 | difficulty | problem | k, correct, pass rate, unparsed, and the answer groups (answer, count, correct) |
 
 `prompt` (sft, best_of_k, pairs) is the chat messages the problem was asked with, rebuilt from
-the recorded protocol (role/content structs); `messages` (sft) is that prompt plus the answer.
+the recorded protocol (role/content structs); with `completion` (or `chosen`/`rejected`) it is the
+prompt-completion / preference format TRL's SFT and DPO trainers read.
 """
 from __future__ import annotations
 
@@ -93,10 +94,9 @@ def _shape_sft(ctx: _Context, out: list[dict]) -> None:
         if not r["is_correct"] or key in seen:
             continue
         seen.add(key)
-        answer = {"role": "assistant", "content": r.get("full_response") or ""}
+        answer = {"content": r.get("full_response") or ""}
         out.append({**ctx.common, "prompt": ctx.prompt, "completion": answer["content"],
-                    "reasoning_content": r.get("reasoning_content"),
-                    "messages": [*ctx.prompt, answer], "response_index": index,
+                    "reasoning_content": r.get("reasoning_content"), "response_index": index,
                     "extracted_answer": r.get("extracted_answer")})
 
 
