@@ -158,3 +158,18 @@ def test_tokens_come_from_usage_only_when_each_response_has_its_own():
     frame = lengths.lengths_frame([separate, shared])
     assert list(frame["tokens"]) == [33, 35, 10, 10]
     assert list(frame["tokens_source"]) == ["usage", "usage", "estimate", "estimate"]
+
+
+def test_length_and_calibration_figures(tmp_path):
+    from collectkit import plots, research_plots
+
+    rows = [row([response("a" * (8 * i + 4), i % 2 == 0, finish="length" if i > 4 else "stop",
+                          logprob=-0.2 * i) for i in range(6)], f"p{j}") for j in range(3)]
+    fig = research_plots.accuracy_vs_length(rows, bins=3)
+    assert len(fig.axes[0].lines) == 2  # accuracy and share cut off for the one benchmark
+    calibration = research_plots.calibration(rows, bins=5)
+    assert len(calibration.axes[0].lines) == 2 and "ECE" in calibration.axes[0].get_legend(
+    ).get_texts()[1].get_text()
+    assert plots.save_figure(calibration, tmp_path / "c.png").stat().st_size > 1000
+    empty = research_plots.calibration([row([response("a", True)])])
+    assert "no logprobs" in empty.axes[0].texts[0].get_text()
