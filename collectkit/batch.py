@@ -253,6 +253,12 @@ class BatchMode:
     poll_s: float = 5.0
     output_file: Path | None = None  # merge this local output (merge_output_file), no API
 
+    def drive(self, settings: Settings, path: Path, recorder: Any, todo: list[Problem],
+              problems: list[Problem]) -> "BatchReport":
+        """collect() runs the batch through this method, so inference never imports this
+        module (which imports inference for merge_output_file): no import circle."""
+        return drive(settings, path, recorder, todo, problems, self)
+
 
 def read_output_file(path: Path) -> list[dict]:
     """The lines of a batch output file; BatchError naming the file and line if it is not one."""
@@ -287,11 +293,12 @@ def merge_output_file(settings: Settings, output_file: str | Path,
     """Merge a local batch output (`vllm run-batch -o FILE`) into the results file through the
     same merge as a downloaded batch: the problems it answers, each once, same rows and manifest.
     Returns the run's RunStats."""
-    from .inference import run_collection  # inference imports this module
+    from .inference import run_collection
     answered = {split_custom_id(line["custom_id"])[0] for line in read_output_file(output_file)}
     if problems is None:
         problems = load_problems(settings.dataset, settings.problem_limit,
-                                 settings.dataset_source, seed=settings.subset_seed)
+                                 settings.dataset_source, seed=settings.subset_seed,
+                                 fields=settings.dataset_fields)
     return run_collection(settings, [p for p in problems if p.unique_id in answered],
                           output_path=results_path, progress=False,
                           batch=BatchMode(output_file=Path(output_file)))

@@ -76,7 +76,10 @@ class Settings:
     gpu_util: float = 0.95
     enforce_eager: bool = True
     # collection
-    dataset: str = "both"  # math500 | mmlu_pro | both
+    # registry names (tasks/registry.py: math500, mmlu_pro, aime_2024, …), both, files in the
+    # seed's format (.jsonl/.json/.csv/.parquet) and hf:ORG/NAME[:CONFIG][@REVISION], by commas
+    dataset: str = "both"
+    dataset_fields: str = ""  # hf: specs: FIELD=COLUMN,… (tasks/custom.py)
     dataset_source: str = "bundled"  # bundled | hub
     num_problems: str = "all"  # N or "all"
     subset_seed: int = 0  # which random stratified sample of num_problems (problems.py)
@@ -95,7 +98,7 @@ class Settings:
         checks = {
             "api_mode": self.api_mode in ("local", "remote"),
             "engine": self.engine in ("auto", "vllm", "llamacpp"),
-            "dataset": self.dataset in ("math500", "mmlu_pro", "both"),
+            "dataset": isinstance(self.dataset, str) and bool(self.dataset.strip()),
             "dataset_source": self.dataset_source in ("bundled", "hub"),
             "num_problems": self.num_problems == "all"
             or (self.num_problems.isdigit() and int(self.num_problems) > 0),
@@ -126,6 +129,12 @@ class Settings:
         if bad:
             name = bad[0]
             raise ConfigError(f"invalid value for {name}: {getattr(self, name)!r}")
+        from .tasks.registry import check_names
+
+        try:
+            check_names(self.dataset)
+        except ValueError as exc:  # an unknown name: one line listing the known ones
+            raise ConfigError(f"invalid value for dataset: {exc}") from None
         for url in self.base_urls:
             if "@" not in url.split("://", 1)[-1].split("/", 1)[0]:
                 continue

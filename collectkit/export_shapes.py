@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from . import protocols
 from .logprobs import mean_logprob
-from .problems import Problem
+from .tasks.base import Problem
 
 SHAPES = ("responses", "sft", "best_of_k", "pairs", "verifier", "difficulty")
 
@@ -55,7 +55,7 @@ def _problem(row: dict[str, Any]) -> Problem:
                    tuple(choices) if choices is not None else None,
                    row.get("choice_index_correct"), row.get("explanation_correct"),
                    str(row.get("answer_correct")), str(row.get("category")), row.get("level"),
-                   row.get("subject"))
+                   row.get("subject"), row.get("answer_kind") or "")
 
 
 def _responses(row: dict[str, Any]) -> list[dict[str, Any]]:

@@ -221,14 +221,7 @@ def answer_key(answer: str) -> Any:
     return key.upper() if len(key) == 1 else key
 
 
-GRADING_NAMES = frozenset({"GradingConfig", "clear_grading_cache", "grade_rows",
-                           "math_answers_equal", "verify_pairs", "MATCH_MODES"})
-
-
-def __getattr__(name: str) -> Any:
-    """Grading moved to grading.py; `from collectkit.extraction import grade_rows` still works."""
-    if name in GRADING_NAMES:
-        from . import grading
-
-        return getattr(grading, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def normalize_text_answer(answer: str | None) -> str:
+    """Exact-text grading's key: case, spacing, `\\text{}` and trailing punctuation ignored."""
+    key = NORMALIZE_TEXT.sub(r"\1", str(answer or "")).replace("$", "")
+    return " ".join(key.split()).rstrip(".").casefold()

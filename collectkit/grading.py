@@ -1,8 +1,10 @@
 """Grading: is each extracted answer right, and which answers of one problem are the same answer.
 
-Each row's protocol (protocols.for_row) decides how its answers are extracted. Multiple choice is
-right when the letter is the gold one. Open-ended answers are compared with the gold answer by
-math-verify (`verify(gold, prediction)`, gold first) in worker processes, because math-verify's
+Each row's protocol (protocols.for_row) decides how its answers are extracted; its answer kind
+(tasks: letter, math, number, exact) how they are graded, never its benchmark's name. Multiple
+choice is right when the letter is the gold one; numbers when their values are equal ("1,000" =
+"1000"); exact text when its normalized spelling is. Math answers are compared with the gold
+answer by math-verify (`verify(gold, prediction)`, gold first) in worker processes, because math-verify's
 timeouts use `signal.alarm`, which only works in a process's main thread. A prediction spelled like
 the gold answer up to value-preserving rewrites (extraction.NORMALIZE_*) is right without
 math-verify, and verdicts are cached per (gold, prediction).
@@ -11,19 +13,22 @@ math-verify, and verdicts are cached per (gold, prediction).
 unparsed). Right answers are one group (each is equivalent to the gold answer); wrong answers
 merge by the same test — equal spelling or number, else math-verify — so maj@k treats them alike.
 
-Notebook API: grade_rows(rows, match="first", workers=None, timeout_s=5) -> graded copies.
+Notebook API: grade_rows(rows, match="first", workers=None, timeout_s=5, protocol=None,
+unrecorded_protocol=None) -> graded copies.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from itertools import combinations
 from typing import Any, Iterable
 
 from . import protocols
-from .extraction import MCQ_LETTERS, answer_key, normalize_math_answer
+from .extraction import MCQ_LETTERS, answer_key, normalize_math_answer, normalize_text_answer
+from .tasks.registry import answer_kind_of
 
 MATCH_MODES = ("first", "last")
 # Wrong answers of one problem compared pairwise by math-verify at most this many (else by key).
@@ -117,7 +122,24 @@ def _verify_in_pool(todo: list[tuple[str, str]], config: GradingConfig) -> list[
 
 
 def is_mcq(row: dict[str, Any]) -> bool:
-    return bool(row.get("is_mcq", row.get("dataset") == "mmlu_pro"))
+    return answer_kind_of(row) == "letter"
+
+
+def _number(answer: str) -> Fraction | None:
+    key = answer_key(answer.replace(",", "").replace("\\%", "").rstrip("%"))
+    return key if isinstance(key, Fraction) else None
+
+
+def _settled(kind: str, gold: str, answer: str) -> bool | None:
+    """A verdict that needs no math-verify, or None: numbers compare by value (a non-number
+    answer goes on to math-verify), exact text by its normalized spelling."""
+    if kind == "exact":
+        return normalize_text_answer(answer) == normalize_text_answer(gold)
+    if kind == "number":
+        gold_value, value = _number(gold), _number(answer)
+        if gold_value is not None and value is not None:
+            return gold_value == value
+    return None
 
 
 def gold_letter(row: dict[str, Any]) -> str | None:
@@ -137,28 +159,42 @@ def extract_response_answer(row: dict[str, Any], response: dict[str, Any], match
 
 def grade_rows(
     rows: Iterable[dict[str, Any]], match: str = "first", workers: int | None = None,
-    timeout_s: int = 5, protocol: str | None = None,
+    timeout_s: int = 5, protocol: str | None = None, unrecorded_protocol: str | None = None,
 ) -> list[dict[str, Any]]:
     """Copies of the results rows whose responses gain `extracted_answer`, `is_correct` and
     `answer_group`. `protocol` overrides the protocol each row records (a name from
-    protocols.PROTOCOLS); `match` chooses the first or last "answer is (X)" for the zero-shot
-    multiple-choice protocol (the official one always takes the first, as its authors do)."""
+    protocols.PROTOCOLS); `unrecorded_protocol` names the protocol(s), one per family and
+    comma-separated, for rows that record none (outputs collected elsewhere; default: the
+    legacy zero-shot prompts); `match` chooses the first or last "answer is (X)" for the
+    zero-shot multiple-choice protocols (the official one always takes the first, as its
+    authors do)."""
     config = GradingConfig(match=match, workers=workers, timeout_s=timeout_s)
     chosen = protocols.get(protocol) if protocol else None
-    graded = [{**row, "responses": [
-        {**resp, "extracted_answer": extract_response_answer(row, resp, config.match, chosen)}
-        for resp in row.get("responses") or []
-    ]} for row in rows]
+    fallback = protocols.by_family(unrecorded_protocol)
+    graded = []
+    for row in rows:
+        row_protocol = chosen or protocols.for_row(row, fallback)
+        graded.append({**row, "responses": [
+            {**resp, "extracted_answer": extract_response_answer(row, resp, config.match,
+                                                                 row_protocol)}
+            for resp in row.get("responses") or []]})
+    kinds = [answer_kind_of(row) for row in graded]
     pairs = [(str(row["answer_correct"]), resp["extracted_answer"])
-             for row in graded if not is_mcq(row)
-             for resp in row["responses"] if resp["extracted_answer"] is not None]
+             for row, kind in zip(graded, kinds) if kind != "letter"
+             for resp in row["responses"] if resp["extracted_answer"] is not None
+             and _settled(kind, str(row["answer_correct"]), resp["extracted_answer"]) is None]
     verdicts = verify_pairs(pairs, config) if pairs else {}
-    for row in graded:
-        gold = gold_letter(row) if is_mcq(row) else str(row.get("answer_correct"))
+    for row, kind in zip(graded, kinds):
+        gold = gold_letter(row) if kind == "letter" else str(row.get("answer_correct"))
         for resp in row["responses"]:
             answer = resp["extracted_answer"]
-            resp["is_correct"] = answer is not None and (
-                answer == gold if is_mcq(row) else verdicts[(gold, answer)])
+            if answer is None:
+                resp["is_correct"] = False
+            elif kind == "letter":
+                resp["is_correct"] = answer == gold
+            else:
+                settled = _settled(kind, gold, answer)
+                resp["is_correct"] = verdicts[(gold, answer)] if settled is None else settled
     _assign_answer_groups(graded, config)
     return graded
 

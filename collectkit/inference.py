@@ -16,14 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlsplit
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
-from . import batch as batch_driver
 from . import prompts, protocols, store
 from .attempts import Recorder, RunStats, row_tail
-from .batch import BatchMode
 from .config import Settings
 from .endpoints import probe_models
 from .faults import FATAL_STATUSES, Redactor, fatal_reason, redact_url, url_secrets
@@ -31,6 +29,9 @@ from .llm import BaseLLM, RequestFailed, create_llm, sampling_params
 from .pricing import load_prices, run_cost
 from .problems import Problem, file_tag, load_problems
 from .run_manifest import check_row_sampling, check_signature, run_signature, write_manifest
+
+if TYPE_CHECKING:  # batch.py imports this module (merge_output_file); types only here
+    from .batch import BatchMode
 
 __all__ = ["CollectionError", "RunStats", "check_server", "collect", "default_output_path",
            "resolve_output_path", "run_collection"]
@@ -51,7 +52,8 @@ class CollectionError(RuntimeError):
 
 def default_output_path(settings: Settings) -> Path:
     model = re.sub(r"[^\w.-]+", "_", settings.model).strip("_")
-    return Path(settings.output_dir) / f"{model}_{file_tag(settings.dataset)}.jsonl"
+    tag = file_tag(settings.dataset, settings.dataset_fields)  # a data file: its stem
+    return Path(settings.output_dir) / f"{model}_{tag}.jsonl"
 
 
 def resolve_output_path(settings: Settings, output_file: str | Path | None) -> Path:
@@ -131,11 +133,12 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     prices = load_prices(settings.prices)
     store.refuse_foreign(path)
     check_signature(path, sampling, allow_config_change)
+    if problems is None:  # before anything is sent or written: bad data stops here
+        problems = load_problems(settings.dataset, settings.problem_limit,
+                                 settings.dataset_source, seed=settings.subset_seed,
+                                 fields=settings.dataset_fields)
     if batch is None:
         check_server(settings, api_key)
-    if problems is None:
-        problems = load_problems(settings.dataset, settings.problem_limit,
-                                 settings.dataset_source, seed=settings.subset_seed)
     stats = RunStats(output_path=str(path))
     with store.AppendWriter(path) as results, \
             store.AppendWriter(store.errors_path(path)) as errors:
@@ -151,8 +154,8 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
             if batch is None:
                 await _rounds(todo, llm, settings, recorder, progress)
             else:
-                report = await asyncio.to_thread(batch_driver.drive, settings, path, recorder,
-                                                 todo, problems, batch)
+                report = await asyncio.to_thread(batch.drive, settings, path, recorder,
+                                                 todo, problems)
                 stats.batch = asdict(report)
             stats.unfinished += stats.planned - stats.done
             status, reason = _outcome(stats)

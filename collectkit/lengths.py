@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .pricing import estimate_tokens
-
-LABELS = {"math500": "MATH-500", "mmlu_pro": "MMLU-Pro"}  # as plots.DATASET_LABELS
+from .tasks.registry import label as _registry_label
 WARN_SHARE = 0.10  # warn when at least this share of a benchmark's responses hit max_tokens
 LENGTH_COLUMNS = ["unique_id", "dataset", "response_index", "finish_reason", "truncated",
                   "is_correct", "tokens", "tokens_source", "answer_tokens", "reasoning_tokens"]
@@ -29,7 +28,8 @@ TABLE_COLUMNS = ["n_responses", "n_truncated", "truncated_share", "accuracy_comp
 
 
 def label(dataset: Any) -> str:
-    return LABELS.get(str(dataset), str(dataset))
+    """The benchmark's display name (MATH-500), or the dataset name itself."""
+    return _registry_label(str(dataset))
 
 
 def _tokens(response: dict[str, Any], per_response_usage: bool) -> tuple[int, str]:

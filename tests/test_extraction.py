@@ -17,11 +17,9 @@ from collectkit.extraction import (
     extract_math_answer,
     extract_mcq_letter,
     extract_official_letter,
-    grade_rows,
-    math_answers_equal,
     normalize_math_answer,
-    verify_pairs,
 )
+from collectkit.grading import grade_rows, math_answers_equal, verify_pairs
 
 DATA = Path(__file__).parent / "data"
 
