@@ -13,8 +13,9 @@ Every row of every shape keeps the problem's `unique_id`, `dataset`, `category`,
 | difficulty | problem | k, correct, pass rate, unparsed, and the answer groups (answer, count, correct) |
 
 `prompt` (sft, best_of_k, pairs) is the chat messages the problem was asked with, rebuilt from
-the recorded protocol (role/content structs); with `completion` (or `chosen`/`rejected`) it is the
-prompt-completion / preference format TRL's SFT and DPO trainers read.
+the recorded protocol (role/content structs); `completion`, `chosen` and `rejected` are the
+answer as the assistant turn that follows ([{role: assistant, content}]): the conversational
+prompt-completion and preference formats TRL's SFT and DPO trainers read.
 """
 from __future__ import annotations
 
@@ -83,6 +84,11 @@ def _shape_responses(ctx: _Context, out: list[dict]) -> None:
                     "mean_logprob": mean_logprob(packed) if packed else None})
 
 
+def _said(response: dict[str, Any]) -> list[dict[str, str]]:
+    """The response as the assistant turn that follows `prompt` (TRL's conversational format)."""
+    return [{"role": "assistant", "content": response.get("full_response") or ""}]
+
+
 def _normalized(text: str | None) -> str:
     return " ".join((text or "").split())
 
@@ -94,8 +100,7 @@ def _shape_sft(ctx: _Context, out: list[dict]) -> None:
         if not r["is_correct"] or key in seen:
             continue
         seen.add(key)
-        answer = {"content": r.get("full_response") or ""}
-        out.append({**ctx.common, "prompt": ctx.prompt, "completion": answer["content"],
+        out.append({**ctx.common, "prompt": ctx.prompt, "completion": _said(r),
                     "reasoning_content": r.get("reasoning_content"), "response_index": index,
                     "extracted_answer": r.get("extracted_answer")})
 
@@ -111,7 +116,7 @@ def _shape_best_of_k(ctx: _Context, out: list[dict]) -> None:
     else:
         index, best = min(right, key=lambda pair: (len(pair[1].get("full_response") or ""),
                                                    pair[0]))
-    out.append({**ctx.common, "prompt": ctx.prompt, "completion": best.get("full_response"),
+    out.append({**ctx.common, "prompt": ctx.prompt, "completion": _said(best),
                 "reasoning_content": best.get("reasoning_content"), "response_index": index,
                 "k": len(responses), "n_correct": len(right),
                 "pass_rate": len(right) / len(responses),
@@ -124,7 +129,7 @@ def _shape_pairs(ctx: _Context, out: list[dict]) -> None:
     wrong = [(i, r) for i, r in enumerate(responses) if not r["is_correct"]]
     for (ci, chosen), (ri, rejected) in zip(right, wrong):
         out.append({**ctx.common, "prompt": ctx.prompt,
-                    "chosen": chosen.get("full_response"), "rejected": rejected.get("full_response"),
+                    "chosen": _said(chosen), "rejected": _said(rejected),
                     "chosen_answer": chosen.get("extracted_answer"),
                     "rejected_answer": rejected.get("extracted_answer"),
                     "chosen_index": ci, "rejected_index": ri,

@@ -54,10 +54,11 @@ def test_shapes_follow_their_rules(answers, pairs, sft, best):
     assert tables["sft"].num_rows == sft
     assert tables["verifier"].num_rows == tables["responses"].num_rows == len(answers)
     best_rows = tables["best_of_k"].to_pylist()
-    assert [r["completion"] for r in best_rows] == ([best] if best else [])
+    assert [r["completion"][0]["content"] for r in best_rows] == ([best] if best else [])
     if pairs:
         first = tables["pairs"].to_pylist()[0]
-        assert first["chosen"] == answers[0][0] and first["chosen_answer"] == "1"
+        assert first["chosen"] == [{"role": "assistant", "content": answers[0][0]}]
+        assert first["chosen_answer"] == "1"
         assert first["rejected_answer"] == next(a for _, ok, a in answers if not ok)
         assert first["prompt"][-1]["role"] == "user" and PROBLEM.question in \
             first["prompt"][-1]["content"]
@@ -73,7 +74,8 @@ def test_best_of_k_prefers_the_most_confident_correct_response():
                                                                  logprob=-0.1),
                  response("wrong", False, logprob=-0.01)])]
     best = build(rows, ["best_of_k"])["best_of_k"].to_pylist()[0]
-    assert best["completion"] == "much longer" and best["selected_by"] == "mean_logprob"
+    assert best["completion"][0]["content"] == "much longer"
+    assert best["selected_by"] == "mean_logprob"
 
 
 def test_ungraded_input_is_a_one_line_error_and_writes_nothing(tmp_path):
