@@ -27,6 +27,16 @@ def test_vllm_accepts_chat_template_kwargs(vllm_server):
         assert response.choices[0].finish_reason in ("stop", "length")
 
 
+def test_vllm_refuses_a_thinking_budget_without_a_reasoning_parser(vllm_server):
+    """What the README says of --thinking_budget on vLLM: this server (no --reasoning-parser)
+    refuses the field with a 400 naming it; llama.cpp's field beside it is ignored."""
+    client = openai.OpenAI(base_url=vllm_server.url, api_key=KEY, max_retries=0, timeout=300)
+    with pytest.raises(openai.BadRequestError, match="thinking_token_budget"):
+        client.chat.completions.create(
+            model=SERVED_NAME, messages=[{"role": "user", "content": "What is 2+3?"}],
+            max_tokens=8, extra_body={"thinking_token_budget": 16, "thinking_budget_tokens": 16})
+
+
 def test_thinking_flag_and_logprobs_of_n_k_responses(vllm_server, tmp_path):
     output = tmp_path / "research.jsonl"
     done = kit("run_inference", "--model", SERVED_NAME, "--server_port", str(vllm_server.port),
