@@ -20,7 +20,7 @@ from collectkit.grading import MATCH_MODES, grade_rows
 from collectkit.protocols import ProtocolError
 from collectkit.lengths import truncation_summary, truncation_warnings
 from collectkit.metrics import accuracy_table, summarize
-from collectkit.store import write_json_atomic, write_text_atomic
+from collectkit.store import StoreError, write_json_atomic, write_text_atomic
 
 PROCESSED_SUFFIX = ".processed.jsonl"
 SUMMARY_SUFFIX = ".summary.json"
@@ -112,6 +112,8 @@ def write_graded(source: Path, rows: list[dict[str, Any]], processed: Path, summ
                  match: str) -> dict[str, Any]:
     """Write the processed rows and their summary; returns the summary."""
     summary = {"source": str(source), "match": match, **summarize(rows),
+               "grading_timeouts": sum(bool(r.get("grading_timeout")) for row in rows
+                                       for r in row.get("responses") or []),
                "truncation": truncation_summary(rows)}
     write_text_atomic(processed, jsonl_text(rows))
     write_json_atomic(summary_path, summary)
@@ -201,7 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     for path, rows in loaded:
         file_rows, start = graded[start : start + len(rows)], start + len(rows)
         processed, summary_path = output_paths(path, args.output, many)
-        summary = write_graded(path, file_rows, processed, summary_path, args.match)
+        try:
+            summary = write_graded(path, file_rows, processed, summary_path, args.match)
+        except StoreError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if summary["grading_timeouts"]:
+            print(f"{path}: {summary['grading_timeouts']} response(s) took longer than --timeout "
+                  f"{args.timeout} s to grade: counted unparsed (grading_timeout)",
+                  file=sys.stderr)
         print(f"== {path} ({len(file_rows)} problems) -> {processed}, {summary_path.name}")
         print(format_report(file_rows, args.by_category, args.by_level))
         max_tokens = (file_rows[0].get("sampling") or {}).get("max_tokens")

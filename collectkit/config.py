@@ -20,6 +20,8 @@ from typing import Any, Iterable, Mapping
 
 from dotenv import dotenv_values, find_dotenv
 
+from . import input_checks
+
 EMBEDDED_MODEL = "smollm2-135m-instruct"
 DEFAULT_STOP = ("<end_of_turn>", "<|im_end|>")
 ENV_PREFIX = "COLLECTKIT_"
@@ -125,6 +127,10 @@ class Settings:
             "server_port": 0 <= self.server_port < 65536,
             "gpu_util": _finite(self.gpu_util) and 0 < self.gpu_util <= 1,
         }
+        if not input_checks.variable_name(self.api_key_env):  # never echoed: may be the key
+            raise ConfigError("api_key_env takes the NAME of the variable that holds the key "
+                              "(like OPENAI_API_KEY), not the key itself; the value given is not "
+                              "a variable name (not shown, in case it is a key)")
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             name = bad[0]
@@ -136,6 +142,9 @@ class Settings:
         except ValueError as exc:  # an unknown name: one line listing the known ones
             raise ConfigError(f"invalid value for dataset: {exc}") from None
         for url in self.base_urls:
+            problem = input_checks.base_url_problem(url)
+            if problem:
+                raise ConfigError(problem)
             if "@" not in url.split("://", 1)[-1].split("/", 1)[0]:
                 continue
             from .faults import redact_url

@@ -7,7 +7,9 @@ choice is right when the letter is the gold one; numbers when their values are e
 answer by math-verify (`verify(gold, prediction)`, gold first) in worker processes, because math-verify's
 timeouts use `signal.alarm`, which only works in a process's main thread. A prediction spelled like
 the gold answer up to value-preserving rewrites (extraction.NORMALIZE_*) is right without
-math-verify, and verdicts are cached per (gold, prediction).
+math-verify, and verdicts are cached per (gold, prediction). Every comparison is bounded in time
+(math-verify's timeout per step); one that runs out is not a verdict: its response is counted
+unparsed (`grading_timeout`). The workers die with their parent (workers.py).
 
 `answer_group` numbers the distinct answers of one problem in order of appearance (None:
 unparsed). Right answers are one group (each is equivalent to the gold answer); wrong answers
@@ -29,6 +31,7 @@ from typing import Any, Iterable
 from . import protocols
 from .extraction import MCQ_LETTERS, answer_key, normalize_math_answer, normalize_text_answer
 from .tasks.registry import answer_kind_of
+from .workers import die_with_parent
 
 MATCH_MODES = ("first", "last")
 # Wrong answers of one problem compared pairwise by math-verify at most this many (else by key).
@@ -49,31 +52,40 @@ class GradingConfig:
 
 
 @lru_cache(maxsize=4096)
-def _parse_boxed(answer: str, timeout_s: int) -> tuple:
+def _parse_boxed(answer: str, timeout_s: int, raise_timeouts: bool = False) -> tuple:
     from math_verify import parse  # imported lazily: MCQ-only runs never load sympy
 
     # Wrapping in \boxed{} makes math-verify read the whole string as one LaTeX answer.
-    return tuple(parse("\\boxed{" + answer + "}", parsing_timeout=timeout_s))
+    return tuple(parse("\\boxed{" + answer + "}", parsing_timeout=timeout_s,
+                       raise_on_error=raise_timeouts))
 
 
-def math_answers_equal(gold: str, prediction: str, timeout_s: int = 5) -> bool:
-    """math-verify equivalence, gold first. Call in a main thread (it uses signal.alarm)."""
+def math_answers_equal(gold: str, prediction: str, timeout_s: int = 5,
+                       raise_timeouts: bool = False) -> bool:
+    """math-verify equivalence, gold first. Call in a main thread (it uses signal.alarm). With
+    raise_timeouts, a step that runs out of time raises math_verify's TimeoutException (and
+    other errors raise too) instead of answering False."""
     from math_verify import verify
 
-    gold_parsed, pred_parsed = _parse_boxed(gold, timeout_s), _parse_boxed(prediction, timeout_s)
+    gold_parsed = _parse_boxed(gold, timeout_s, raise_timeouts)
+    pred_parsed = _parse_boxed(prediction, timeout_s, raise_timeouts)
     if not gold_parsed or not pred_parsed:
         return False
-    return bool(verify(list(gold_parsed), list(pred_parsed), timeout_seconds=timeout_s))
+    return bool(verify(list(gold_parsed), list(pred_parsed), timeout_seconds=timeout_s,
+                       raise_on_error=raise_timeouts))
 
 
-def _verify_batch(pairs: list[tuple[str, str]], timeout_s: int) -> list[bool]:
+def _verify_batch(pairs: list[tuple[str, str]], timeout_s: int) -> list[bool | None]:
+    """Verdicts; None where math-verify ran out of time (not a verdict)."""
     from math_verify.errors import TimeoutException  # a BaseException, not an Exception
 
-    results = []
+    results: list[bool | None] = []
     for gold, prediction in pairs:
         try:
-            results.append(math_answers_equal(gold, prediction, timeout_s))
-        except (Exception, TimeoutException):
+            results.append(math_answers_equal(gold, prediction, timeout_s, raise_timeouts=True))
+        except TimeoutException:
+            results.append(None)
+        except Exception:
             results.append(False)
     return results
 
@@ -106,7 +118,7 @@ def verify_pairs(pairs: Iterable[tuple[str, str]], config: GradingConfig = Gradi
         verdicts[pair] = verdict
     if len(_VERDICT_CACHE) + len(verdicts) > VERDICT_CACHE_LIMIT:
         _VERDICT_CACHE.clear()
-    _VERDICT_CACHE.update(verdicts)
+    _VERDICT_CACHE.update((pair, v) for pair, v in verdicts.items() if v is not None)
     return verdicts
 
 
@@ -116,7 +128,8 @@ def _verify_in_pool(todo: list[tuple[str, str]], config: GradingConfig) -> list[
     workers = max(1, min(config.workers or os.cpu_count() or 1, len(todo) // 8))
     chunk = max(1, min(64, len(todo) // (workers * 4)))
     batches = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
-    with cf.ProcessPoolExecutor(max_workers=workers) as pool:
+    with cf.ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent,
+                                initargs=(os.getpid(),)) as pool:
         parts = pool.map(_verify_batch, batches, [config.timeout_s] * len(batches))
         return [verdict for part in parts for verdict in part]
 
@@ -194,7 +207,11 @@ def grade_rows(
                 resp["is_correct"] = answer == gold
             else:
                 settled = _settled(kind, gold, answer)
-                resp["is_correct"] = verdicts[(gold, answer)] if settled is None else settled
+                verdict = verdicts[(gold, answer)] if settled is None else settled
+                if verdict is None:  # grading ran out of time: unparsed, and counted as such
+                    resp["extracted_answer"], resp["grading_timeout"] = None, True
+                    resp["unverified_answer"] = answer
+                resp["is_correct"] = bool(verdict)
     _assign_answer_groups(graded, config)
     return graded
 

@@ -102,6 +102,10 @@ def run_collection(settings: Settings, problems: list[Problem] | None = None, *,
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        loop_running = False  # not run inside this handler: every error would carry its context
+    else:
+        loop_running = True
+    if not loop_running:
         if stop_on_sigterm:
             return asyncio.run(_cancel_on_sigterm(collect(settings, problems, **kwargs)))
         return asyncio.run(collect(settings, problems, **kwargs))
@@ -142,7 +146,8 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     stats = RunStats(output_path=str(path))
     with store.AppendWriter(path) as results, \
             store.AppendWriter(store.errors_path(path)) as errors:
-        done, failures = _resume_scan(results, errors, sampling, allow_config_change, repair)
+        done, failures = _resume_scan(results, errors, sampling, allow_config_change, repair,
+                                      settings.k_responses)
         todo = _plan(problems, done, failures, settings.max_attempts, retry_failed, stats)
         llm = None if batch else llm or create_llm(settings)
         recorder = Recorder(results, errors, failures, stats, settings.k_responses,
@@ -202,14 +207,17 @@ def _final_manifest(path: Path, settings: Settings, sampling: dict, stats: RunSt
 
 def _resume_scan(results: store.AppendWriter, errors_writer: store.AppendWriter,
                  sampling: dict[str, Any], allow_config_change: bool,
-                 repair: bool) -> tuple[set[str], dict[str, int]]:
+                 repair: bool, k: int) -> tuple[set[str], dict[str, int]]:
     """(ids already done, counted failures per problem). Cuts torn last lines; a corrupt line
     elsewhere stops the run (or, with repair, goes to X.corrupt.jsonl and its problem is
     collected again); rows of other sampling settings stop it unless allow_config_change."""
     path, errors = results.path, errors_writer.path
     store.recover_torn_tail(path)
     store.recover_torn_tail(errors)
-    scan = store.scan_results(path, row_tail(sampling))
+    scan = store.scan_results(path, row_tail(sampling), k)
+    for number, _, count in [short for short in scan.short if short[1] not in scan.ids][:3]:
+        log.warning("%s line %d has %d of %d responses (edited by hand?): not done, collected "
+                    "again (readers keep the later row)", path, number, count, k)
     failures, bad_errors = store.scan_errors(errors)
     if (scan.corrupt or bad_errors) and not repair:
         where, (number, why) = (path, scan.corrupt[0]) if scan.corrupt else (errors, bad_errors[0])
@@ -258,6 +266,10 @@ async def _rounds(todo: list[Problem], llm: BaseLLM, settings: Settings, recorde
                     if recorder.failures.get(p.unique_id, 0) < settings.max_attempts]
             if stats.stopped_early or not todo:
                 return
+        if stats.failed and stats.failed == stats.unreachable:  # not one attempt was counted
+            stats.stopped_early = (f"no server answered at {redact_url(settings.base_url)}: "
+                                   f"{stats.unreachable_why or 'no connection'}; "
+                                   f"{len(todo)} problem(s) wait for it, no attempt was counted")
     finally:
         bar.set_postfix(failed=stats.failed, tok_s=f"{_rate(stats, bar):.0f}", refresh=False)
         bar.close()

@@ -5,7 +5,8 @@ failed ones retried until --max_attempts (within a run too, in rounds).
 
 Exit codes: 0 every planned problem has its k responses; 1 some are unfinished (out of attempts);
 2 bad input, an unusable file or folder, a full disk, a refused key or a model not served (one
-line on stderr; nothing collected is lost); 3 stopped early, no server answered; 130 Ctrl-C;
+line on stderr; nothing collected is lost); 3 stopped early: no server answered (the line says
+why: a host that does not resolve, a refused port); 130 Ctrl-C;
 143 SIGTERM; 4 (--batch) a batch is still running: run the same command later. The manifest says
 the same in "status" and "reason".
 """
@@ -68,7 +69,7 @@ SETTING_FLAGS = {
     "retry_backoff_s": (float, "pause before the first retry round, doubling each round "
                                "(default 2)"),
     "output_dir": (str, "folder for results (default results/)"),
-    "request_timeout": (float, "seconds per request"),
+    "request_timeout": (float, "the most seconds one request may take in all (default 600)"),
     "max_retries": (int, "the openai SDK's retries per request (default 2)"),
     "server_port": (int, "local server port, used when --api_base is not given"),
 }
