@@ -6,8 +6,9 @@ Tokens per response, best source first (the `tokens_source` column says which):
 - `usage`: the server's `completion_tokens` when every response of the problem carries its own
   (separate requests; with `n>1` the usage covers the request, so it is not used per response);
 - `estimate`: characters / 4 of the answer plus the thinking.
-`answer_tokens` and `reasoning_tokens` are always estimates (characters / 4), since servers do not
-report them apart per response. Accuracy here is per response (the share of responses correct).
+`answer_tokens` and `reasoning_tokens` come from the server's `usage.reasoning_tokens`
+(completion_tokens_details: OpenAI reasoning models, vLLM) when each response has its own usage,
+else they are estimates (characters / 4). Accuracy here is per response (the share correct).
 """
 from __future__ import annotations
 
@@ -52,14 +53,18 @@ def lengths_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
         for index, response in enumerate(responses):
             tokens, source = _tokens(response, per_response_usage)
             correct = response.get("is_correct")
+            answer, reasoning = (estimate_tokens(response.get("full_response") or ""),
+                                 estimate_tokens(response.get("reasoning_content") or ""))
+            counted = (response.get("usage") or {}).get("reasoning_tokens")
+            if per_response_usage and counted is not None and source == "usage":
+                answer, reasoning = max(tokens - counted, 0), counted  # the server's own split
             records.append({
                 "unique_id": row.get("unique_id"), "dataset": row.get("dataset"),
                 "response_index": index, "finish_reason": response.get("finish_reason"),
                 "truncated": response.get("finish_reason") == "length",
                 "is_correct": None if correct is None else bool(correct),
                 "tokens": tokens, "tokens_source": source,
-                "answer_tokens": estimate_tokens(response.get("full_response") or ""),
-                "reasoning_tokens": estimate_tokens(response.get("reasoning_content") or ""),
+                "answer_tokens": answer, "reasoning_tokens": reasoning,
             })
     return pd.DataFrame.from_records(records, columns=LENGTH_COLUMNS)
 

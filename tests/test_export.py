@@ -175,3 +175,22 @@ def test_length_and_calibration_figures(tmp_path):
     assert plots.save_figure(calibration, tmp_path / "c.png").stat().st_size > 1000
     empty = research_plots.calibration([row([response("a", True)])])
     assert "no logprobs" in empty.axes[0].texts[0].get_text()
+
+
+def test_reasoning_tokens_the_server_counts_apart_are_kept_and_used():
+    from openai.types.chat import ChatCompletion
+
+    from collectkit.llm import _completions
+
+    body = {"id": "c1", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                         "message": {"role": "assistant", "content": "The answer is 4."}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 90, "total_tokens": 100,
+                      "completion_tokens_details": {"reasoning_tokens": 80}}}
+    completion = _completions(ChatCompletion.model_validate(body), "m")[0]
+    assert completion.usage == {"prompt_tokens": 10, "completion_tokens": 90,
+                                "reasoning_tokens": 80}
+    graded = row([{**response("The answer is 4.", True), "usage": completion.usage}])
+    frame = lengths.lengths_frame([graded])
+    assert (frame.loc[0, "tokens"], frame.loc[0, "reasoning_tokens"],
+            frame.loc[0, "answer_tokens"]) == (90, 80, 10)
