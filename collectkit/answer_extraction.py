@@ -16,6 +16,7 @@ from typing import Any
 from collectkit import protocols
 from collectkit.cli.args import ArgumentParser
 from collectkit.grading import MATCH_MODES, grade_rows
+from collectkit.lengths import truncation_warnings
 from collectkit.metrics import accuracy_table
 from collectkit.protocols import ProtocolError
 # The results files are read and written by collectkit.results; re-exported for existing callers.
@@ -119,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
         print(f"== {path} ({len(file_rows)} problems) -> {processed}, {summary_path.name}")
         print(format_report(file_rows, args.by_category, args.by_level))
+        max_tokens = (file_rows[0].get("sampling") or {}).get("max_tokens")
+        for warning in truncation_warnings({name: (figures["n_truncated"],
+                                                   figures["n_responses"])
+                                            for name, figures in summary["truncation"].items()},
+                                           max_tokens):
+            print(f"warning: {warning}")
         print()
     return 0
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .grading import grade_rows
+from .lengths import truncation_summary
 from .metrics import summarize
 from .store import StoreError, write_json_atomic, write_text_atomic
 
@@ -123,7 +124,8 @@ def write_graded(source: Path, rows: list[dict[str, Any]], processed: Path, summ
     """Write the processed rows and their summary; returns the summary."""
     summary = {"source": str(source), "match": match, **summarize(rows),
                "grading_timeouts": sum(bool(r.get("grading_timeout")) for row in rows
-                                       for r in row.get("responses") or [])}
+                                       for r in row.get("responses") or []),
+               "truncation": truncation_summary(rows)}
     write_text_atomic(processed, jsonl_text(rows))
     write_json_atomic(summary_path, summary)
     return summary

@@ -65,6 +65,11 @@ COVERED = {
     "collectkit explore results/model_MATH_500_MMLU_Pro.processed.jsonl --html explorer.html": HERE,
     'collectkit explore runA.processed.jsonl runB.processed.jsonl --labels "T=0.2,T=1.0" '
     "--html flips.html --filter flipped --max-problems 500": HERE,
+    "collectkit export results/m_MATH_500_MMLU_Pro.processed.jsonl --format all --out export/":
+        HERE,
+    "collectkit export a.processed.jsonl b.processed.jsonl --format pairs --out pairs/ "
+    "--push-to-hub me/pairs":
+        "tests/test_export.py::test_push_to_hub_without_network_is_one_line_and_keeps_the_export",
 }
 
 
@@ -177,6 +182,9 @@ def test_readme_commands_run_as_written(tmp_path):
                 for name in ("modelA", "modelB"):
                     shutil.copy(work / "results" / f"{name}_MATH_500_MMLU_Pro.jsonl",
                                 folder / "results")
+            elif command.startswith("collectkit export results/m_"):
+                shutil.copy(work / "results" / "model_MATH_500_MMLU_Pro.processed.jsonl",
+                            work / "results" / "m_MATH_500_MMLU_Pro.processed.jsonl")
             elif command.startswith("collectkit explore runA"):
                 for name in ("runA", "runB"):  # two graded runs of the same problems
                     shutil.copy(work / "results" / "model_MATH_500_MMLU_Pro.processed.jsonl",
@@ -198,5 +206,6 @@ def test_readme_commands_run_as_written(tmp_path):
     assert "T=0.2" in ran['collectkit compare results/ --labels "T=0.2,T=1.0"'].stdout
     assert (results / "smollm2-135m-instruct_my_problems.jsonl").is_file()
     assert "gsm8k" in ran["collectkit run --list-datasets"].stdout
+    assert list((tmp_path / "work" / "export").iterdir())  # the training data written
     for page in ("explorer.html", "flips.html"):
         assert (tmp_path / "work" / page).read_text(encoding="utf-8").startswith("<!DOCTYPE html")
