@@ -38,11 +38,12 @@ def pytest_configure(config):
 
 
 # Suites that drive the CLIs as subprocesses against stub servers over real sockets, kill and
-# restart them, or bootstrap and draw figures (1-8 s a test, ~210 s together): in `make test`,
-# not in the inner loop.
+# restart them, bootstrap and draw figures, or write whole explorer pages (1-10 s a test, ~4
+# minutes together): in `make test`, not in the inner loop.
 SLOW_MODULES = {"test_hardening_files", "test_hardening_cli", "test_hardening_server",
                 "test_collection", "test_scaling", "test_endpoints", "test_concurrency",
-                "test_batch", "test_compare", "test_hostile_files", "test_hostile_server"}
+                "test_batch", "test_compare", "test_hostile_files", "test_hostile_server",
+                "test_reasoning_flags", "test_explore_html"}
 
 
 def pytest_collection_modifyitems(config, items):
