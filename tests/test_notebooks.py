@@ -443,3 +443,29 @@ def test_demo_fresh_removes_only_its_own_files(tmp_path):
         path.write_text("x")
     assert sorted(demo.fresh_start(tmp_path)) == sorted(own)
     assert all(path.exists() for path in other)
+
+
+def test_demo_refusal_names_only_the_demos_flags(tmp_path):
+    """A rerun with other DEMO_ARGS in the same folder: the advice names --fresh and --run-dir and
+    the demo's own flags, never run_inference's --output_file or --allow_config_change."""
+    import demo
+
+    from collectkit import prompts, store
+    from collectkit.llm import sampling_params
+    from collectkit.run_manifest import run_signature
+
+    parser = demo.build_parser()
+    first = demo.collection_settings(parser.parse_args(["--run-dir", str(tmp_path)]), 1, tmp_path)
+    results = tmp_path / "r.jsonl"
+    results.write_text("")
+    store.write_json_atomic(store.manifest_path(results), {"signature": run_signature(
+        first, sampling_params(first), prompts)})
+    demo.check_resumable(first, results)  # the same settings resume
+    other = demo.collection_settings(parser.parse_args(
+        ["--run-dir", str(tmp_path), "--k", "2", "--max-tokens", "64"]), 1, tmp_path)
+    with pytest.raises(demo.DemoError) as caught:
+        demo.check_resumable(other, results)
+    message = str(caught.value)
+    assert "--k 4" in message and "--k 2" in message and "--max-tokens 64" in message
+    assert "--fresh" in message and "--run-dir" in message
+    assert "--output_file" not in message and "--allow_config_change" not in message
