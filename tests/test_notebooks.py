@@ -267,9 +267,9 @@ def test_start_button_shows_an_error_as_one_line(tmp_path):
     assert "no server yet" in chooser.status.value
     chooser.start_button.click()
     assert chooser.server is None and not chooser.start_button.disabled
-    assert "error: GGUF file not found" in chooser.status.value
+    assert f"error: no such file: {tmp_path / 'missing.gguf'}" in chooser.status.value
     assert "\n" not in chooser.status.value and "Traceback" not in chooser.status.value
-    with pytest.raises(ns.ServeError, match="GGUF file not found"):
+    with pytest.raises(ns.ServeError, match="no such file"):
         chooser.ensure_server()  # the next cell raises it in full
     assert not recorded_servers()
 
@@ -469,3 +469,25 @@ def test_demo_refusal_names_only_the_demos_flags(tmp_path):
     assert "--k 4" in message and "--k 2" in message and "--max-tokens 64" in message
     assert "--fresh" in message and "--run-dir" in message
     assert "--output_file" not in message and "--allow_config_change" not in message
+
+
+def test_chooser_with_a_wrong_gguf_path_says_no_such_file_even_with_a_server_on_the_port(tmp_path):
+    """A server already recorded on the port (serving another model): a mistyped .gguf path is
+    'no such file: PATH', not a port conflict naming the model 'nope'."""
+    import os
+
+    from stub_server import StubServer
+
+    from collectkit import process_tree
+    from collectkit.serve import ServerHandle, _save_state, state_dir
+
+    with StubServer() as stub:
+        port = int(stub.base_url.rsplit(":", 1)[1].split("/")[0])
+        _save_state(ServerHandle(os.getpid(), stub.base_url, stub.model, "llamacpp", "log",
+                                 str(state_dir() / f"server-{port}.json"), time.time(),
+                                 process_tree.start_time(os.getpid())))
+        chooser = ns.ModelChooser(str(tmp_path / "nope.gguf"), port=port)
+        chooser.start_button.click()
+        status = chooser.status.value
+    assert f"error: no such file: {tmp_path / 'nope.gguf'}" in status, status
+    assert "port" not in status and "already" not in status
