@@ -491,3 +491,27 @@ def test_chooser_with_a_wrong_gguf_path_says_no_such_file_even_with_a_server_on_
         status = chooser.status.value
     assert f"error: no such file: {tmp_path / 'nope.gguf'}" in status, status
     assert "port" not in status and "already" not in status
+
+
+def test_committed_metadata_is_what_the_kernel_reports():
+    """JupyterLab writes the kernel's spec and language_info into a notebook when its kernel starts
+    and marks it modified if they differ: the committed ones must be what ipykernel reports (the
+    Python version aside, which is the project venv's; the browser test checks it in full)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import start_new_kernel
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        reply = client.kernel_info(reply=True, timeout=60)["content"]
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    reported = dict(reply["language_info"])
+    for relative in ALL_NOTEBOOKS:
+        metadata = read(relative).metadata
+        assert metadata["kernelspec"] == {"name": "python3", "display_name": spec.display_name,
+                                          "language": spec.language}, relative
+        committed = dict(metadata["language_info"])
+        assert committed.pop("version") and reported.get("version")
+        assert committed == {k: v for k, v in reported.items() if k != "version"}, relative
