@@ -163,3 +163,37 @@ def test_stop_from_a_shell_of_a_server_a_kernel_started_is_quick_and_leaves_no_z
     finally:
         kernel.kill()
         kernel.wait()
+
+
+def test_status_and_stop_keep_to_this_projects_servers(fake_vllm, monkeypatch, tmp_path):
+    """One state folder for the machine, each record naming its project: --status shows this
+    project's servers and counts the others; --stop without --port never stops another project's
+    server; --stop --port does, being asked by port."""
+    state = Path(os.environ["COLLECTKIT_STATE_DIR"])
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    handles = {}
+    for project in (ours, theirs):
+        project.mkdir()
+        monkeypatch.setenv("COLLECTKIT_PROJECT", str(project))
+        handles[project] = start_fake()
+    try:
+        env = cli_env(state, COLLECTKIT_PROJECT=str(ours))
+        status = run_cli("--status", env=env)
+        assert f"PID {handles[ours].pid}" in status.stdout
+        assert f"PID {handles[theirs].pid}" not in status.stdout
+        assert (f"1 server(s) of other projects on port(s) {handles[theirs].port} "
+                "(--status --all lists them)") in status.stdout
+        every = run_cli("--status", "--all", env=env).stdout
+        assert f"PID {handles[theirs].pid}" in every and f"project: {theirs}" in every
+        stopped = run_cli("--stop", env=env)
+        assert stopped.returncode == 0, stopped.stderr
+        assert f"stopped: PID {handles[ours].pid}" in stopped.stdout
+        assert f"left running: 1 server(s) of other projects on port(s) {handles[theirs].port}" \
+            in stopped.stdout
+        assert wait_gone(handles[ours].pid) and handles[theirs].running()
+        assert run_cli("--stop", env=env).returncode == 1  # none of ours left
+        assert handles[theirs].running()
+        by_port = run_cli("--stop", "--port", str(handles[theirs].port), env=env)
+        assert by_port.returncode == 0 and wait_gone(handles[theirs].pid)
+    finally:
+        kill_all([h.pid for h in handles.values()])
