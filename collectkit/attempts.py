@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import store
-from .faults import Redactor
+from .faults import TOO_LONG, Redactor
 from .llm import Completion, RequestFailed
 from .problems import Problem
 
@@ -39,6 +39,8 @@ class RunStats:
     cost: dict[str, Any] | None = None  # tokens × price (pricing.run_cost)
     batch: dict[str, Any] | None = None  # --batch: ids submitted, pending, merged
     failures: dict[str, str] = field(default_factory=dict)
+    # problems whose prompt + max_tokens exceed the server's context (id → why), not retried
+    too_long: dict[str, str] = field(default_factory=dict)
 
     @property
     def tokens_per_s(self) -> float:
@@ -51,6 +53,19 @@ class RunStats:
                 f"{self.skipped_exhausted} out of attempts; {self.responses} responses, "
                 f"{self.completion_tokens:,} tokens, {self.tokens_per_s:.1f} tokens/s, "
                 f"wall {self.wall_s:.1f} s → {self.output_path}")
+
+
+def context_advice(stats: RunStats, max_tokens: int, limit: int = 5) -> str:
+    """Which problems do not fit the server's context and what to change ("" if none)."""
+    if not stats.too_long:
+        return ""
+    ids = list(stats.too_long)
+    shown = ", ".join(ids[:limit]) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+    return (f"{len(ids)} problem(s) do not fit the server's context ({shown}; "
+            f"{stats.too_long[ids[0]]}): start the server with a larger --max-model-len, lower "
+            f"--max_tokens (now {max_tokens}), or use a shorter --protocol (e.g. "
+            f"mmlu_pro_zero_shot instead of the 5-shot mmlu_pro_official); not retried, "
+            f"no attempt counted")
 
 
 def row_tail(sampling: dict[str, Any]) -> bytes:
@@ -107,7 +122,9 @@ class Recorder:
     def failed(self, problem: Problem, error: RequestFailed) -> None:
         """An error row; counted against --max_attempts unless no server answered or the cause
         is the run's own (fatal)."""
-        counted = not error.unreachable and not error.fatal
+        counted = not error.unreachable and not error.fatal and error.kind != TOO_LONG
+        if error.kind == TOO_LONG:
+            self.stats.too_long[problem.unique_id] = self.redact(str(error))
         if counted:
             self.failures[problem.unique_id] = self.failures.get(problem.unique_id, 0) + 1
         row = error_row(problem, error, self.failures.get(problem.unique_id, 0), counted,

@@ -194,7 +194,8 @@ def test_no_event_loop_patching_anywhere():
 def test_notebooks_await_collection_in_the_kernels_loop():
     for relative in ("notebooks/02_run_inference.ipynb", COLAB):
         sources = "\n".join(cell.source for cell in code_cells(read(relative)))
-        assert "await collect(" in sources and "run_collection" not in sources, relative
+        assert ("await collect(" in sources or "await ns.interruptible(collect(" in sources) \
+            and "run_collection" not in sources, relative
 
 
 def test_sync_helper_works_inside_a_running_loop(tmp_path):
@@ -515,3 +516,55 @@ def test_committed_metadata_is_what_the_kernel_reports():
         committed = dict(metadata["language_info"])
         assert committed.pop("version") and reported.get("version")
         assert committed == {k: v for k, v in reported.items() if k != "version"}, relative
+
+
+def test_interrupting_notebook_02s_collection_prints_one_line(tmp_path):
+    """Kernel → Interrupt during notebook 02's collection (a real kernel, a slow stub server): one
+    friendly line, no CancelledError traceback; what finished is saved and the manifest says
+    interrupted."""
+    from jupyter_client.manager import start_new_kernel
+    from stub_server import StubServer
+
+    nb = read("notebooks/02_run_inference.ipynb")
+    cells = code_cells(nb)
+    collect_at = next(i for i, cell in enumerate(cells) if "collect(" in cell.source)
+    with StubServer(completion_tokens=8, delay=0.5) as stub:
+        overrides = (f"api_base = {stub.base_url!r}\nmodel = {stub.model!r}\n"
+                     f"num_problems = '12'\nk_responses = 2\nmax_tokens = 16\nmax_concurrent = 1\n"
+                     f"run_dir = {str(tmp_path)!r}")
+        manager, client = start_new_kernel(kernel_name="python3", cwd=str(ROOT / "notebooks"))
+        try:
+            for cell in [cells[0].source, overrides, *(c.source for c in cells[1:collect_at])]:
+                reply = client.execute_interactive(cell, timeout=60, output_hook=lambda m: None)
+                assert reply["content"]["status"] == "ok", reply["content"]
+            errors, streams = [], []
+
+            def hook(message):
+                if message["msg_type"] == "error":
+                    errors.append(message["content"])
+                elif message["msg_type"] == "stream":
+                    streams.append(message["content"]["text"])
+
+            results = tmp_path / f"{stub.model}_MATH_500_MMLU_Pro.jsonl"
+            client.execute(cells[collect_at].source)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not (
+                    results.exists() and len(results.read_text().splitlines()) >= 2):
+                time.sleep(0.05)
+            manager.interrupt_kernel()
+            while True:
+                message = client.get_iopub_msg(timeout=30)
+                hook(message)
+                if (message["msg_type"] == "status" and message["content"]["execution_state"]
+                        == "idle" and message["parent_header"].get("msg_type") == "execute_request"):
+                    break
+        finally:
+            client.stop_channels()
+            manager.shutdown_kernel(now=True)
+    assert [e["ename"] for e in errors] == ["Interrupted"], errors
+    assert errors[0]["traceback"] == [
+        "interrupted: finished problems are saved; run this cell again to continue"]
+    assert "CancelledError" not in "".join(streams)
+    saved = len(results.read_text().splitlines())
+    assert 2 <= saved < 12
+    assert ns.load_manifest(results)["status"] == "interrupted"
