@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from collectkit.extraction import MATCH_MODES, grade_rows
+from collectkit import protocols
+from collectkit.grading import MATCH_MODES, grade_rows
+from collectkit.protocols import ProtocolError
 from collectkit.metrics import accuracy_table, summarize
-from collectkit.store import write_json_atomic, write_text_atomic
+from collectkit.store import StoreError, write_json_atomic, write_text_atomic
 
 PROCESSED_SUFFIX = ".processed.jsonl"
 SUMMARY_SUFFIX = ".summary.json"
@@ -85,9 +87,11 @@ def read_results_counting(path: Path) -> tuple[list[dict[str, Any]], int]:
 
 
 def grade_file(path: str | Path, match: str = "first", workers: int | None = None,
-               timeout_s: int = 5) -> list[dict[str, Any]]:
-    """Read one results file and return its rows graded (see extraction.grade_rows)."""
-    return grade_rows(read_results(Path(path)), match=match, workers=workers, timeout_s=timeout_s)
+               timeout_s: int = 5, protocol: str | None = None) -> list[dict[str, Any]]:
+    """Read one results file and return its rows graded (see grading.grade_rows); `protocol`
+    reads the rows that record none (outputs collected elsewhere)."""
+    return grade_rows(read_results(Path(path)), match=match, workers=workers, timeout_s=timeout_s,
+                      unrecorded_protocol=protocol)
 
 
 def output_paths(source: Path, output: Path | None, many_inputs: bool) -> tuple[Path, Path]:
@@ -106,7 +110,9 @@ def output_paths(source: Path, output: Path | None, many_inputs: bool) -> tuple[
 def write_graded(source: Path, rows: list[dict[str, Any]], processed: Path, summary_path: Path,
                  match: str) -> dict[str, Any]:
     """Write the processed rows and their summary; returns the summary."""
-    summary = {"source": str(source), "match": match, **summarize(rows)}
+    summary = {"source": str(source), "match": match, **summarize(rows),
+               "grading_timeouts": sum(bool(r.get("grading_timeout")) for row in rows
+                                       for r in row.get("responses") or [])}
     write_text_atomic(processed, jsonl_text(rows))
     write_json_atomic(summary_path, summary)
     return summary
@@ -149,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--match", choices=MATCH_MODES, default="first",
                         help="multiple choice: take the first (official) or the last "
                         "'answer is (X)' (default: first)")
+    parser.add_argument("--protocol", default=None,
+                        help="for rows that record no protocol (outputs collected elsewhere): "
+                        "how to read their answers, e.g. json_answer or multiple_choice; one "
+                        "per family (open-ended, multiple choice), comma-separated. Rows that "
+                        "record theirs keep it")
     parser.add_argument("--workers", type=int, default=None,
                         help="math-verify worker processes (default: CPU count)")
     parser.add_argument("--timeout", type=int, default=5,
@@ -160,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.workers is not None and args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        protocols.by_family(args.protocol)
+    except ProtocolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         files = results_files(args.input)
@@ -179,12 +195,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     graded = grade_rows([row for _, rows in loaded for row in rows], match=args.match,
-                        workers=args.workers, timeout_s=args.timeout)
+                        workers=args.workers, timeout_s=args.timeout,
+                        unrecorded_protocol=args.protocol)
     start = 0
     for path, rows in loaded:
         file_rows, start = graded[start : start + len(rows)], start + len(rows)
         processed, summary_path = output_paths(path, args.output, many)
-        write_graded(path, file_rows, processed, summary_path, args.match)
+        try:
+            summary = write_graded(path, file_rows, processed, summary_path, args.match)
+        except StoreError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if summary["grading_timeouts"]:
+            print(f"{path}: {summary['grading_timeouts']} response(s) took longer than --timeout "
+                  f"{args.timeout} s to grade: counted unparsed (grading_timeout)",
+                  file=sys.stderr)
         print(f"== {path} ({len(file_rows)} problems) -> {processed}, {summary_path.name}")
         print(format_report(file_rows, args.by_category, args.by_level))
         print()

@@ -39,6 +39,7 @@ class RunStats:
     cost: dict[str, Any] | None = None  # tokens × price (pricing.run_cost)
     batch: dict[str, Any] | None = None  # --batch: ids submitted, pending, merged
     failures: dict[str, str] = field(default_factory=dict)
+    unreachable_why: str = ""  # the last unreachable failure's cause, in a few words
     # problems whose prompt + max_tokens exceed the server's context (id → why), not retried
     too_long: dict[str, str] = field(default_factory=dict)
 
@@ -77,9 +78,16 @@ def row_tail(sampling: dict[str, Any]) -> bytes:
                               ensure_ascii=False)[1:] + "\n").encode()
 
 
+def redacted_record(completion: Completion, redact: Redactor) -> dict[str, Any]:
+    """A response as stored: every text passed through the run's Redactor (a server may echo
+    the key inside a completion)."""
+    return {name: redact(value) if isinstance(value, str) else value
+            for name, value in completion.record().items()}
+
+
 def result_row(problem: Problem, completions: list[Completion], attempts: int, model: str,
-               sampling: dict[str, Any]) -> dict[str, Any]:
-    return {**problem.record(), "responses": [c.record() for c in completions],
+               sampling: dict[str, Any], redact: Redactor = str) -> dict[str, Any]:
+    return {**problem.record(), "responses": [redacted_record(c, redact) for c in completions],
             "attempts": attempts, "model": model, "sampling": sampling, "status": "ok"}
 
 
@@ -88,7 +96,7 @@ def error_row(problem: Problem, error: RequestFailed, attempt: int, counted: boo
     return {"unique_id": problem.unique_id, "attempt": attempt, "counted": counted,
             "kind": error.kind, "status": error.status, "error": redact(str(error)),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "partial_responses": [c.record() for c in error.partial]}
+            "partial_responses": [redacted_record(c, redact) for c in error.partial]}
 
 
 class Recorder:
@@ -109,7 +117,7 @@ class Recorder:
             return False
         self.results.append(result_row(problem, completions,
                                        self.failures.get(problem.unique_id, 0) + 1, self.model,
-                                       self.sampling))
+                                       self.sampling, self.redact))
         stats = self.stats
         stats.done += 1
         stats.responses += len(completions)
@@ -132,4 +140,6 @@ class Recorder:
         self.errors.append(row)
         self.stats.failed += 1
         self.stats.unreachable += error.unreachable
+        if error.unreachable and error.why:
+            self.stats.unreachable_why = error.why
         self.stats.failures[problem.unique_id] = row["error"]

@@ -7,9 +7,14 @@ in `X.batch.json` beside the results. Any later run with the same command polls 
 batches, downloads finished output and appends each problem with all k responses through the one
 results writer, exactly once (a problem already in the results file is never appended again, so a
 run killed mid-merge just merges the rest). Problems whose lines failed are recorded as failed
-attempts and go into the next batch. The same JSONL (write_requests_file) is what `vllm
-run-batch -i FILE -o OUT --model M` reads locally; merge_output_file merges OUT through the same
-merge. See docs/scaling.md.
+attempts and go into the next batch. Paid output is never blocked by one odd line: a line that
+is not JSON, has a custom_id of another shape or a body that is not a chat completion the kit
+can store (or from another model) is an error row for its problem (or a warning, when no problem
+can be told), and the good lines merge. A batch that ends `expired` or `cancelled` keeps what it
+finished (the rest go into the next batch, not counted); one that ends `failed` counts as an
+attempt for each of its problems, and a problem out of attempts is not submitted again.
+The same JSONL (write_requests_file) is what `vllm run-batch -i FILE -o OUT --model M` reads
+locally; merge_output_file merges OUT through the same merge. See docs/scaling.md.
 """
 from __future__ import annotations
 
@@ -28,33 +33,23 @@ from openai.types.chat import ChatCompletion
 from . import protocols, store
 from .config import Settings
 from .faults import describe, redact_url
+from .batch_output import (BadLine, BatchError, batch_errors, custom_id,  # noqa: F401
+                           missing_failure, problem_of, read_line, read_output_file, short,
+                           split_custom_id)
+from .faults import UNREACHABLE
 from .llm import Completion, LocalLLM, RemoteLLM, RequestFailed, _completions, sampling_params
 from .problems import Problem, load_problems
 
 log = logging.getLogger("collectkit")
 
 ENDPOINT = "/v1/chat/completions"
-ID_SEPARATOR = "::"
 FINISHED = {"completed", "failed", "expired", "cancelled"}
 # Providers known to reject n > 1 in a request body (DESIGN.md: Gemini 3).
 REJECTS_N = ("gemini-3",)
 
 
-class BatchError(RuntimeError):
-    """The provider's files/batches API refused or did not answer; the message says which."""
-
-
 def state_path(results: Path) -> Path:
     return results.with_name(results.stem + ".batch.json")
-
-
-def custom_id(problem_id: str, first_sample: int) -> str:
-    return f"{problem_id}{ID_SEPARATOR}{first_sample}"
-
-
-def split_custom_id(value: str) -> tuple[str, int]:
-    problem_id, _, first = value.rpartition(ID_SEPARATOR)
-    return problem_id, int(first)
 
 
 def request_body(settings: Settings) -> dict[str, Any]:
@@ -112,9 +107,10 @@ class BatchDriver:
     row writers (inference.py), so batch rows are the same rows."""
 
     def __init__(self, settings: Settings, results_path: Path, client: openai.OpenAI,
-                 record_done, record_failure) -> None:
+                 record_done, record_failure, attempts_used=lambda problem_id: 0) -> None:
         self.settings, self.path, self.client = settings, results_path, client
         self.record_done, self.record_failure = record_done, record_failure
+        self.attempts_used = attempts_used  # counted failures of a problem so far
         self.state_file = state_path(results_path)
         self.state = store.read_json(self.state_file) or {"batches": []}
 
@@ -137,13 +133,14 @@ class BatchDriver:
                 continue
             batch = self.client.batches.retrieve(entry["id"])
             entry["status"] = batch.status
-            if batch.status == "completed":
+            if batch.status in FINISHED:
+                if batch.status != "completed":
+                    log.warning("batch %s ended %s; %s", entry["id"], batch.status,
+                                "each of its problems counts one attempt" if batch.status ==
+                                "failed" else "what it finished is kept, the rest go into the "
+                                "next batch")
                 self._merge(entry, batch, problems, report)
                 entry["status"] = "merged"
-                report.finished_batches.append(entry["id"])
-            elif batch.status in FINISHED:
-                log.warning("batch %s ended %s; its problems go into the next batch",
-                            entry["id"], batch.status)
                 report.finished_batches.append(entry["id"])
             else:
                 report.pending.append(entry["id"])
@@ -151,21 +148,45 @@ class BatchDriver:
 
     def _merge(self, entry: dict, batch: Any, problems: dict[str, Problem],
                report: BatchReport) -> None:
-        lines = [json.loads(raw) for file_id in (batch.output_file_id, batch.error_file_id)
-                 if file_id for raw in self.client.files.content(file_id).text.splitlines()
-                 if raw.strip()]
-        self.merge_lines(entry, lines, problems, report)
+        lines: list[Any] = []
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if not file_id:
+                continue
+            for number, raw in enumerate(self.client.files.content(file_id).text.splitlines(), 1):
+                if raw.strip():
+                    try:
+                        lines.append(json.loads(raw))
+                    except ValueError as exc:
+                        lines.append(BadLine(f"{file_id} line {number} is not JSON ({exc})"))
+        self.merge_lines(entry, lines, problems, report, status=batch.status,
+                         why=batch_errors(batch))
 
-    def merge_lines(self, entry: dict, lines: list[dict], problems: dict[str, Problem],
-                    report: BatchReport) -> None:
+    def merge_lines(self, entry: dict, lines: list[Any], problems: dict[str, Problem],
+                    report: BatchReport, status: str = "completed", why: str = "") -> None:
         """Append each of entry's problems from batch output lines (a downloaded output file
-        or `vllm run-batch -o`): all k responses, or a counted failure; once per problem."""
-        done = store.completed_ids(self.path)
+        or `vllm run-batch -o`): all k responses, or a failure (counted, except for problems an
+        expired or cancelled batch never reached); once per problem."""
+        k = self.settings.k_responses
+        done = store.completed_ids(self.path, k)
         samples: dict[str, list[Completion]] = {}
         errors: dict[str, RequestFailed] = {}
-        for line in lines:
-            self._read_line(line, samples, errors)
-        k = self.settings.k_responses
+        known = set(entry["problem_ids"])
+        unmatched = []
+        for number, line in enumerate(lines, 1):
+            named = line.get("custom_id") if isinstance(line, dict) else None
+            problem_id = problem_of(named, known)
+            if problem_id is None:
+                unmatched.append(str(line) if isinstance(line, BadLine) else
+                                 f"output line {number} names no problem of this batch "
+                                 f"(custom_id {short(named if named is not None else line)})")
+                continue
+            try:
+                read_line(problem_id, line, samples, errors, self.settings.model)
+            except (RequestFailed, ValueError, TypeError, AttributeError) as exc:
+                errors[problem_id] = RequestFailed(f"batch output line {number}: {short(exc)}",
+                                                   status=200)
+        for bad in unmatched[:3]:
+            log.warning("batch %s: %s; skipped", entry["id"], bad)
         rejected_n = 0
         for problem_id in entry["problem_ids"]:
             problem = problems.get(problem_id)
@@ -176,8 +197,8 @@ class BatchDriver:
                 self.record_done(problem, got[:k])
                 report.merged += 1
             else:
-                error = errors.get(problem_id) or RequestFailed(  # the provider took it: counted
-                    f"batch {entry['id']} returned {len(got)} of {k} responses", status=200)
+                error = errors.get(problem_id) or missing_failure(entry["id"], status, got, k,
+                                                                  why, unmatched)
                 error.partial = got
                 rejected_n += error.status in (400, 422) and entry.get("n_per_line", True)
                 self.record_failure(problem, error)
@@ -186,20 +207,6 @@ class BatchDriver:
             self.state["n_per_line"] = False  # the provider rejects n: next batch sends k lines
             log.warning("batch %s: requests with n=%d were rejected; the next batch sends "
                         "%d requests per problem", entry["id"], k, k)
-
-    @staticmethod
-    def _read_line(line: dict, samples: dict, errors: dict) -> None:
-        problem_id, _first = split_custom_id(line["custom_id"])
-        response = line.get("response") or {}
-        status = response.get("status_code")
-        body = response.get("body") or {}
-        if line.get("error") or status != 200 or not body.get("choices"):
-            message = (line.get("error") or body.get("error") or {"message": "no choices"})
-            text = message.get("message", str(message)) if isinstance(message, dict) else message
-            errors[problem_id] = RequestFailed(f"{status} batch line: {text}", status)
-            return
-        samples.setdefault(problem_id, []).extend(
-            _completions(ChatCompletion.model_validate(body)))
 
     def submit(self, problems: list[Problem], report: BatchReport) -> None:
         n_per_line = self.n_per_line()
@@ -231,8 +238,10 @@ class BatchDriver:
         report = BatchReport()
         by_id = {p.unique_id: p for p in all_problems}
         self.poll_and_merge(by_id, report)
-        done, pending = store.completed_ids(self.path), self.pending_problem_ids()
-        fresh = [p for p in todo if p.unique_id not in done and p.unique_id not in pending]
+        done = store.completed_ids(self.path, self.settings.k_responses)
+        pending = self.pending_problem_ids()
+        fresh = [p for p in todo if p.unique_id not in done and p.unique_id not in pending
+                 and self.attempts_used(p.unique_id) < self.settings.max_attempts]
         if fresh:
             self.submit(fresh, report)
         deadline = time.monotonic() + wait_s
@@ -240,7 +249,8 @@ class BatchDriver:
             time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
             report.pending.clear()
             self.poll_and_merge(by_id, report)
-        waiting = self.pending_problem_ids() - store.completed_ids(self.path)
+        waiting = self.pending_problem_ids() - store.completed_ids(self.path,
+                                                                   self.settings.k_responses)
         report.pending_problems = len(waiting & {p.unique_id for p in todo})
         return report
 
@@ -253,24 +263,11 @@ class BatchMode:
     poll_s: float = 5.0
     output_file: Path | None = None  # merge this local output (merge_output_file), no API
 
-
-def read_output_file(path: Path) -> list[dict]:
-    """The lines of a batch output file; BatchError naming the file and line if it is not one."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BatchError(f"cannot read batch output {path}: {exc.strerror}") from None
-    lines = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        if raw.strip():
-            try:
-                line = json.loads(raw)
-                split_custom_id(line["custom_id"])
-            except (ValueError, KeyError, TypeError):
-                raise BatchError(f"{path} line {number} is not a batch output line "
-                                 "(JSON with custom_id \"<problem id>::<index>\")") from None
-            lines.append(line)
-    return lines
+    def drive(self, settings: Settings, path: Path, recorder: Any, todo: list[Problem],
+              problems: list[Problem]) -> "BatchReport":
+        """collect() runs the batch through this method, so inference never imports this
+        module (which imports inference for merge_output_file): no import circle."""
+        return drive(settings, path, recorder, todo, problems, self)
 
 
 def write_requests_file(settings: Settings, problems: list[Problem], path: str | Path,
@@ -287,11 +284,12 @@ def merge_output_file(settings: Settings, output_file: str | Path,
     """Merge a local batch output (`vllm run-batch -o FILE`) into the results file through the
     same merge as a downloaded batch: the problems it answers, each once, same rows and manifest.
     Returns the run's RunStats."""
-    from .inference import run_collection  # inference imports this module
+    from .inference import run_collection
     answered = {split_custom_id(line["custom_id"])[0] for line in read_output_file(output_file)}
     if problems is None:
         problems = load_problems(settings.dataset, settings.problem_limit,
-                                 settings.dataset_source, seed=settings.subset_seed)
+                                 settings.dataset_source, seed=settings.subset_seed,
+                                 fields=settings.dataset_fields)
     return run_collection(settings, [p for p in problems if p.unique_id in answered],
                           output_path=results_path, progress=False,
                           batch=BatchMode(output_file=Path(output_file)))
@@ -310,7 +308,8 @@ def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],
     client = openai.OpenAI(base_url=settings.base_urls[0], api_key=settings.resolve_api_key(),
                            timeout=settings.request_timeout, max_retries=settings.max_retries)
     with client:
-        driver = BatchDriver(settings, path, client, recorder.done, recorder.failed)
+        driver = BatchDriver(settings, path, client, recorder.done, recorder.failed,
+                             lambda problem_id: recorder.failures.get(problem_id, 0))
         try:
             return driver.run(todo, problems, wait_s=mode.wait_s, poll_interval=mode.poll_s)
         except openai.APIError as exc:  # after the SDK's retries; what was merged is kept

@@ -20,6 +20,8 @@ from typing import Any, Iterable, Mapping
 
 from dotenv import dotenv_values, find_dotenv
 
+from . import input_checks
+
 EMBEDDED_MODEL = "smollm2-135m-instruct"
 DEFAULT_STOP = ("<end_of_turn>", "<|im_end|>")
 ENV_PREFIX = "COLLECTKIT_"
@@ -69,7 +71,10 @@ class Settings:
     gpu_util: float = 0.95
     enforce_eager: bool = True
     # collection
-    dataset: str = "both"  # math500 | mmlu_pro | both
+    # registry names (tasks/registry.py: math500, mmlu_pro, aime_2024, …), both, files in the
+    # seed's format (.jsonl/.json/.csv/.parquet) and hf:ORG/NAME[:CONFIG][@REVISION], by commas
+    dataset: str = "both"
+    dataset_fields: str = ""  # hf: specs: FIELD=COLUMN,… (tasks/custom.py)
     dataset_source: str = "bundled"  # bundled | hub
     num_problems: str = "all"  # N or "all"
     subset_seed: int = 0  # which random stratified sample of num_problems (problems.py)
@@ -88,7 +93,7 @@ class Settings:
         checks = {
             "api_mode": self.api_mode in ("local", "remote"),
             "engine": self.engine in ("auto", "vllm", "llamacpp"),
-            "dataset": self.dataset in ("math500", "mmlu_pro", "both"),
+            "dataset": isinstance(self.dataset, str) and bool(self.dataset.strip()),
             "dataset_source": self.dataset_source in ("bundled", "hub"),
             "num_problems": self.num_problems == "all"
             or (self.num_problems.isdigit() and int(self.num_problems) > 0),
@@ -111,11 +116,24 @@ class Settings:
             "server_port": 0 <= self.server_port < 65536,
             "gpu_util": _finite(self.gpu_util) and 0 < self.gpu_util <= 1,
         }
+        if not input_checks.variable_name(self.api_key_env):  # never echoed: may be the key
+            raise ConfigError("api_key_env takes the NAME of the variable that holds the key "
+                              "(like OPENAI_API_KEY), not the key itself; the value given is not "
+                              "a variable name (not shown, in case it is a key)")
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             name = bad[0]
             raise ConfigError(f"invalid value for {name}: {getattr(self, name)!r}")
+        from .tasks.registry import check_names
+
+        try:
+            check_names(self.dataset)
+        except ValueError as exc:  # an unknown name: one line listing the known ones
+            raise ConfigError(f"invalid value for dataset: {exc}") from None
         for url in self.base_urls:
+            problem = input_checks.base_url_problem(url)
+            if problem:
+                raise ConfigError(problem)
             if "@" not in url.split("://", 1)[-1].split("/", 1)[0]:
                 continue
             from .faults import redact_url

@@ -12,39 +12,56 @@ from __future__ import annotations
 
 import asyncio
 import json
+import functools
 import logging
+import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
+import httpx
 import openai
 
 from .config import split_urls
-from .faults import redact_url, timed_out_after_accept
+from .faults import redact_url, server_took_it
 
 log = logging.getLogger("collectkit")
 
 T = TypeVar("T")
 PROBE_INTERVAL_S = 1.0
 PROBE_TIMEOUT_S = 2.0
+MAX_MODELS_BYTES = 16 << 20
 
 
 def probe_models(base_url: str, api_key: str | None = None,
                  timeout: float = PROBE_TIMEOUT_S) -> tuple[int | None, list[str]]:
-    """(HTTP status or None if nothing answered, model ids) from GET /v1/models."""
-    request = urllib.request.Request(base_url.rstrip("/") + "/models")
-    if api_key:
-        request.add_header("Authorization", f"Bearer {api_key}")
+    """(HTTP status or None if nothing answered, model ids) from GET /v1/models.
+
+    `timeout` bounds the whole probe, not only the gap between bytes (a server trickling its
+    answer is "nothing answered"). Redirects are followed (at most 3), and the key is never
+    sent to another origin: httpx drops Authorization when a redirect leaves the origin."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    deadline = time.monotonic() + timeout
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, [m.get("id") for m in json.load(response).get("data", [])]
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return exc.code, []
-    except (OSError, ValueError, AttributeError):
+        with httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=3,
+                          trust_env=False, verify=_tls()) as client, \
+                client.stream("GET", base_url.rstrip("/") + "/models", headers=headers) as reply:
+            body = bytearray()
+            for chunk in reply.iter_bytes():
+                body += chunk
+                if time.monotonic() > deadline or len(body) > MAX_MODELS_BYTES:
+                    return None, []
+            if reply.status_code != 200:
+                return reply.status_code, []
+            return 200, [m.get("id") for m in json.loads(bytes(body)).get("data", [])]
+    except (httpx.HTTPError, OSError, ValueError, AttributeError, TypeError):
         return None, []
+
+
+@functools.lru_cache(maxsize=1)
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every probe (building one reads the CA bundle: ~20 ms)."""
+    return ssl.create_default_context()
 
 
 def served_models(base_url: str, api_key: str | None = None,
@@ -54,12 +71,15 @@ def served_models(base_url: str, api_key: str | None = None,
 
 
 async def answers(client: openai.AsyncOpenAI, timeout: float = PROBE_TIMEOUT_S) -> bool:
-    """True if GET /v1/models answers at all (any HTTP status: the server is up)."""
+    """True if GET /v1/models answers at all (any HTTP status: the server is up) within
+    `timeout` in all (a server trickling bytes does not answer)."""
     try:
-        await client.with_options(max_retries=0, timeout=timeout).models.list()
+        async with asyncio.timeout(timeout):
+            await client.with_options(max_retries=0, timeout=timeout).models.list()
     except openai.APIStatusError:
         return True
-    except (openai.APIConnectionError, openai.APIResponseValidationError):
+    except (openai.APIConnectionError, openai.APIResponseValidationError, TimeoutError,
+            ValueError):
         return False
     return True
 
@@ -68,7 +88,7 @@ def is_endpoint_down(error: BaseException) -> bool:
     """No server took the request (refused, reset, closed; the SDK has already retried): the
     same line faults.py draws between unreachable and counted failures. A timeout after the
     server accepted the request is not "down"."""
-    return isinstance(error, openai.APIConnectionError) and not timed_out_after_accept(error)
+    return isinstance(error, openai.APIConnectionError) and not server_took_it(error)
 
 
 @dataclass(eq=False)

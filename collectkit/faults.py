@@ -4,7 +4,8 @@ Three kinds of failure (after the openai SDK's own retries):
 - UNREACHABLE: no server took the request (refused, reset or closed before any byte came back).
   Not the problem's fault: not counted against --max_attempts.
 - COUNTED: the server took the request and it went wrong (5xx, 429 after retries, a timeout after
-  the server accepted it, a malformed 200 body, too few choices). Counted.
+  the server accepted it, a body cut off mid-way, a malformed 200 body, too few choices, a reply
+  from another model). Counted.
 - FATAL: the run itself is misconfigured (401/403 bad key, 404 model or route not served). Every
   problem would fail the same way: the run stops at once and no attempt is counted.
 - TOO_LONG: the prompt plus max_tokens exceed the server's context (a 400 "maximum context
@@ -14,6 +15,8 @@ Three kinds of failure (after the openai SDK's own retries):
 from __future__ import annotations
 
 import re
+import socket
+import ssl
 from typing import Iterable
 from urllib.parse import urlsplit, urlunsplit, parse_qsl
 
@@ -35,6 +38,9 @@ FATAL_STATUSES = {401: "the server refused the API key", 403: "the API key is no
 # (its aiohttp transport maps every ClientConnectionError to ConnectTimeout), so the cause decides.
 TIMEOUTS_AFTER_ACCEPT = frozenset({"ReadTimeout", "WriteTimeout", "SocketTimeoutError",
                                    "ServerTimeoutError"})
+# ... and the server answered, then its body was cut off mid-way: an answer that failed.
+CUT_OFF_ANSWER = frozenset({"ClientPayloadError", "ContentLengthError", "TransferEncodingError",
+                            "ContentEncodingError"})
 REDACTED = "***"
 # Shapes of keys worth hiding even when they are not the configured one (a server's echo).
 KEY_SHAPES = re.compile(r"\b(?:sk-[A-Za-z0-9_\-]{8,}|AIza[A-Za-z0-9_\-]{20,})|(?<=Bearer )\S+")
@@ -54,10 +60,15 @@ def context_overflow(status: int | None, message: str) -> bool:
 
 
 def causes(exc: BaseException, limit: int = 10) -> list[BaseException]:
-    """The exception and what caused it, outermost first."""
+    """The exception and what caused it, outermost first (as a traceback shows them)."""
     chain = [exc]
-    while len(chain) < limit and (chain[-1].__cause__ or chain[-1].__context__) is not None:
-        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+    while len(chain) < limit:
+        last = chain[-1]
+        following = last.__cause__ if last.__cause__ is not None else (
+            None if last.__suppress_context__ else last.__context__)
+        if following is None or following in chain:
+            break
+        chain.append(following)
     return chain
 
 
@@ -65,11 +76,48 @@ def timed_out_after_accept(exc: BaseException) -> bool:
     return any(type(e).__name__ in TIMEOUTS_AFTER_ACCEPT for e in causes(exc))
 
 
+def answer_cut_off(exc: BaseException) -> bool:
+    return any(type(e).__name__ in CUT_OFF_ANSWER for e in causes(exc))
+
+
+def server_took_it(exc: BaseException) -> bool:
+    """The server took the request (a timeout after it accepted it, or an answer cut off
+    mid-way): a counted failure, and the endpoint is not down."""
+    return timed_out_after_accept(exc) or answer_cut_off(exc)
+
+
 def describe(exc: BaseException) -> str:
     """`Outer: message (Root: message)`: the SDK's words and what really happened."""
     root = causes(exc)[-1]
     text = f"{type(exc).__name__}: {exc}"
-    return text if root is exc else f"{text} ({type(root).__name__}: {root})"
+    if answer_cut_off(exc):
+        text = "the answer was cut off mid-way: " + text
+    text = text if root is exc else f"{text} ({type(root).__name__}: {root})"
+    return " ".join(text.split())
+
+
+def why_unreachable(exc: BaseException, url: str = "") -> str:
+    """In a few words, why no server took a request: the name did not resolve, the port was
+    refused, the connection was closed; the root cause's own words otherwise."""
+    chain = causes(exc)
+    host = next((getattr(e, "host", None) for e in chain if getattr(e, "host", None)), None)
+    try:
+        parts = urlsplit(url)
+        host = host or parts.hostname
+        where = f"{host}:{parts.port}" if host and parts.port else host or "the server"
+    except ValueError:
+        where = host or "the server"
+    for e in chain:
+        if isinstance(e, socket.gaierror) or "DNS" in type(e).__name__:
+            return f"could not resolve host {host or where} (no network, or a mistyped host)"
+        if isinstance(e, ConnectionRefusedError):
+            return f"connection refused at {where} (nothing listens there)"
+        if type(e).__name__ == "ServerDisconnectedError":
+            return f"{where} closed the connection before answering"
+        if isinstance(e, ssl.SSLError) or "SSL" in type(e).__name__:
+            return f"the TLS handshake with {where} failed ({e})"
+    root = chain[-1]
+    return " ".join(f"{type(root).__name__}: {root}".split())
 
 
 def fatal_reason(status: int, message: str, base_url: str) -> str:

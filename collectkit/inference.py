@@ -16,14 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlsplit
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
-from . import batch as batch_driver
 from . import prompts, protocols, store
 from .attempts import Recorder, RunStats, row_tail
-from .batch import BatchMode
 from .config import Settings
 from .context_fit import hold_back
 from .endpoints import probe_models
@@ -32,6 +30,9 @@ from .llm import BaseLLM, RequestFailed, create_llm, sampling_params
 from .pricing import load_prices, run_cost
 from .problems import Problem, file_tag, load_problems
 from .run_manifest import check_row_sampling, check_signature, run_signature, write_manifest
+
+if TYPE_CHECKING:  # batch.py imports this module (merge_output_file); types only here
+    from .batch import BatchMode
 
 __all__ = ["CollectionError", "RunStats", "check_server", "collect", "default_output_path",
            "resolve_output_path", "run_collection"]
@@ -55,7 +56,8 @@ class CollectionError(RuntimeError):
 
 def default_output_path(settings: Settings) -> Path:
     model = re.sub(r"[^\w.-]+", "_", settings.model).strip("_")
-    return Path(settings.output_dir) / f"{model}_{file_tag(settings.dataset)}.jsonl"
+    tag = file_tag(settings.dataset, settings.dataset_fields)  # a data file: its stem
+    return Path(settings.output_dir) / f"{model}_{tag}.jsonl"
 
 
 def resolve_output_path(settings: Settings, output_file: str | Path | None) -> Path:
@@ -104,6 +106,10 @@ def run_collection(settings: Settings, problems: list[Problem] | None = None, *,
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        loop_running = False  # not run inside this handler: every error would carry its context
+    else:
+        loop_running = True
+    if not loop_running:
         if stop_on_sigterm:
             return asyncio.run(_cancel_on_sigterm(collect(settings, problems, **kwargs)))
         return asyncio.run(collect(settings, problems, **kwargs))
@@ -135,15 +141,17 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     prices = load_prices(settings.prices)
     store.refuse_foreign(path)
     check_signature(path, sampling, allow_config_change)
+    if problems is None:  # before anything is sent or written: bad data stops here
+        problems = load_problems(settings.dataset, settings.problem_limit,
+                                 settings.dataset_source, seed=settings.subset_seed,
+                                 fields=settings.dataset_fields)
     if batch is None:
         check_server(settings, api_key)
-    if problems is None:
-        problems = load_problems(settings.dataset, settings.problem_limit,
-                                 settings.dataset_source, seed=settings.subset_seed)
     stats = RunStats(output_path=str(path))
     with store.AppendWriter(path) as results, \
             store.AppendWriter(store.errors_path(path)) as errors:
-        done, failures = _resume_scan(results, errors, sampling, allow_config_change, repair)
+        done, failures = _resume_scan(results, errors, sampling, allow_config_change, repair,
+                                      settings.k_responses)
         todo = _plan(problems, done, failures, settings.max_attempts, retry_failed, stats)
         llm = None if batch else llm or create_llm(settings)
         recorder = Recorder(results, errors, failures, stats, settings.k_responses,
@@ -158,8 +166,8 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
             if batch is None:
                 await _rounds(todo, llm, settings, recorder, progress)
             else:
-                report = await asyncio.to_thread(batch_driver.drive, settings, path, recorder,
-                                                 todo, problems, batch)
+                report = await asyncio.to_thread(batch.drive, settings, path, recorder,
+                                                 todo, problems)
                 stats.batch = asdict(report)
             stats.unfinished += stats.planned - stats.done
             status, reason = _outcome(stats)
@@ -206,14 +214,17 @@ def _final_manifest(path: Path, settings: Settings, sampling: dict, stats: RunSt
 
 def _resume_scan(results: store.AppendWriter, errors_writer: store.AppendWriter,
                  sampling: dict[str, Any], allow_config_change: bool,
-                 repair: bool) -> tuple[set[str], dict[str, int]]:
+                 repair: bool, k: int) -> tuple[set[str], dict[str, int]]:
     """(ids already done, counted failures per problem). Cuts torn last lines; a corrupt line
     elsewhere stops the run (or, with repair, goes to X.corrupt.jsonl and its problem is
     collected again); rows of other sampling settings stop it unless allow_config_change."""
     path, errors = results.path, errors_writer.path
     store.recover_torn_tail(path)
     store.recover_torn_tail(errors)
-    scan = store.scan_results(path, row_tail(sampling))
+    scan = store.scan_results(path, row_tail(sampling), k)
+    for number, _, count in [short for short in scan.short if short[1] not in scan.ids][:3]:
+        log.warning("%s line %d has %d of %d responses (edited by hand?): not done, collected "
+                    "again (readers keep the later row)", path, number, count, k)
     failures, bad_errors = store.scan_errors(errors)
     if (scan.corrupt or bad_errors) and not repair:
         where, (number, why) = (path, scan.corrupt[0]) if scan.corrupt else (errors, bad_errors[0])
@@ -266,6 +277,10 @@ async def _rounds(todo: list[Problem], llm: BaseLLM, settings: Settings, recorde
                     and recorder.failures.get(p.unique_id, 0) < settings.max_attempts]
             if stats.stopped_early or not todo:
                 return
+        if stats.failed and stats.failed == stats.unreachable:  # not one attempt was counted
+            stats.stopped_early = (f"no server answered at {redact_url(settings.base_url)}: "
+                                   f"{stats.unreachable_why or 'no connection'}; "
+                                   f"{len(todo)} problem(s) wait for it, no attempt was counted")
     finally:
         bar.set_postfix(failed=stats.failed, tok_s=f"{_rate(stats, bar):.0f}", refresh=False)
         bar.refresh()

@@ -7,7 +7,6 @@ Each side gets only the parameters it accepts; what is dropped is reported once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from abc import ABC, abstractmethod
@@ -18,7 +17,7 @@ import openai
 import pydantic
 from openai.types.chat import ChatCompletion
 
-from . import faults
+from . import faults, replies
 from .concurrency import SLOW_START_LEVEL, AdaptiveConcurrency
 from .config import Settings, split_urls
 from .endpoints import EndpointPool
@@ -57,11 +56,13 @@ class RequestFailed(Exception):
     says what it means for the run; `status` is the HTTP status (None: no response)."""
 
     def __init__(self, message: str, status: int | None,
-                 partial: list[Completion] | None = None, kind: str | None = None) -> None:
+                 partial: list[Completion] | None = None, kind: str | None = None,
+                 why: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.partial = partial or []
         self.kind = kind or faults.kind_of(status)
+        self.why = why  # unreachable: in a few words, why no server took it
 
     @property
     def unreachable(self) -> bool:
@@ -83,6 +84,8 @@ class BaseLLM(ABC):
                  initial_concurrent: int | None = None) -> None:
         self.model = model
         self.base_url = base_url  # one URL, or several separated by commas
+        # The SDK's timeout bounds the gap between bytes; this bounds the whole request.
+        self.deadline = timeout
         self.limit = AdaptiveConcurrency(max_concurrent, initial=initial_concurrent, rpm=rpm,
                                          tpm=tpm)
         self.pool = EndpointPool(base_url, api_key, timeout=timeout, max_retries=max_retries,
@@ -139,7 +142,7 @@ class BaseLLM(ABC):
                     raise failure
             cause = min(failures, key=lambda f: _KIND_PRIORITY[f.kind])
             raise RequestFailed(str(cause), cause.status, partial=[*partial, *done],
-                                kind=cause.kind)
+                                kind=cause.kind, why=cause.why)
         return done
 
     async def _one(self, messages: list[dict], seed: int | None) -> Completion:
@@ -161,26 +164,39 @@ class BaseLLM(ABC):
             "max_tokens", self.params.get("max_completion_tokens", 0)) if self.limit.tpm else 0
         async with self.limit.slot(tokens):
             try:
-                # The SDK's documented `post` with a plain JSON body: chat.completions.create
-                # first walks every request through its TypedDict transform, ~0.5 ms CPU per
-                # request and an identity on the plain strings and numbers sent here
-                # (benchmarks/bench_client_overhead.py). Retries and errors stay the SDK's;
-                # the pool picks the endpoint and moves the request if that one is dead.
-                response = await self.pool.request(lambda client: client.post(
-                    "/chat/completions", cast_to=ChatCompletion, body=body, options=options))
-            except openai.APIConnectionError as exc:  # refused, reset, or timed out
-                kind = faults.kind_of(None, timed_out=faults.timed_out_after_accept(exc))
-                raise RequestFailed(self.redact(faults.describe(exc)), status=None,
-                                    kind=kind) from None
-            except openai.APIStatusError as exc:
-                too_long = faults.context_overflow(exc.status_code, exc.message)
-                raise RequestFailed(f"{exc.status_code} {type(exc).__name__}: "
-                                    f"{_short(self.redact(exc.message))}",
-                                    status=exc.status_code,
-                                    kind=faults.TOO_LONG if too_long else None) from None
-            except (json.JSONDecodeError, pydantic.ValidationError) as exc:  # a broken 200 body
-                raise RequestFailed(f"malformed 200 response: {_short(exc)}", status=200) from None
-        return _completions(response)
+                async with asyncio.timeout(self.deadline):
+                    response = await self._send(body, options)
+            except TimeoutError:
+                raise RequestFailed(f"Timeout: no complete answer within --request_timeout "
+                                    f"{self.deadline:g} s (the whole request's deadline)",
+                                    status=None, kind=faults.COUNTED) from None
+        return _completions(response, self.model, self.redact)
+
+    async def _send(self, body: dict, options: dict) -> Any:
+        """The request through the pool; the SDK's errors become RequestFailed."""
+        try:
+            # The SDK's documented `post` with a plain JSON body: chat.completions.create
+            # first walks every request through its TypedDict transform, ~0.5 ms CPU per
+            # request and an identity on the plain strings and numbers sent here
+            # (benchmarks/bench_client_overhead.py). Retries and errors stay the SDK's;
+            # the pool picks the endpoint and moves the request if that one is dead.
+            return await self.pool.request(lambda client: client.post(
+                "/chat/completions", cast_to=ChatCompletion, body=body, options=options))
+        except openai.APIConnectionError as exc:  # refused, reset, cut off, or timed out
+            kind = faults.kind_of(None, timed_out=faults.server_took_it(exc))
+            single = "" if "," in self.base_url else self.base_url
+            raise RequestFailed(self.redact(faults.describe(exc)), status=None, kind=kind,
+                                why=self.redact(faults.why_unreachable(exc, single))) from None
+        except openai.APIStatusError as exc:
+            too_long = faults.context_overflow(exc.status_code, exc.message)
+            raise RequestFailed(f"{exc.status_code} {type(exc).__name__}: "
+                                f"{_short(self.redact(exc.message))}",
+                                status=exc.status_code,
+                                kind=faults.TOO_LONG if too_long else None) from None
+        except (ValueError, pydantic.ValidationError) as exc:  # a broken 200 body: not
+            # JSON, not UTF-8 (UnicodeDecodeError), or not a chat completion
+            raise RequestFailed(f"malformed 200 response: {type(exc).__name__}: "
+                                f"{_short(self.redact(str(exc)))}", status=200) from None
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -234,34 +250,43 @@ def create_llm(settings: Settings) -> BaseLLM:
                 initial_concurrent=None if kind is LocalLLM else SLOW_START_LEVEL)
 
 
-def _completions(response: Any) -> list[Completion]:
-    """The choices of a parsed response; a 200 that is not a chat completion is a counted
-    failure (the SDK hands back a str for text/plain and an empty model for `{}`)."""
+def _completions(response: Any, model: str | None = None,
+                 redact: Any = str) -> list[Completion]:
+    """The choices of a parsed response, checked (replies.py); a 200 that is not a chat
+    completion the kit can store is a counted failure naming why (the SDK hands back a str for
+    text/plain and an empty model for `{}`). With `model`, a reply from another model is one."""
     choices = getattr(response, "choices", None)
     if not isinstance(choices, list):
         raise RequestFailed(f"malformed 200 response: not a chat completion "
-                            f"({_short(repr(response), 120)})", status=200)
+                            f"({_short(redact(repr(response)), 120)})", status=200)
+    if model is not None:
+        try:
+            replies.check_model(model, getattr(response, "model", None))
+        except replies.BadReply as exc:
+            raise RequestFailed(_short(redact(str(exc))), status=200) from None
     try:
         return _parse_choices(response, choices)
-    except (AttributeError, TypeError) as exc:
-        raise RequestFailed(f"malformed 200 response: {_short(exc)}", status=200) from None
+    except (AttributeError, TypeError, replies.BadReply) as exc:
+        raise RequestFailed(f"malformed 200 response: {_short(redact(str(exc)))}",
+                            status=200) from None
 
 
 def _parse_choices(response: Any, choices: list) -> list[Completion]:
-    usage = None
-    if getattr(response, "usage", None) is not None:
-        usage = {"prompt_tokens": response.usage.prompt_tokens,
-                 "completion_tokens": response.usage.completion_tokens}
+    usage = replies.usage_counts(getattr(response, "usage", None))
+    served = replies.text_field(getattr(response, "model", None), "model")
+    fingerprint = replies.text_field(getattr(response, "system_fingerprint", None),
+                                     "system_fingerprint")
     completions = []
     for i, choice in enumerate(choices):
         message = choice.message
-        text = message.content or ""
-        reasoning = _sent_field(message, "reasoning_content") or _sent_field(message, "reasoning")
+        text = replies.text_field(message.content, "message.content") or ""
+        reasoning = replies.text_field(_sent_field(message, "reasoning_content")
+                                       or _sent_field(message, "reasoning"), "reasoning")
         if reasoning is None and (think := THINK_BLOCK.match(text)):
             reasoning, text = think.group(1).strip(), think.group(2).strip()
-        completions.append(Completion(text, choice.finish_reason, reasoning,
-                                      usage if i == 0 else None, getattr(response, "model", None),
-                                      getattr(response, "system_fingerprint", None)))
+        completions.append(Completion(text, replies.text_field(choice.finish_reason,
+                                                               "finish_reason"), reasoning,
+                                      usage if i == 0 else None, served, fingerprint))
     return completions
 
 

@@ -56,7 +56,7 @@ def responses_frame(rows_or_frame: Iterable[dict[str, Any]] | pd.DataFrame) -> p
         for index, response in enumerate(row.get("responses") or []):
             if "is_correct" not in response:
                 raise ValueError(f"{row.get('unique_id')}: responses are not graded; "
-                                 "run collectkit.extraction.grade_rows first")
+                                 "run collectkit.grading.grade_rows first")
             answer = response.get("extracted_answer")
             records.append({
                 "unique_id": row.get("unique_id"), "dataset": row.get("dataset"),

@@ -135,11 +135,12 @@ class GradedRun:
 
 
 def grade_and_write(results_file: str | Path, match: str = "first",
-                    workers: int | None = None) -> GradedRun:
+                    workers: int | None = None, protocol: str = "") -> GradedRun:
     """Grade a results file and write X.processed.jsonl and X.summary.json beside it, the same
-    files (and summary layout) as `python -m collectkit.answer_extraction -i X.jsonl`."""
+    files (and summary layout) as `python -m collectkit.answer_extraction -i X.jsonl`;
+    `protocol` reads rows that record none (answer_extraction --protocol)."""
     source = Path(results_file)
-    rows = grade_file(source, match=match, workers=workers or None)
+    rows = grade_file(source, match=match, workers=workers or None, protocol=protocol or None)
     processed, summary_path = processed_paths(source)
     summary = write_graded(source, rows, processed, summary_path, match)
     return GradedRun(rows, source, processed, summary_path, summary)

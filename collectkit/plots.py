@@ -17,12 +17,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import metrics
+from .tasks.registry import REGISTRY
 
-DATASET_LABELS = {"math500": "MATH-500", "mmlu_pro": "MMLU-Pro"}
-DATASET_COLORS = {"math500": "#1f77b4", "mmlu_pro": "#ff7f0e"}
+# Each known benchmark its label and a colour of its own; other datasets (your own files) take
+# OTHER_COLORS by their position in a figure.
+DATASET_LABELS = {name: benchmark.label for name, benchmark in REGISTRY.items()}
+BENCHMARK_PALETTE = ("#1f77b4", "#ff7f0e", "#17becf", "#bcbd22", "#e377c2", "#7f7f7f")
+DATASET_COLORS = dict(zip(REGISTRY, BENCHMARK_PALETTE))
 OTHER_COLORS = ("#2ca02c", "#d62728", "#9467bd", "#8c564b")
 RUN_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")
-MATH_LEVELS = (1, 2, 3, 4, 5)
 DPI = 120
 
 
@@ -146,19 +149,31 @@ def compare_categories(categories: pd.DataFrame,
     return fig
 
 
-def accuracy_by_level(data: Any, title: str = "MATH-500 accuracy per level (95% CI)") -> Figure:
-    """Bars for MATH levels 1–5 with 95% intervals; a level with no problems in these results is
-    marked as such, not left out. MMLU-Pro has no levels."""
+def accuracy_by_level(data: Any, title: str = "Accuracy per level (95% CI)") -> Figure:
+    """Bars per level with 95% intervals, one panel per benchmark that has levels (MATH-500's
+    1-5; your own files' `level`); a level with no problems in these results is marked as such,
+    not left out. Benchmarks without levels (MMLU-Pro) have no panel."""
     table = _table(data, "level")
-    fig = Figure(figsize=(6.5, 4), layout="constrained")
-    ax = fig.subplots()
-    ax.set_title(title)
+    names = (dict.fromkeys(table.index.get_level_values(0))
+             if isinstance(table.index, pd.MultiIndex) else None)
+    parts = [(str(d), table.xs(d, level=0)) for d in names] if names else [("", table)]
+    fig = Figure(figsize=(6.5, 4 * max(1, len(parts))), layout="constrained")
+    axes = fig.subplots(max(1, len(parts)), 1, squeeze=False)[:, 0]
+    fig.suptitle(title)
     if table.empty:
-        return _empty(fig, ax, "no problems with a level (MATH-500) in these results")
-    table.index = [index[-1] if isinstance(index, tuple) else index for index in table.index]
-    present = table.reindex(MATH_LEVELS)
-    color = DATASET_COLORS["math500"]
-    ax.bar(range(5), present["accuracy"].fillna(0), yerr=_ci_errors(present.fillna(0)),
+        return _empty(fig, axes[0], "no problems with a level (MATH-500) in these results")
+    for position, ((dataset, part), ax) in enumerate(zip(parts, axes)):
+        known = REGISTRY[dataset].levels if dataset in REGISTRY else ()
+        _level_panel(ax, part, sorted(set(known) | {int(v) for v in part.index}),
+                     dataset_color(dataset, position))
+        ax.set_title(dataset_label(dataset), fontsize=10, loc="left")
+    return fig
+
+
+def _level_panel(ax, table: pd.DataFrame, levels: list[int], color: str) -> None:
+    present = table.reindex(levels)
+    places = range(len(levels))
+    ax.bar(places, present["accuracy"].fillna(0), yerr=_ci_errors(present.fillna(0)),
            color=color, error_kw={"elinewidth": 1, "capsize": 4, "ecolor": "#333333"})
     labels = []
     for position, (level, row) in enumerate(present.iterrows()):
@@ -173,11 +188,10 @@ def accuracy_by_level(data: Any, title: str = "MATH-500 accuracy per level (95% 
         ax.text(position, row["accuracy"] + 0.01, f"{row['accuracy']:.2f}", ha="center",
                 va="bottom", fontsize=7)
         labels.append(f"Level {level}\n(n={int(row['n_problems'])})")
-    ax.set_xticks(range(5), labels)
+    ax.set_xticks(list(places), labels)
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy (pass@1 averaged over k)")
     ax.grid(axis="y", alpha=0.3)
-    return fig
 
 
 def pass_maj_curve(data: Any, by: str | None = "dataset",

@@ -133,7 +133,7 @@ def estimate_open_problems(settings: Any, results: Path, *, batch: bool = False)
     from .problems import load_problems
 
     problems = load_problems(settings.dataset, settings.problem_limit, settings.dataset_source,
-                             seed=settings.subset_seed)
+                             seed=settings.subset_seed, fields=settings.dataset_fields)
     done = store.completed_ids(results) if results.exists() else set()
     messages = [protocols.messages(p, settings.protocol) for p in problems
                 if p.unique_id not in done]

@@ -2,14 +2,19 @@
 and the sampling its authors recommend. The manifest and every results row record the protocol's
 name and a hash of its template; the manifest also holds the template text.
 
-| name                 | dataset  | prompt                                         | extraction             |
-|----------------------|----------|------------------------------------------------|------------------------|
-| mmlu_pro_official    | mmlu_pro | the authors' 5-shot CoT prompt (default)       | official cascade, A-J  |
-| mmlu_pro_zero_shot   | mmlu_pro | zero-shot, options "(A) …"                     | cascade within options |
-| boxed                | math500  | the kit's zero-shot prompt (default)           | last \\boxed{}, phrase  |
-| qwen_boxed           | math500  | Qwen2.5-Math's system prompt, problem as user  | last \\boxed{}, phrase  |
-| r1                   | math500  | DeepSeek-R1: no system prompt; T=0.6, top_p .95 | last \\boxed{}, phrase  |
-| json_answer          | math500  | asks for {"reasoning", "answer"} (ZeroEval)    | JSON field, then box   |
+| name                 | for          | prompt                                       | extraction             |
+|----------------------|--------------|----------------------------------------------|------------------------|
+| mmlu_pro_official    | mmlu_pro     | the authors' 5-shot CoT prompt (its default) | official cascade, A-J  |
+| mmlu_pro_zero_shot   | any MCQ      | zero-shot, options "(A) …"                   | cascade within options |
+| multiple_choice      | any MCQ      | the same prompt (default: GPQA, own files)   | cascade within options |
+| boxed                | any open     | the kit's zero-shot prompt (default)         | last \\boxed{}, phrase  |
+| qwen_boxed           | any open     | Qwen2.5-Math's system prompt, problem as user | last \\boxed{}, phrase  |
+| r1                   | any open     | DeepSeek-R1: no system prompt; T=0.6, top_p .95 | last \\boxed{}, phrase |
+| json_answer          | any open     | asks for {"reasoning", "answer"} (ZeroEval)  | JSON field, then box   |
+
+A protocol belongs to a family — multiple choice ("mcq") or open-ended ("open") — never to a
+benchmark's name, unless it is one benchmark's own prompt (`only`). Each dataset of a run gets
+one protocol per family it has (a "slot"): its default, or the one `--protocol` names.
 
 Adding a protocol: one entry in PROTOCOLS (prompt builder in prompts.py) and a test.
 """
@@ -23,9 +28,13 @@ from typing import Any, Callable, Iterable, Mapping
 from . import prompts
 from .config import ConfigError, Settings
 from .extraction import extract_math_answer, extract_mcq_letter, extract_official_letter
-from .problems import DATASETS, Problem, dataset_names
+from .problems import DATASETS, Problem
+from .tasks.base import Benchmark
+from .tasks.registry import REGISTRY, benchmarks, families, family_of
 
 Extractor = Callable[[Any, int, Any, str], Any]  # (text, n_options, finish_reason, match)
+FALLBACK_DEFAULTS = {"mcq": "multiple_choice", "open": "boxed"}  # datasets outside the registry
+FAMILY_WORDS = {"mcq": "multiple-choice problems", "open": "open-ended problems"}
 
 
 class ProtocolError(ConfigError):
@@ -35,12 +44,18 @@ class ProtocolError(ConfigError):
 @dataclass(frozen=True)
 class Protocol:
     name: str
-    dataset: str
+    family: str  # "mcq" (asked with options) or "open"
     build_messages: Callable[[Problem], list[dict[str, str]]]
     extract: Extractor
     template: str
     sampling: Mapping[str, Any] = field(default_factory=dict)
     few_shot: bool = False  # its prompt embeds the bundled validation examples
+    only: tuple[str, ...] = ()  # the datasets it fits (empty: any of its family)
+    hash_salt: str = ""  # tells apart protocols sharing a template
+
+    @property
+    def scope(self) -> str:
+        return ", ".join(self.only) if self.only else FAMILY_WORDS[self.family]
 
     @property
     def template_hash(self) -> str:
@@ -68,27 +83,30 @@ def _json_then_boxed(text, n_options, finish_reason, match):
 
 
 PROTOCOLS = {p.name: p for p in (
-    Protocol("mmlu_pro_official", "mmlu_pro", prompts.mmlu_pro_official_messages, _official,
-             prompts.OFFICIAL_TEMPLATE, few_shot=True),
-    Protocol("mmlu_pro_zero_shot", "mmlu_pro", prompts.build_messages, _within_options,
+    Protocol("mmlu_pro_official", "mcq", prompts.mmlu_pro_official_messages, _official,
+             prompts.OFFICIAL_TEMPLATE, few_shot=True, only=("mmlu_pro",)),
+    Protocol("mmlu_pro_zero_shot", "mcq", prompts.build_messages, _within_options,
              prompts.MCQ_TEMPLATE),
-    Protocol("boxed", "math500", prompts.build_messages, _boxed, prompts.OPEN_ENDED_TEMPLATE),
-    Protocol("qwen_boxed", "math500", prompts.qwen_boxed_messages, _boxed,
+    Protocol("multiple_choice", "mcq", prompts.build_messages, _within_options,
+             prompts.MCQ_TEMPLATE, hash_salt="multiple_choice"),
+    Protocol("boxed", "open", prompts.build_messages, _boxed, prompts.OPEN_ENDED_TEMPLATE),
+    Protocol("qwen_boxed", "open", prompts.qwen_boxed_messages, _boxed,
              f"system: {prompts.QWEN_SYSTEM}\nuser: {{question}}"),
-    Protocol("r1", "math500", prompts.r1_messages, _boxed, prompts.R1_TEMPLATE,
+    Protocol("r1", "open", prompts.r1_messages, _boxed, prompts.R1_TEMPLATE,
              sampling={"temperature": 0.6, "top_p": 0.95}),
-    Protocol("json_answer", "math500", prompts.json_answer_messages, _json_then_boxed,
+    Protocol("json_answer", "open", prompts.json_answer_messages, _json_then_boxed,
              prompts.JSON_TEMPLATE),
 )}
-DEFAULTS = {"mmlu_pro": "mmlu_pro_official", "math500": "boxed"}
+DEFAULTS = {name: b.default_protocols for name, b in REGISTRY.items()}
 # Rows collected before protocols were recorded were asked with the zero-shot prompts.
-LEGACY = {"mmlu_pro": "mmlu_pro_zero_shot", "math500": "boxed"}
+LEGACY = {"mcq": "mmlu_pro_zero_shot", "open": "boxed"}
 
 
 @lru_cache(maxsize=None)
 def _template_hash(name: str) -> str:
     protocol = PROTOCOLS[name]
-    text = protocol.template + (prompts.validation_digest() if protocol.few_shot else "")
+    text = (protocol.template + protocol.hash_salt
+            + (prompts.validation_digest() if protocol.few_shot else ""))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -100,36 +118,80 @@ def get(name: str) -> Protocol:
                             f"{', '.join(PROTOCOLS)}") from None
 
 
-def resolve(spec: str | None, datasets: Iterable[str]) -> dict[str, Protocol]:
-    """dataset -> Protocol for a run: `spec` names one protocol per dataset, comma-separated
-    (e.g. "r1" or "mmlu_pro_zero_shot,qwen_boxed"); datasets not named get their default."""
-    datasets = tuple(datasets)
+Slot = tuple[str, str, tuple[str, ...]]  # (dataset, family, the dataset's families)
+
+
+def slot_name(dataset: str, family: str, of: tuple[str, ...]) -> str:
+    """A protocol's place in a run: the dataset, or "dataset/mcq" where a dataset (your own
+    file) mixes multiple-choice and open-ended rows."""
+    return dataset if len(of) == 1 else f"{dataset}/{family}"
+
+
+def _slots(datasets: Iterable[str | Benchmark]) -> dict[str, tuple[str, str, Mapping[str, str]]]:
+    slots = {}
+    for item in datasets:
+        name, defaults = ((item.name, item.default_protocols) if isinstance(item, Benchmark)
+                          else (item, DEFAULTS.get(item)
+                                or {f: FALLBACK_DEFAULTS[f] for f in families(item)}))
+        for family in defaults:
+            slots[slot_name(name, family, tuple(defaults))] = (name, family, defaults)
+    return slots
+
+
+def resolve(spec: str | None, datasets: Iterable[str | Benchmark],
+            strict: bool = True) -> dict[str, Protocol]:
+    """slot -> Protocol for a run: `spec` names protocols, comma-separated (e.g. "r1" or
+    "mmlu_pro_zero_shot,qwen_boxed"); each takes every slot of its family (multiple choice or
+    open-ended) that it fits, a protocol made for one dataset before a general one; slots not
+    taken get their dataset's default. Strict: a protocol that fits nothing is an error."""
+    slots = _slots(datasets)
+    names = sorted({dataset for dataset, _, _ in slots.values()})
+    wanted = [get(name) for name in filter(None, (p.strip() for p in (spec or "").split(",")))]
     chosen: dict[str, Protocol] = {}
-    for name in filter(None, (part.strip() for part in (spec or "").split(","))):
-        protocol = get(name)
-        if protocol.dataset not in datasets:
-            raise ProtocolError(f"protocol {name!r} is for {protocol.dataset}, which this run "
-                                f"does not collect ({', '.join(datasets)})")
-        if protocol.dataset in chosen:
-            raise ProtocolError(f"two protocols for {protocol.dataset}: "
-                                f"{chosen[protocol.dataset].name} and {name}")
-        chosen[protocol.dataset] = protocol
-    return {dataset: chosen.get(dataset) or PROTOCOLS[DEFAULTS[dataset]] for dataset in datasets}
+    for specific in (True, False):
+        taken: dict[str, Protocol] = {}
+        for protocol in (p for p in wanted if bool(p.only) == specific):
+            fits = [slot for slot, (dataset, family, _) in slots.items()
+                    if family == protocol.family and (not protocol.only
+                                                      or dataset in protocol.only)]
+            if not fits and strict:
+                raise ProtocolError(f"protocol {protocol.name!r} is for {protocol.scope}, which "
+                                    f"this run does not collect ({', '.join(names)})")
+            for slot in fits:
+                if slot in taken and taken[slot] is not protocol:
+                    raise ProtocolError(f"two protocols for {slot}: {taken[slot].name} and "
+                                        f"{protocol.name}")
+                taken[slot] = protocol
+        for slot, protocol in taken.items():
+            chosen.setdefault(slot, protocol)
+    return {slot: chosen.get(slot) or PROTOCOLS[defaults[family]]
+            for slot, (_, family, defaults) in slots.items()}
 
 
 @lru_cache(maxsize=64)
-def _resolved(spec: str, datasets: tuple[str, ...]) -> dict[str, Protocol]:
-    return resolve(spec, datasets)
+def _resolved(spec: str, dataset: str, fields: str = "") -> dict[str, Protocol]:
+    return resolve(spec, benchmarks(dataset, fields))
+
+
+@lru_cache(maxsize=256)
+def _for_dataset(spec: str, dataset: str) -> dict[str, Protocol]:
+    return resolve(spec, (dataset,), strict=False)
 
 
 def for_settings(settings: Settings) -> dict[str, Protocol]:
-    """dataset -> Protocol for a run's settings (`protocol` and `dataset`)."""
-    return _resolved(settings.protocol, dataset_names(settings.dataset))
+    """slot -> Protocol for a run's settings (`protocol`, `dataset`, `dataset_fields`)."""
+    return _resolved(settings.protocol, settings.dataset,
+                     getattr(settings, "dataset_fields", ""))
+
+
+def for_problem(problem: Problem, spec: str = "") -> Protocol:
+    resolved = _for_dataset(spec, problem.dataset)
+    return resolved.get(problem.dataset) or resolved[f"{problem.dataset}/{problem.family}"]
 
 
 def messages(problem: Problem, spec: str = "") -> list[dict[str, str]]:
     """The messages that ask `problem` under the protocol `spec` names for its dataset."""
-    return _resolved(spec, DATASETS)[problem.dataset].build_messages(problem)
+    return for_problem(problem, spec).build_messages(problem)
 
 
 def sampling_defaults(resolved: Mapping[str, Protocol]) -> dict[str, Any]:
@@ -151,34 +213,62 @@ def with_recommended_sampling(settings: Settings, given: Mapping[str, Any] = {})
 
 
 def signature(resolved: Mapping[str, Protocol]) -> dict[str, str]:
-    """For the run signature: a resumed run must ask the same way."""
-    return {"protocols": ",".join(f"{p.name}@{p.template_hash}"
-                                  for _, p in sorted(resolved.items()))}
+    """For the run signature: a resumed run must ask the same way. Runs of other datasets than
+    MATH-500 and MMLU-Pro also record which slot got which protocol."""
+    signed = {"protocols": ",".join(f"{p.name}@{p.template_hash}"
+                                    for _, p in sorted(resolved.items()))}
+    if any(slot not in DATASETS for slot in resolved):
+        signed["protocol_slots"] = ",".join(f"{slot}={p.name}"
+                                            for slot, p in sorted(resolved.items()))
+    return signed
 
 
 def manifest_entries(resolved: Mapping[str, Protocol]) -> dict[str, Any]:
-    return {dataset: protocol.manifest_entry() for dataset, protocol in sorted(resolved.items())}
-
-
-def _row_dataset(row: Mapping[str, Any]) -> str:
-    return "mmlu_pro" if row.get("is_mcq", row.get("dataset") == "mmlu_pro") else "math500"
+    return {slot: protocol.manifest_entry() for slot, protocol in sorted(resolved.items())}
 
 
 def recorded_name(row: Mapping[str, Any]) -> str | None:
-    """The protocol name a results row records: its `protocol` field, or its dataset's entry in
-    the `sampling` signature every row carries ("boxed@<hash>,mmlu_pro_official@<hash>")."""
+    """The protocol name a results row records: its `protocol` field, else its slot in the
+    `protocol_slots` signature, else the first protocol of its family (and dataset) in the
+    `sampling` signature every row carries ("boxed@<hash>,mmlu_pro_official@<hash>")."""
     if row.get("protocol"):
         return str(row["protocol"])
     sampling = row.get("sampling")
-    listed = sampling.get("protocols") if isinstance(sampling, Mapping) else None
-    for entry in str(listed or "").split(","):
+    if not isinstance(sampling, Mapping):
+        return None
+    dataset, family = str(row.get("dataset")), family_of(row)
+    slots = dict(entry.split("=", 1) for entry in str(sampling.get("protocol_slots") or "")
+                 .split(",") if "=" in entry)
+    for slot in (f"{dataset}/{family}", dataset):
+        if slots.get(slot) in PROTOCOLS:
+            return slots[slot]
+    for entry in str(sampling.get("protocols") or "").split(","):
         name = entry.split("@", 1)[0]
-        if name in PROTOCOLS and PROTOCOLS[name].dataset == _row_dataset(row):
+        protocol = PROTOCOLS.get(name)
+        if protocol and protocol.family == family and (not protocol.only
+                                                      or dataset in protocol.only):
             return name
     return None
 
 
-def for_row(row: Mapping[str, Any]) -> Protocol:
-    """The protocol a results row was collected under (rows without one: the legacy prompts)."""
+def by_family(spec: str | None) -> dict[str, Protocol]:
+    """"json_answer,multiple_choice" → {"open": json_answer, "mcq": multiple_choice}: the
+    protocols to read rows that record none with (outputs collected elsewhere)."""
+    chosen: dict[str, Protocol] = {}
+    for name in filter(None, (part.strip() for part in (spec or "").split(","))):
+        protocol = get(name)
+        if protocol.family in chosen:
+            raise ProtocolError(f"two protocols for {FAMILY_WORDS[protocol.family]}: "
+                                f"{chosen[protocol.family].name} and {name}")
+        chosen[protocol.family] = protocol
+    return chosen
+
+
+def for_row(row: Mapping[str, Any], unrecorded: Mapping[str, Protocol] = {}) -> Protocol:
+    """The protocol a results row was collected under; rows that record none: the one given
+    for their family in `unrecorded` (by_family), else the legacy zero-shot prompts."""
     name = recorded_name(row)
-    return get(name) if name else PROTOCOLS[LEGACY[_row_dataset(row)]]
+    if name:
+        return get(name)
+    family = family_of(row)
+    return unrecorded.get(family) or PROTOCOLS[LEGACY[family]]

@@ -5,7 +5,8 @@ failed ones retried until --max_attempts (within a run too, in rounds).
 
 Exit codes: 0 every planned problem has its k responses; 1 some are unfinished (out of attempts);
 2 bad input, an unusable file or folder, a full disk, a refused key or a model not served (one
-line on stderr; nothing collected is lost); 3 stopped early, no server answered; 130 Ctrl-C;
+line on stderr; nothing collected is lost); 3 stopped early: no server answered (the line says
+why: a host that does not resolve, a refused port); 130 Ctrl-C;
 143 SIGTERM; 4 (--batch) a batch is still running: run the same command later. The manifest says
 the same in "status" and "reason".
 """
@@ -25,6 +26,7 @@ from .problems import ProblemError
 from .protocols import with_recommended_sampling
 from .run_manifest import ConfigMismatch
 from .store import StoreError
+from .tasks.registry import listing_lines
 
 # flag → Settings field, for the flags that map one to one
 SETTING_FLAGS = {
@@ -33,13 +35,17 @@ SETTING_FLAGS = {
     "api_key_env": (str, "name of the variable holding the API key (default OPENAI_API_KEY; "
                          "local mode never sends it: COLLECTKIT_SERVER_API_KEY, VLLM_API_KEY "
                          "or the variable named here)"),
-    "dataset": (str, "math500, mmlu_pro or both (default both)"),
+    "dataset": (str, "datasets, comma-separated: names (--list_datasets), both (default: "
+                "math500,mmlu_pro), your own .jsonl/.json/.csv/.parquet file, or "
+                "hf:ORG/NAME[:CONFIG][@REVISION]"),
+    "dataset_fields": (str, "hf: datasets: FIELD=COLUMN,… mapping its columns onto the fields "
+                       "(question=problem,answer_correct=answer; split=train)"),
     "dataset_source": (str, "bundled (default, offline) or hub (Hugging Face)"),
     "num_problems": (str, "N or all (N: a seeded random sample, stratified over categories)"),
     "subset_seed": (int, "which random sample --num_problems draws (default 0)"),
-    "protocol": (str, "how problems are asked and read: mmlu_pro_official (default), "
-                 "mmlu_pro_zero_shot, boxed (default), qwen_boxed, r1, json_answer; "
-                 "one per dataset, comma-separated"),
+    "protocol": (str, "how problems are asked and read: mmlu_pro_official (MMLU-Pro's "
+                 "default), mmlu_pro_zero_shot, multiple_choice (other MCQ's default), boxed "
+                 "(open-ended default), qwen_boxed, r1, json_answer; comma-separated"),
     "k_responses": (int, "responses per problem"),
     "temperature": (float, "sampling temperature (default 0.7)"),
     "max_tokens": (int, "max tokens per response (default 2048)"),
@@ -56,7 +62,7 @@ SETTING_FLAGS = {
     "retry_backoff_s": (float, "pause before the first retry round, doubling each round "
                                "(default 2)"),
     "output_dir": (str, "folder for results (default results/)"),
-    "request_timeout": (float, "seconds per request"),
+    "request_timeout": (float, "the most seconds one request may take in all (default 600)"),
     "max_retries": (int, "the openai SDK's retries per request (default 2)"),
     "server_port": (int, "local server port, used when --api_base is not given"),
 }
@@ -87,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "finished batches when the same command runs again")
     parser.add_argument("--batch_wait", type=float, default=0.0, metavar="SECONDS",
                         help="with --batch, wait up to this long for the batch to finish")
+    parser.add_argument("--list_datasets", action="store_true",
+                        help="print the known datasets (rows, bundled or Hub, answer kind, "
+                        "source) and exit")
     parser.add_argument("--dry_run", action="store_true",
                         help="print the problems, requests, tokens and cost a run would take; "
                         "send nothing")
@@ -95,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.list_datasets:
+        print("\n".join(listing_lines()))
+        return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     overrides = {name: getattr(args, name) for name in SETTING_FLAGS}
     overrides.update(api_key=args.api_key, stop=tuple(args.stop) if args.stop else None,

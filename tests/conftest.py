@@ -19,6 +19,9 @@ import pytest
 
 from collectkit.config import ENV_ALIASES, ENV_PREFIX
 
+# No network here, and no test may download: the Hugging Face libraries stay offline.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
 # Variables Settings.load reads besides COLLECTKIT_*; a developer's shell must not leak into tests.
 _ALIAS_VARS = tuple(var for names in ENV_ALIASES.values() for var in names) + ("VLLM_API_KEY",)
 

@@ -17,6 +17,10 @@ Fault kinds:
   connection    reset (closed after reading the request, before any byte back),
                 stall (seconds; accepted, then silent)
   reject_n      a 400 like Gemini's for n > 1
+  hostile       trickle, invalid_utf8, lone_surrogate, bad_usage, cut_body, raw, echo_key,
+                other_model, redirect (location): see tests/hostile_faults.py
+  POST /control/faults {"models_fault": {"kind": "redirect", "location": URL}} (or trickle)
+                applies to GET /v1/models until {"models_fault": null}
 `StubServer` starts it as a subprocess for tests and benchmarks.
 """
 from __future__ import annotations
@@ -39,6 +43,8 @@ from collections import Counter, deque
 from pathlib import Path
 
 from aiohttp import web
+
+import hostile_faults
 
 DEFAULT_ANSWER_TEXT = r"The answer is (A). \boxed{42}"
 GEMINI_REJECT_N_MESSAGE = (
@@ -79,6 +85,7 @@ class StubApp:
         self.answer_text, self.reasoning = answer_text, reasoning
         self.faults: deque[dict] = deque()
         self.mode: dict | None = None
+        self.models_fault: dict | None = None  # applied to GET /v1/models
         self.request_ids = itertools.count()
         self.created = int(time.time())
         self.reset_stats()
@@ -127,6 +134,10 @@ class StubApp:
 
     # ---- handlers ----
     async def models(self, request: web.Request) -> web.Response:
+        self.authorizations[request.headers.get("Authorization", "")] += 1
+        if self.models_fault:
+            return await hostile_faults.apply(self.models_fault["kind"], self.models_fault,
+                                              request, b"{}")
         return _json_response({"object": "list", "data": [
             {"id": self.model, "object": "model", "created": self.created, "owned_by": "stub"}]})
 
@@ -156,6 +167,9 @@ class StubApp:
         if self.delay:
             await asyncio.sleep(self.delay)
         kind = str(fault.get("kind")) if fault else "ok"
+        if kind in hostile_faults.KINDS:
+            return await hostile_faults.apply(kind, fault, request,
+                                              self._completion(n, token_limit, seed).body)
         if kind == "429":
             retry_after = fault.get("retry_after", 1)
             return _openai_error(429, "Rate limit reached (stub).", {"Retry-After": str(retry_after)})
@@ -186,6 +200,8 @@ class StubApp:
         if command.get("clear"):
             self.faults.clear()
         self.faults.extend(command.get("faults", []))
+        if "models_fault" in command:
+            self.models_fault = command["models_fault"]
         if "mode" in command:
             mode = command["mode"]
             self.mode = None if mode in (None, "ok") else (mode if isinstance(mode, dict) else {"kind": mode})
@@ -402,6 +418,10 @@ class StubServer:
     def set_mode(self, mode: str | dict) -> dict:
         """A fault applied to every request until `set_mode("ok")`."""
         return self._call("POST", "/control/faults", {"mode": mode})
+
+    def set_models_fault(self, fault: dict | None) -> dict:
+        """A fault for GET /v1/models (None: answer normally)."""
+        return self._call("POST", "/control/faults", {"models_fault": fault})
 
     def stats(self) -> dict:
         return self._call("GET", "/control/stats")

@@ -178,7 +178,7 @@ def test_local_mode_never_resolves_the_openai_key(monkeypatch):
     ("COLLECTKIT_K_RESPONSES", "four", "k_responses"),
     ("COLLECTKIT_API_MODE", "cloud", "api_mode"),
     ("COLLECTKIT_ENGINE", "tgi", "engine"),
-    ("COLLECTKIT_DATASET", "gsm8k", "dataset"),
+    ("COLLECTKIT_DATASET", "gsm8", "dataset"),
     ("COLLECTKIT_DATASET_SOURCE", "s3", "dataset_source"),
     ("COLLECTKIT_NUM_PROBLEMS", "-3", "num_problems"),
     ("COLLECTKIT_NUM_PROBLEMS", "0", "num_problems"),

@@ -34,3 +34,10 @@ def test_bundled_data_ships_as_package_data():
     shipped = {path.name for pattern in patterns for path in data.glob(pattern)}
     assert shipped == {path.name for path in data.iterdir() if path.is_file()}
     assert isinstance(PYPROJECT["project"]["license"], str)  # SPDX, not the deprecated table
+
+
+def test_every_subpackage_is_installed():
+    listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    found = {".".join(init.parent.relative_to(ROOT).parts)
+             for init in (ROOT / "collectkit").rglob("__init__.py")}
+    assert found <= listed, f"add {sorted(found - listed)} to [tool.setuptools] packages"

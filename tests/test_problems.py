@@ -14,7 +14,8 @@ from collectkit.prompts import build_messages, build_prompt, format_options
 MATH_SUBJECTS = {"Algebra", "Counting & Probability", "Geometry", "Intermediate Algebra",
                  "Number Theory", "Prealgebra", "Precalculus"}
 RECORD_FIELDS = {"unique_id", "dataset", "problem", "choices", "choice_index_correct",
-                 "explanation_correct", "answer_correct", "category", "level", "subject", "is_mcq"}
+                 "explanation_correct", "answer_correct", "category", "level", "subject", "is_mcq",
+                 "answer_kind"}
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +145,9 @@ def test_n_larger_than_the_dataset_returns_everything():
 
 
 def test_unknown_dataset_is_an_error():
-    with pytest.raises(ProblemError, match="gsm8k"):
-        load_problems("gsm8k")
-    with pytest.raises(ProblemError, match="math500, mmlu_pro or both"):
+    with pytest.raises(ProblemError, match="gsm8"):
+        load_problems("gsm8")
+    with pytest.raises(ProblemError, match="choose from math500, mmlu_pro, aime_2024"):
         dataset_names("MATH")
 
 

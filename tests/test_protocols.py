@@ -113,7 +113,8 @@ def test_resolve_defaults_and_choices():
 
 @pytest.mark.parametrize("spec,datasets,message", [
     ("nope", ("math500",), "unknown protocol 'nope'"),
-    ("r1", ("mmlu_pro",), "protocol 'r1' is for math500"),
+    ("r1", ("mmlu_pro",), "protocol 'r1' is for open-ended problems"),
+    ("mmlu_pro_official", ("gpqa_diamond",), "protocol 'mmlu_pro_official' is for mmlu_pro"),
     ("r1,boxed", ("math500",), "two protocols for math500"),
 ])
 def test_resolve_rejects(spec, datasets, message):
