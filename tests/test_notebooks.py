@@ -568,3 +568,26 @@ def test_interrupting_notebook_02s_collection_prints_one_line(tmp_path):
     saved = len(results.read_text().splitlines())
     assert 2 <= saved < 12
     assert ns.load_manifest(results)["status"] == "interrupted"
+
+
+def test_grading_notebook_shows_each_table_once_without_float_noise(tmp_path):
+    """Notebook 03 on a small run (stub server): no table printed twice, no interval bound shown
+    as 5.55e-17 (a Wilson bound at accuracy 0)."""
+    from stub_server import StubServer
+
+    from collectkit.config import Settings
+    from collectkit.inference import run_collection
+    from collectkit.problems import load_problems
+
+    with StubServer(completion_tokens=8) as stub:  # MATH-500 answers wrong: accuracy 0 there
+        settings = Settings(model=stub.model, api_base=stub.base_url, output_dir=str(tmp_path),
+                            k_responses=2, max_tokens=16, max_retries=0, api_key="sk-test")
+        run_collection(settings, load_problems("both", 6), output_path=tmp_path / "r.jsonl",
+                       progress=False)
+    nb = execute("notebooks/03_extract_answers.ipynb", tmp_path / "03.ipynb",
+                 run_dir=str(tmp_path))
+    tables = [output["data"]["text/plain"] for cell in code_cells(nb)
+              for output in cell.outputs if output.output_type == "execute_result"]
+    assert len(tables) >= 3 and len(set(tables)) == len(tables), "a table is shown twice"
+    assert "e-1" not in "".join(tables) and "e-0" not in "".join(tables)
+    assert "0.00" in tables[0]  # the MATH-500 accuracy and its lower bound
