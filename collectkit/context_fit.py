@@ -35,10 +35,11 @@ class ContextFit:
     max_tokens: int
     counted_by: str
     prompt_tokens: dict[str, int] = field(default_factory=dict)  # only the ones that do not fit
+    exact_anyway: bool = False  # max_tokens alone fills the context: certain without a count
 
     @property
     def exact(self) -> bool:
-        return self.counted_by == COUNTED_BY_SERVER
+        return self.counted_by == COUNTED_BY_SERVER or self.exact_anyway
 
     def reason(self, unique_id: str) -> str:
         tokens = self.prompt_tokens[unique_id]
@@ -105,6 +106,11 @@ def check_fit(base_url: str, model: str, api_key: str | None, max_tokens: int,
     budget = max_model_len - max_tokens
     count = tokenizer(base_url, model, api_key)
     fit = ContextFit(max_model_len, max_tokens, COUNTED_BY_SERVER)
+    if budget <= 0:  # max_tokens alone fills the context: no prompt fits, none needs counting
+        fit.counted_by = "not counted: max_tokens alone fills the context"
+        fit.prompt_tokens = {uid: message_tokens(m) for uid, m in prompts.items()}
+        fit.exact_anyway = True
+        return fit
     for unique_id, messages in prompts.items():
         estimate = message_tokens(messages)
         if estimate < budget / 2:

@@ -75,3 +75,13 @@ def test_overflow_answered_by_the_server_is_not_retried_and_the_cli_says_what_to
     assert "mmlu_pro_zero_shot" in err and "raise --max_attempts" not in err
     rows = error_rows(tmp_path)
     assert len(rows) == 2 and all(r["counted"] is False and r["kind"] == "too_long" for r in rows)
+
+
+def test_max_tokens_filling_the_context_sends_nothing(tmp_path, caplog):
+    with StubServer(completion_tokens=8, extra_args=["--max-model-len", "64"]) as stub:
+        settings = settings_for(stub, tmp_path).replace(max_tokens=64)
+        with caplog.at_level(logging.WARNING, logger="collectkit"):
+            stats = run_collection(settings, load_problems("both", 4), progress=False)
+        sent = stub.stats()
+    assert len(stats.too_long) == 4 and sent["total_requests"] == 0
+    assert "max_tokens alone fills the context" in caplog.text
