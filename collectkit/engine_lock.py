@@ -16,6 +16,7 @@ import fcntl
 import os
 import re
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +26,6 @@ import psutil
 
 HELD_VAR = "COLLECTKIT_ENGINE_LOCK_HELD"
 REMIND_S = 60.0  # a waiter repeats whom it waits for this often
-POLL_S = 0.5
 _RECORD = re.compile(r"^(?P<who>.*) \(pid (?P<pid>\d+)\)(?: since (?P<since>[\d.]+))?$")
 
 
@@ -69,20 +69,35 @@ def engines_exclusively(who: str, announce: Callable[[str], None] = print) -> It
 
 
 def _acquire(descriptor: int, path: Path, announce: Callable[[str], None]) -> None:
-    started, told = time.monotonic(), None
-    while True:
+    """Take the lock, saying whom it waits for (and again every REMIND_S). The wait itself is a
+    blocking flock in a helper thread (the lock belongs to the open file, not the thread), so the
+    kernel hands the lock over in turn; polling with LOCK_NB lost it to blocking waiters."""
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    taken, failed = threading.Event(), []
+
+    def take() -> None:
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            pass
-        waited = time.monotonic() - started
-        if told is None or waited - told >= REMIND_S:
-            record = os.pread(descriptor, 300, 0).decode(errors="replace")
-            prefix = "waiting for" if told is None else f"still waiting ({_duration(waited)}) for"
-            announce(f"{prefix} {holder_line(record, path)} to finish with its inference engine")
-            told = waited
-        time.sleep(POLL_S)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        except OSError as exc:
+            failed.append(exc)
+        finally:
+            taken.set()
+
+    started = time.monotonic()
+    threading.Thread(target=take, name="collectkit-engine-lock", daemon=True).start()
+    prefix = "waiting for"
+    while True:
+        record = os.pread(descriptor, 300, 0).decode(errors="replace")
+        announce(f"{prefix} {holder_line(record, path)} to finish with its inference engine")
+        if taken.wait(REMIND_S):
+            break
+        prefix = f"still waiting ({_duration(time.monotonic() - started)}) for"
+    if failed:
+        raise failed[0]
 
 
 def _openers(path: Path) -> list[psutil.Process]:
