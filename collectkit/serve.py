@@ -207,9 +207,6 @@ def start_server(model: str = EMBEDDED_MODEL, *, engine: str = "auto", host: str
     with open(log_path, "ab") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                  stdin=subprocess.DEVNULL, start_new_session=True)
-    # Reap it whenever it ends, whoever stops it (serve_llm --stop from a shell): a long-lived
-    # parent such as a notebook kernel otherwise keeps a <defunct> entry until it exits.
-    threading.Thread(target=child.wait, name=f"reap-server-{child.pid}", daemon=True).start()
     handle = ServerHandle(child.pid, f"http://{host}:{port}/v1", model_id, engine, str(log_path),
                           str(state_dir() / f"server-{port}.json"), time.time(),
                           process_tree.start_time(child.pid), command, "starting", bool(api_key),
@@ -223,6 +220,10 @@ def start_server(model: str = EMBEDDED_MODEL, *, engine: str = "auto", host: str
     except BaseException:
         handle.stop(timeout=10)
         raise
+    # Reap it whenever it ends, whoever stops it (serve_llm --stop from a shell): a long-lived
+    # parent such as a notebook kernel otherwise keeps a <defunct> entry until it exits. Only
+    # once ready: a waiting Popen.wait holds the lock Popen.poll needs while the start is watched.
+    threading.Thread(target=child.wait, name=f"reap-server-{child.pid}", daemon=True).start()
     return handle
 
 
