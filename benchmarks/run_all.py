@@ -32,6 +32,7 @@ BENCHMARKS = [
     ("checkpoint", "bench_checkpoint.py", False),
     ("endpoints", "bench_endpoints.py", True),
     ("grading", "bench_grading.py", False),
+    ("explore", "bench_explore.py", False),
     ("k vs n", "bench_k_vs_n.py", True),
     ("engine saturation", "bench_engine_saturation.py", True),
 ]

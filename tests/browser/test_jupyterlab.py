@@ -5,8 +5,11 @@ of the default run). JupyterLab serves a copy of notebooks/ and colab/ on 127.0.
 is opened, its parameters cell edited as a user would (a free port, 4 problems, k=2, 64 tokens),
 Run → Run All Cells clicked, and then: every code cell has its execution count, no error or stderr
 output was rendered, every figure was decoded by the browser, and the saved notebook strips back
-to the committed one. Notebook 01's chooser is used by clicking Start. Screenshots of the chooser
-and of 04's figures go to $SCREENSHOTS_DIR (docs/images with `make screenshots`).
+to the committed one. Notebook 01's chooser is used by clicking Start; 04's explorer is used by
+searching, filtering and clicking a problem, and the HTML file its Save HTML button writes is
+opened from file:// with the network blocked (tests/browser/explorer_checks.py). Screenshots of the
+chooser, of 04's figures and of its explorer go to $SCREENSHOTS_DIR (docs/images with
+`make screenshots`).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import pytest
 from collectkit.config import EMBEDDED_MODEL
 from collectkit.serve import recorded_servers
 
+from explorer_checks import check_offline_file, screenshot_explorer, use_the_explorer
 from lab import CHROMIUM, JupyterLab, NotebookPage, browser
 
 try:
@@ -117,6 +121,10 @@ def test_run_all_in_jupyterlab(jupyterlab, lab_root, tmp_path):
                                    ("plots.pass_maj_curve(", "04_pass_maj_at_k.png")):
                     cell = page.panel.locator(".jp-CodeCell", has_text=call)
                     screenshot(cell.locator(".jp-OutputArea-output:has(img)").last, name, shots)
+                processed = next((lab_root / "runs" / "notebooks").glob("*.processed.jsonl"))
+                exported = use_the_explorer(page, processed)  # then its Save HTML button
+                screenshot_explorer(page, shots / "04_explorer.png")
+                check_offline_file(context, exported, processed)
             page.save()
             check_saved(lab_root / relative, relative, page.rendered_images(), opened[relative])
             page.page.close()
