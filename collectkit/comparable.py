@@ -1,9 +1,10 @@
 """What makes runs comparable (compare.py, notebook 05): labels from what differs between them,
 the common ground they are compared on, and plain words for tables that are empty or undefined.
 
-- Labels: a run is named by the settings that differ between the runs (model, temperature,
-  protocol, k, max_tokens, top_p, seed), read from each results row's `sampling`; when none
-  differ (or none were recorded), by its file name; a name still taken gets its folder's name.
+- Labels: a run is named by its file name; where names repeat (the same model and datasets
+  collected twice), by the settings that differ between the runs (model, temperature, protocol,
+  k, max_tokens, top_p, seed), read from each results row's `sampling`, instead of `X`, `X (2)`;
+  a name still taken gets its folder's name.
 - Common ground: runs over different problems or with different k are compared on the problems
   every run answered (per benchmark) and on the first k responses that every run has; each cut is
   said in a note, never done silently.
@@ -39,7 +40,11 @@ def run_settings(rows: list[dict]) -> dict[str, Any]:
 
 
 def default_labels(files: list[Path], rows_per_file: list[list[dict]]) -> list[str]:
-    """One label per run: the settings that differ between the runs, else the file name."""
+    """One label per run: its file name; where file names repeat (the same model and datasets
+    collected twice, in two folders), the settings that differ between the runs."""
+    names = [_file_label(file) for file in files]
+    if len(set(names)) == len(names):
+        return names
     settings = [run_settings(rows) for rows in rows_per_file]
     differing = [key for key in LABEL_SETTINGS
                  if len({repr(s.get(key)) for s in settings}) > 1]

@@ -189,13 +189,17 @@ def test_default_labels_name_what_differs(two_runs, tmp_path):
         "model=m, protocol=boxed,mmlu_pro_zero_shot"]
     twins = [with_sampling(good, tmp_path / f / "m_both.jsonl") for f in ("e", "f")]
     assert list(compare.load_runs(twins)) == ["m_both (e)", "m_both (f)"]  # not X, X (2)
+    distinct = [with_sampling(good, tmp_path / "g.jsonl", temperature=0.7),
+                with_sampling(good, tmp_path / "h.jsonl", temperature=1.0)]
+    assert list(compare.load_runs(distinct)) == ["g", "h"]  # the user's own names stay
 
 
 def test_different_problems_and_k_are_said_and_cut_to_the_common_ground(two_runs, tmp_path):
     full = with_sampling(two_runs[0], tmp_path / "full.jsonl")  # 12 problems, k=2
-    part = with_sampling(two_runs[1], tmp_path / "part.jsonl", keep=8, k=1, k_responses=1)
+    part = with_sampling(two_runs[1], tmp_path / "b" / "full.jsonl", keep=8, k=1,
+                         k_responses=1)
     runs = compare.load_runs([full, part])
-    assert list(runs) == ["k=2", "k=1"]
+    assert list(runs) == ["k=2", "k=1"]  # the same file name: named by what differs
     cut, notes = compare.comparable.common_ground(runs)
     assert all(len(rows) == 8 for rows in cut.values())
     assert all(len(row["responses"]) == 1 for rows in cut.values() for row in rows)
