@@ -328,7 +328,10 @@ def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsy
         "05_compare.ipynb", "02_run_inference_T1.0.ipynb"}
     compared = pd.read_parquet(run_dir / "compare" / "responses.parquet")
     assert set(compared["run"]) == {"T=0.7", "T=1.0"}
-    assert len(compared) == TINY["num_problems"] * (TINY["k"] + TINY["k"] // 2)
+    # k=2 against k=1: compared (and exported) on the common k, and 05 says so
+    assert len(compared) == TINY["num_problems"] * 2 * (TINY["k"] // 2)
+    assert "note: the runs have different k (T=0.7: 2, T=1.0: 1)" in outputs_text(
+        nbformat.read(result.executed_dir / "05_compare.ipynb", as_version=4))
     assert result.executed_dir.parent == run_dir / "notebooks"
     served = outputs_text(nbformat.read(result.executed_dir / PIPELINE[0].split("/")[1],
                                         as_version=4))
