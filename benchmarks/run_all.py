@@ -33,6 +33,7 @@ BENCHMARKS = [
     ("endpoints", "bench_endpoints.py", True),
     ("grading", "bench_grading.py", False),
     ("explore", "bench_explore.py", False),
+    ("export", "bench_export.py", False),
     ("k vs n", "bench_k_vs_n.py", True),
     ("engine saturation", "bench_engine_saturation.py", True),
 ]

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 from collectkit import protocols
 from collectkit.grading import MATCH_MODES, grade_rows
 from collectkit.protocols import ProtocolError
+from collectkit.lengths import truncation_summary, truncation_warnings
 from collectkit.metrics import accuracy_table, summarize
 from collectkit.store import StoreError, write_json_atomic, write_text_atomic
 
@@ -112,7 +113,8 @@ def write_graded(source: Path, rows: list[dict[str, Any]], processed: Path, summ
     """Write the processed rows and their summary; returns the summary."""
     summary = {"source": str(source), "match": match, **summarize(rows),
                "grading_timeouts": sum(bool(r.get("grading_timeout")) for row in rows
-                                       for r in row.get("responses") or [])}
+                                       for r in row.get("responses") or []),
+               "truncation": truncation_summary(rows)}
     write_text_atomic(processed, jsonl_text(rows))
     write_json_atomic(summary_path, summary)
     return summary
@@ -212,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
         print(f"== {path} ({len(file_rows)} problems) -> {processed}, {summary_path.name}")
         print(format_report(file_rows, args.by_category, args.by_level))
+        max_tokens = (file_rows[0].get("sampling") or {}).get("max_tokens")
+        for warning in truncation_warnings({name: (figures["n_truncated"],
+                                                   figures["n_responses"])
+                                            for name, figures in summary["truncation"].items()},
+                                           max_tokens):
+            print(f"warning: {warning}")
         print()
     return 0
 

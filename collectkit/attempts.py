@@ -39,6 +39,8 @@ class RunStats:
     cost: dict[str, Any] | None = None  # tokens × price (pricing.run_cost)
     batch: dict[str, Any] | None = None  # --batch: ids submitted, pending, merged
     failures: dict[str, str] = field(default_factory=dict)
+    # per dataset: [responses that stopped on max_tokens, responses] written in this run
+    truncated: dict[str, list[int]] = field(default_factory=dict)
     unreachable_why: str = ""  # the last unreachable failure's cause, in a few words
     # problems whose prompt + max_tokens exceed the server's context (id → why), not retried
     too_long: dict[str, str] = field(default_factory=dict)
@@ -54,6 +56,13 @@ class RunStats:
                 f"{self.skipped_exhausted} out of attempts; {self.responses} responses, "
                 f"{self.completion_tokens:,} tokens, {self.tokens_per_s:.1f} tokens/s, "
                 f"wall {self.wall_s:.1f} s → {self.output_path}")
+
+    def truncation_warnings(self, max_tokens: int | None) -> list[str]:
+        """'83 % of MATH-500 responses hit --max_tokens 96 …' per benchmark with a large share."""
+        from .lengths import truncation_warnings
+
+        return truncation_warnings({name: (cut, total) for name, (cut, total)
+                                    in self.truncated.items()}, max_tokens)
 
 
 def context_advice(stats: RunStats, max_tokens: int, limit: int = 5) -> str:
@@ -121,6 +130,9 @@ class Recorder:
         stats = self.stats
         stats.done += 1
         stats.responses += len(completions)
+        counts = stats.truncated.setdefault(str(problem.dataset), [0, 0])
+        counts[0] += sum(c.finish_reason == "length" for c in completions)
+        counts[1] += len(completions)
         for completion in completions:
             if completion.usage:
                 stats.prompt_tokens += completion.usage.get("prompt_tokens") or 0

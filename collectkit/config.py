@@ -36,6 +36,8 @@ DEFAULT_KEY_VARIABLE = "OPENAI_API_KEY"
 # Where a local server's key is looked for: the variable serve_llm starts servers with
 # (serve.SERVER_KEY_VAR), then the one vLLM's own server reads for its --api-key.
 LOCAL_KEY_VARIABLES = ("COLLECTKIT_SERVER_API_KEY", "VLLM_API_KEY")
+REASONING_EFFORTS = (None, "none", "minimal", "low", "medium", "high")
+MAX_TOP_LOGPROBS = 20  # OpenAI's limit for top_logprobs
 FIND_DOTENV = "find"  # Settings.load's default: the nearest .env from the current folder upward
 
 
@@ -62,6 +64,11 @@ class Settings:
     repetition_penalty: float | None = None
     seed: int | None = None
     stop: tuple[str, ...] = DEFAULT_STOP
+    # reasoning and logprobs (request_options.py says where each goes in a request)
+    reasoning_effort: str | None = None  # none | minimal | low | medium | high (top-level field)
+    thinking: str | None = None  # on | off: chat_template_kwargs.enable_thinking (local engines)
+    thinking_budget: int | None = None  # thinking tokens at most, where the engine has a budget
+    logprobs: int | None = None  # store the sampled tokens' logprobs (+ top-N when N > 0)
     # server
     engine: str = "auto"  # auto | vllm | llamacpp
     server_host: str = "127.0.0.1"
@@ -105,6 +112,10 @@ class Settings:
             "max_tokens": self.max_tokens >= 1,
             "temperature": _finite(self.temperature) and self.temperature >= 0,
             "top_p": self.top_p is None or (_finite(self.top_p) and 0 < self.top_p <= 1),
+            "reasoning_effort": self.reasoning_effort in REASONING_EFFORTS,
+            "thinking": self.thinking in (None, "on", "off"),
+            "thinking_budget": self.thinking_budget is None or self.thinking_budget >= 0,
+            "logprobs": self.logprobs is None or 0 <= self.logprobs <= MAX_TOP_LOGPROBS,
             "repetition_penalty": self.repetition_penalty is None
             or (_finite(self.repetition_penalty) and self.repetition_penalty > 0),
             "request_timeout": _finite(self.request_timeout) and self.request_timeout > 0,

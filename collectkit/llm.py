@@ -17,7 +17,7 @@ import openai
 import pydantic
 from openai.types.chat import ChatCompletion
 
-from . import faults, replies
+from . import faults, logprobs, replies, request_options
 from .concurrency import SLOW_START_LEVEL, AdaptiveConcurrency
 from .config import Settings, split_urls
 from .endpoints import EndpointPool
@@ -44,11 +44,15 @@ class Completion:
     usage: dict[str, int] | None = None
     served_model: str | None = None  # the model id the server answered with
     system_fingerprint: str | None = None
+    logprobs: dict[str, Any] | None = None  # packed token logprobs (logprobs.pack), when asked
 
     def record(self) -> dict[str, Any]:
-        return {"full_response": self.text, "finish_reason": self.finish_reason,
-                "reasoning_content": self.reasoning_content, "usage": self.usage,
-                "model": self.served_model, "system_fingerprint": self.system_fingerprint}
+        record = {"full_response": self.text, "finish_reason": self.finish_reason,
+                  "reasoning_content": self.reasoning_content, "usage": self.usage,
+                  "model": self.served_model, "system_fingerprint": self.system_fingerprint}
+        if self.logprobs is not None:
+            record["logprobs"] = self.logprobs
+        return record
 
 
 class RequestFailed(Exception):
@@ -170,7 +174,8 @@ class BaseLLM(ABC):
                 raise RequestFailed(f"Timeout: no complete answer within --request_timeout "
                                     f"{self.deadline:g} s (the whole request's deadline)",
                                     status=None, kind=faults.COUNTED) from None
-        return _completions(response, self.model, self.redact)
+        return _completions(response, self.model, self.redact,
+                            self.params.get("top_logprobs", 0))
 
     async def _send(self, body: dict, options: dict) -> Any:
         """The request through the pool; the SDK's errors become RequestFailed."""
@@ -206,9 +211,12 @@ class RemoteLLM(BaseLLM):
     """OpenAI, Gemini's OpenAI endpoint, any OpenAI-compatible API: standard parameters only."""
 
     def split_params(self, params):
-        dropped = [name for name, value in params.items()
-                   if name not in STANDARD_PARAMS and value is not None]
+        params = dict(params)
+        options, _, dropped = request_options.request_fields(params, local=False)
+        dropped += [name for name, value in params.items()
+                    if name not in STANDARD_PARAMS and value is not None]
         kept = {k: v for k, v in params.items() if k in STANDARD_PARAMS and v is not None}
+        kept.update(options)
         if OPENAI_REASONING_MODEL.match(self.model):
             for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
                 if kept.pop(name, None) is not None:
@@ -227,18 +235,22 @@ class LocalLLM(BaseLLM):
     """vLLM or the embedded llama.cpp engine: standard parameters plus engine sampling extras."""
 
     def split_params(self, params):
+        params = dict(params)
+        options, extra, dropped = request_options.request_fields(params, local=True)
         kept = {k: v for k, v in params.items() if k in STANDARD_PARAMS and v is not None}
-        extra = {k: v for k, v in params.items() if k in LOCAL_EXTRA_PARAMS and v is not None}
-        dropped = [k for k, v in params.items()
-                   if k not in STANDARD_PARAMS | LOCAL_EXTRA_PARAMS and v is not None]
-        return kept, extra, dropped
+        extra.update({k: v for k, v in params.items()
+                      if k in LOCAL_EXTRA_PARAMS and v is not None})
+        dropped += [k for k, v in params.items()
+                    if k not in STANDARD_PARAMS | LOCAL_EXTRA_PARAMS and v is not None]
+        return {**kept, **options}, extra, dropped
 
 
 def sampling_params(settings: Settings) -> dict[str, Any]:
     return {"temperature": settings.temperature, "max_tokens": settings.max_tokens,
             "top_p": settings.top_p, "seed": settings.seed,
             "stop": list(settings.stop) or None,
-            "repetition_penalty": settings.repetition_penalty}
+            "repetition_penalty": settings.repetition_penalty,
+            **request_options.signature_fields(settings)}
 
 
 def create_llm(settings: Settings) -> BaseLLM:
@@ -251,7 +263,7 @@ def create_llm(settings: Settings) -> BaseLLM:
 
 
 def _completions(response: Any, model: str | None = None,
-                 redact: Any = str) -> list[Completion]:
+                 redact: Any = str, top_n: int | None = None) -> list[Completion]:
     """The choices of a parsed response, checked (replies.py); a 200 that is not a chat
     completion the kit can store is a counted failure naming why (the SDK hands back a str for
     text/plain and an empty model for `{}`). With `model`, a reply from another model is one."""
@@ -265,13 +277,13 @@ def _completions(response: Any, model: str | None = None,
         except replies.BadReply as exc:
             raise RequestFailed(_short(redact(str(exc))), status=200) from None
     try:
-        return _parse_choices(response, choices)
+        return _parse_choices(response, choices, top_n)
     except (AttributeError, TypeError, replies.BadReply) as exc:
         raise RequestFailed(f"malformed 200 response: {_short(redact(str(exc)))}",
                             status=200) from None
 
 
-def _parse_choices(response: Any, choices: list) -> list[Completion]:
+def _parse_choices(response: Any, choices: list, top_n: int | None) -> list[Completion]:
     usage = replies.usage_counts(getattr(response, "usage", None))
     served = replies.text_field(getattr(response, "model", None), "model")
     fingerprint = replies.text_field(getattr(response, "system_fingerprint", None),
@@ -286,7 +298,8 @@ def _parse_choices(response: Any, choices: list) -> list[Completion]:
             reasoning, text = think.group(1).strip(), think.group(2).strip()
         completions.append(Completion(text, replies.text_field(choice.finish_reason,
                                                                "finish_reason"), reasoning,
-                                      usage if i == 0 else None, served, fingerprint))
+                                      usage if i == 0 else None, served, fingerprint,
+                                      logprobs.from_choice(choice, top_n)))
     return completions
 
 

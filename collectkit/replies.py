@@ -46,10 +46,16 @@ def token_count(value: Any, name: str) -> int | None:
 
 
 def usage_counts(usage: Any) -> dict[str, int | None] | None:
-    """{"prompt_tokens": n, "completion_tokens": n} from a reply's usage, checked."""
+    """{"prompt_tokens": n, "completion_tokens": n} from a reply's usage, checked; plus
+    "reasoning_tokens" when the server reports them (completion_tokens_details)."""
     if usage is None:
         return None
-    return {name: token_count(getattr(usage, name, None), name) for name in USAGE_FIELDS}
+    counts = {name: token_count(getattr(usage, name, None), name) for name in USAGE_FIELDS}
+    # reasoning models' thinking tokens, where the server counts them apart (OpenAI, vLLM)
+    details = getattr(usage, "completion_tokens_details", None)
+    if getattr(details, "reasoning_tokens", None) is not None:
+        counts["reasoning_tokens"] = token_count(details.reasoning_tokens, "reasoning_tokens")
+    return counts
 
 
 # What a provider appends to an alias to name the snapshot that answered: a date (-2024-08-06,

@@ -52,6 +52,14 @@ SETTING_FLAGS = {
     "top_p": (float, "nucleus sampling"),
     "seed": (int, "sampling seed (separate requests get seed, seed+1, …)"),
     "repetition_penalty": (float, "local engines only"),
+    "reasoning_effort": (str, "none, minimal, low, medium or high: the top-level "
+                              "reasoning_effort field (APIs and templates that take it)"),
+    "thinking": (str, "on or off: chat_template_kwargs.enable_thinking (Qwen3-style templates "
+                      "on a local vLLM or llama.cpp server)"),
+    "thinking_budget": (int, "thinking tokens at most (local vLLM with --reasoning-config, "
+                             "llama.cpp's server; see README)"),
+    "logprobs": (int, "store each response's token logprobs, and the top N alternatives per "
+                      "token when N > 0 (0: the sampled tokens only)"),
     "batch_size": (int, "problems scheduled at a time"),
     "max_concurrent": (int, "HTTP requests in flight at most; fewer while the server answers "
                             "429/503 (adaptive)"),
@@ -131,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     except asyncio.CancelledError:
         return _interrupted("SIGTERM", 143)
     print(stats.line())
+    for warning in stats.truncation_warnings(settings.max_tokens):
+        print(f"warning: {warning}", file=sys.stderr)
     if stats.cost:
         print(cost_line(stats.cost))
     if stats.batch:

@@ -1,0 +1,109 @@
+"""Export speed: 100,000 graded responses to Parquet (goal: under 10 s), then every shape.
+
+    .venv/bin/python benchmarks/bench_export.py [--quick] [--responses 100000] [--k 8]
+
+Writes a processed file of real problems (the bundled MATH-500 and MMLU-Pro rows) with k graded
+responses each, whose texts are the problems' own solutions (MATH) or chain-of-thought
+(MMLU-Pro) plus a final answer, half right and half wrong. Then times, in this process:
+1. `responses` to Parquet: read the processed file, build the table, write `responses.parquet`;
+2. `python -m collectkit.export --format all` in-process: every shape to Parquet and
+   `datasets.save_to_disk`, and the card.
+No engine is started. The last line holds the ratio that matters.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import base_parser, max_rss_mb, write_summary  # noqa: E402
+
+from collectkit import export  # noqa: E402
+from collectkit.export_shapes import build  # noqa: E402
+from collectkit.problems import load_problems  # noqa: E402
+
+GOAL_S = 10.0
+
+
+def write_processed(path: Path, responses: int, k: int) -> tuple[int, int]:
+    problems = load_problems("both", None)
+    count = -(-responses // k)
+    sampling = {"model": "bench-model", "k_responses": k, "temperature": 0.7, "max_tokens": 2048,
+                "protocols": "boxed@0123456789ab,mmlu_pro_official@0123456789ab"}
+    written = 0
+    with open(path, "w", encoding="utf-8") as handle:
+        for number in range(count):
+            problem = problems[number % len(problems)]
+            basis = (problem.explanation_correct or problem.question)[:1500]
+            answers = []
+            for index in range(min(k, responses - written)):
+                right = index % 2 == 0
+                answer = problem.answer_correct if right else f"wrong{index}"
+                answers.append({
+                    "full_response": f"{basis}\nAttempt {index}. The answer is \\boxed{{{answer}}}",
+                    "finish_reason": "length" if index == k - 1 else "stop",
+                    "reasoning_content": None,
+                    "usage": {"prompt_tokens": 200, "completion_tokens": 400} if index == 0
+                    else None, "model": "bench-model", "system_fingerprint": None,
+                    "extracted_answer": answer, "is_correct": right,
+                    "answer_group": 0 if right else index})
+            written += len(answers)
+            row = {**problem.record(), "unique_id": f"{problem.unique_id}#{number}",
+                   "responses": answers, "attempts": 1, "model": "bench-model",
+                   "sampling": sampling, "status": "ok"}
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return count, written
+
+
+def main() -> None:
+    parser = base_parser(__doc__)
+    parser.add_argument("--responses", type=int, default=100_000)
+    parser.add_argument("--k", type=int, default=8)
+    args = parser.parse_args()
+    if args.quick:
+        args.responses = min(args.responses, 20_000)
+    folder = Path(tempfile.mkdtemp(prefix="bench-export-"))
+    try:
+        processed = folder / "bench.processed.jsonl"
+        problems, responses = write_processed(processed, args.responses, args.k)
+        size_mb = processed.stat().st_size / 1e6
+        print(f"{problems:,} problems, {responses:,} responses, {size_mb:.0f} MB processed file")
+
+        started = time.perf_counter()
+        rows = export.read_processed([processed])
+        read_s = time.perf_counter() - started
+        tables = build(rows, ["responses"])
+        build_s = time.perf_counter() - started - read_s
+        written = export.write_parquet(tables, folder / "parquet")
+        parquet_s = time.perf_counter() - started
+        parquet_mb = written["responses"].stat().st_size / 1e6
+        print(f"responses → Parquet: {parquet_s:.2f} s (read {read_s:.2f} s, build "
+              f"{build_s:.2f} s, write {parquet_s - read_s - build_s:.2f} s), "
+              f"{parquet_mb:.1f} MB, {tables['responses'].num_rows:,} rows")
+        del rows, tables
+
+        started = time.perf_counter()
+        code = export.main([str(processed), "--format", "all", "--out", str(folder / "all")])
+        all_s = time.perf_counter() - started
+        print(f"--format all (6 shapes, Parquet + save_to_disk + card): {all_s:.2f} s, exit {code}")
+        print(f"peak RSS {max_rss_mb():.0f} MB")
+        figures = {"problems": problems, "responses": responses, "processed_mb": round(size_mb),
+                   "parquet_s": round(parquet_s, 2), "read_s": round(read_s, 2),
+                   "build_s": round(build_s, 2), "parquet_mb": round(parquet_mb, 1),
+                   "all_shapes_s": round(all_s, 2), "peak_rss_mb": round(max_rss_mb())}
+        write_summary(args.summary_json, "export", figures, [
+            {"what": f"{responses:,} responses → Parquet (s)", "value": round(parquet_s, 2),
+             "goal": f"< {GOAL_S:.0f}", "met": parquet_s < GOAL_S}])
+        print(f"{responses:,} responses → Parquet in {parquet_s:.2f} s "
+              f"(goal < {GOAL_S:.0f} s: {'met' if parquet_s < GOAL_S else 'NOT met'})")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Export processed (graded) results as training data: a Hugging Face `datasets` dataset and
+Parquet files per shape, with a dataset card.
+
+    python -m collectkit.export results/m_MATH_500.processed.jsonl --format all --out export/
+
+writes, per shape, `OUT/<shape>/` (`datasets.Dataset.save_to_disk`; read it back with
+`datasets.load_from_disk`) and `OUT/<shape>.parquet` (`pandas.read_parquet`), and `OUT/README.md`,
+a dataset card saying how the data was made (sources, models, protocols, sampling, the rules of
+each shape: see export_shapes.py). `--push_to_hub ORG/NAME` then uploads the folder as a dataset
+repository with the token from HF_TOKEN (or huggingface-cli login). Exit codes: 0 written
+(and pushed); 2 bad input or an unwritable folder (one line; nothing existing is touched before
+every input has been read); 3 written locally but the push failed (one line).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import export_shapes, store
+from .export_shapes import SHAPES, build
+
+
+class ExportError(Exception):
+    """One line naming the file or the setting that cannot be used."""
+
+
+def read_processed(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """The rows of processed files (the last row of an id wins within a file); every response
+    must be graded."""
+    rows: list[dict[str, Any]] = []
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise ExportError(f"{path}: no such file")
+        try:
+            file_rows = store.load_results(path)
+        except store.StoreError as exc:
+            raise ExportError(str(exc)) from None
+        for row in file_rows:
+            responses = row.get("responses")
+            if not isinstance(responses, list) or any(
+                    not isinstance(r, dict) or "is_correct" not in r for r in responses):
+                raise ExportError(f"{path}: {row.get('unique_id')} has no graded responses; "
+                                  "export reads X.processed.jsonl from "
+                                  "python -m collectkit.answer_extraction")
+        rows.extend(file_rows)
+    if not rows:
+        raise ExportError("no rows in the input files")
+    return rows
+
+
+def write_parquet(tables: dict[str, pa.Table], out: Path) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for shape, table in tables.items():
+        written[shape] = out / f"{shape}.parquet"
+        pq.write_table(table, written[shape])
+    return written
+
+
+def write_datasets(tables: dict[str, pa.Table], out: Path) -> None:
+    import datasets
+
+    datasets.disable_progress_bars()
+    for shape, table in tables.items():
+        folder = out / shape
+        if folder.exists():
+            shutil.rmtree(folder)
+        datasets.Dataset(table).save_to_disk(str(folder))
+
+
+def dataset_card(rows: list[dict[str, Any]], tables: dict[str, pa.Table],
+                 sources: list[str]) -> str:
+    from importlib.metadata import version
+
+    from .protocols import recorded_name
+
+    models = sorted({str(row.get("model")) for row in rows})
+    benchmarks = Counter(str(row.get("dataset")) for row in rows)
+    protocol_names = sorted({str(recorded_name(row)) for row in rows})
+    signatures = sorted({json.dumps(row.get("sampling"), sort_keys=True) for row in rows})
+    responses = sum(len(row.get("responses") or []) for row in rows)
+    configs = "\n".join(f"- config_name: {shape}\n  data_files: {shape}.parquet"
+                        for shape in tables)
+    counts = "\n".join(f"| {shape} | {table.num_rows:,} |" for shape, table in tables.items())
+    return f"""---
+configs:
+{configs}
+tags:
+- collectkit
+- math
+- reasoning
+---
+# Model responses exported by collectkit
+
+Made with collectkit {version('collectkit')} on {time.strftime('%Y-%m-%d')} from
+{len(rows):,} problems and {responses:,} sampled responses
+({', '.join(f'{name}: {count}' for name, count in sorted(benchmarks.items()))}).
+
+- models: {', '.join(models)}
+- protocols (how each problem was asked and read): {', '.join(protocol_names)}
+- source files: {', '.join(sources)}
+- sampling signatures ({len(signatures)}), also in each row's `sampling` column:
+
+```
+{chr(10).join(signatures)}
+```
+
+Answers were extracted and graded by `python -m collectkit.answer_extraction` (MATH: math-verify;
+multiple choice: the official letter cascade); `is_correct` and the shapes below rest on that
+grading, which can be wrong.
+
+| shape | rows |
+|---|---|
+{counts}
+
+## How each shape is made
+
+{(export_shapes.__doc__ or "").split(chr(10), 2)[2].strip()}
+"""
+
+
+def push_to_hub(out: Path, repo: str, private: bool) -> None:
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
+    api.upload_folder(folder_path=str(out), repo_id=repo, repo_type="dataset",
+                      commit_message="collectkit export")
+
+
+def export(paths: list[str | Path], shapes: Iterable[str], out: str | Path) -> dict[str, int]:
+    """Read, build, write; returns rows per shape."""
+    rows = read_processed(paths)
+    tables = build(rows, shapes)
+    out = Path(out)
+    try:
+        write_parquet(tables, out)
+        write_datasets(tables, out)
+        store.write_text_atomic(out / "README.md",
+                                dataset_card(rows, tables, [Path(p).name for p in paths]))
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot write ({exc.strerror or exc})") from None
+    return {shape: table.num_rows for shape, table in tables.items()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m collectkit.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("processed", nargs="+", help="X.processed.jsonl files")
+    parser.add_argument("--format", default="all", choices=(*SHAPES, "all"),
+                        help="which shape to write (default: all)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--push_to_hub", metavar="ORG/NAME",
+                        help="upload the folder as a Hub dataset (token: HF_TOKEN)")
+    parser.add_argument("--private", action="store_true", help="with --push_to_hub: private")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    shapes = SHAPES if args.format == "all" else (args.format,)
+    if args.push_to_hub and "/" not in args.push_to_hub:
+        print(f"error: --push_to_hub {args.push_to_hub}: expected ORG/NAME", file=sys.stderr)
+        return 2
+    try:
+        counts = export(args.processed, shapes, args.out)
+    except (ExportError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(", ".join(f"{shape}: {count:,} rows" for shape, count in counts.items())
+          + f" → {args.out}")
+    if args.push_to_hub:
+        try:
+            push_to_hub(Path(args.out), args.push_to_hub, args.private)
+        except Exception as exc:  # offline, no token, refused: the local export stands
+            message = " ".join(str(exc).split())[:300]
+            for secret in filter(None, (os.environ.get("HF_TOKEN"),
+                                        os.environ.get("HUGGING_FACE_HUB_TOKEN"))):
+                message = message.replace(secret, "***")
+            print(f"error: could not push to {args.push_to_hub} ({type(exc).__name__}: "
+                  f"{message}); the export is in {args.out}", file=sys.stderr)
+            return 3
+        print(f"pushed to https://huggingface.co/datasets/{args.push_to_hub}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
