@@ -2,8 +2,10 @@
 
 The engine is started the way `python -m collectkit.serve_llm` starts it (n_parallel slots,
 max_model_len from the kit's Settings). One workload for everything: P problems
-(load_problems("both", P), the kit's prompts) × k=4 (the kit's default) sampled responses,
-max_tokens 128, temperature 0.7 (the kit's default).
+(load_problems("both", P)) asked exactly as the kit asks them (`kit_messages`: its default
+protocols, the authors' 5-shot MMLU-Pro prompt of ~2,000 tokens and the boxed MATH-500 prompt;
+tests/test_bench_prompts.py fails if the two sides' messages differ) × k=4 (the kit's default)
+sampled responses, max_tokens 128, temperature 0.7 (the kit's default).
 
 - bare loop: openai.AsyncOpenAI + DefaultAioHttpClient + a semaphore of c requests (n=1 each,
   P×k of them) + asyncio.gather, for c in the sweep; its best tokens/s is what the engine reaches.
@@ -40,11 +42,20 @@ class TooSlow(RuntimeError):
     pass
 
 
+def kit_messages(problem, protocol: str | None = None) -> list[dict]:
+    """Exactly the messages the kit sends for `problem` (inference._ask: protocols.messages with
+    the run's --protocol, by default the kit's default protocols). Figures measured before this
+    sent the old zero-shot prompts (prompts.build_messages) on the bare side: other work."""
+    from collectkit import protocols
+    from collectkit.config import Settings
+
+    return protocols.messages(problem, Settings().protocol if protocol is None else protocol)
+
+
 async def bare_loop(base_url: str, model: str, problems, k: int, concurrency: int,
                     limit_s: float, max_tokens: int = MAX_TOKENS) -> tuple[float, list[str]]:
     import openai
 
-    from collectkit import prompts
     from collectkit.config import Settings
 
     defaults = Settings()
@@ -55,7 +66,7 @@ async def bare_loop(base_url: str, model: str, problems, k: int, concurrency: in
     async def one(problem):
         async with slots:
             response = await client.chat.completions.create(
-                model=model, messages=prompts.build_messages(problem), max_tokens=max_tokens,
+                model=model, messages=kit_messages(problem), max_tokens=max_tokens,
                 temperature=defaults.temperature, stop=list(defaults.stop))
         return response.choices[0].message.content or ""
 

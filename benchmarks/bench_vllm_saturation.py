@@ -2,7 +2,8 @@
 
 vLLM is started as `python -m collectkit.serve_llm --engine vllm` would (vllm_engine.py), with the
 embedded SmolLM2-135M as a Hugging Face folder. Workload: P problems (load_problems("both", P),
-the kit's prompts) × k=4 (the kit's default), max_tokens 128, temperature 0.7.
+asked on both sides exactly as the kit asks them: bench_engine_saturation.kit_messages, the kit's
+default protocols) × k=4 (the kit's default), max_tokens 128, temperature 0.7.
 - bare loop: AsyncOpenAI + a semaphore of c requests of n=1 (P×k of them), c in the sweep; its
   best tokens/s is what the engine reaches (bench_engine_saturation.bare_loop).
 - kit: `collect()` with the kit's defaults (n=k per problem, batch_size, max_concurrent), only

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import store
-from .faults import Redactor
+from .faults import TOO_LONG, Redactor
 from .llm import Completion, RequestFailed
 from .problems import Problem
 
@@ -42,6 +42,8 @@ class RunStats:
     # per dataset: [responses that stopped on max_tokens, responses] written in this run
     truncated: dict[str, list[int]] = field(default_factory=dict)
     unreachable_why: str = ""  # the last unreachable failure's cause, in a few words
+    # problems whose prompt + max_tokens exceed the server's context (id → why), not retried
+    too_long: dict[str, str] = field(default_factory=dict)
 
     @property
     def tokens_per_s(self) -> float:
@@ -61,6 +63,19 @@ class RunStats:
 
         return truncation_warnings({name: (cut, total) for name, (cut, total)
                                     in self.truncated.items()}, max_tokens)
+
+
+def context_advice(stats: RunStats, max_tokens: int, limit: int = 5) -> str:
+    """Which problems do not fit the server's context and what to change ("" if none)."""
+    if not stats.too_long:
+        return ""
+    ids = list(stats.too_long)
+    shown = ", ".join(ids[:limit]) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+    return (f"{len(ids)} problem(s) do not fit the server's context ({shown}; "
+            f"{stats.too_long[ids[0]]}): start the server with a larger --max-model-len, lower "
+            f"--max_tokens (now {max_tokens}), or use a shorter --protocol (e.g. "
+            f"mmlu_pro_zero_shot instead of the 5-shot mmlu_pro_official); not retried, "
+            f"no attempt counted")
 
 
 def row_tail(sampling: dict[str, Any]) -> bytes:
@@ -127,7 +142,9 @@ class Recorder:
     def failed(self, problem: Problem, error: RequestFailed) -> None:
         """An error row; counted against --max_attempts unless no server answered or the cause
         is the run's own (fatal)."""
-        counted = not error.unreachable and not error.fatal
+        counted = not error.unreachable and not error.fatal and error.kind != TOO_LONG
+        if error.kind == TOO_LONG:
+            self.stats.too_long[problem.unique_id] = self.redact(str(error))
         if counted:
             self.failures[problem.unique_id] = self.failures.get(problem.unique_id, 0) + 1
         row = error_row(problem, error, self.failures.get(problem.unique_id, 0), counted,

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import metrics
+from . import comparable, metrics
 from .cli.args import ArgumentParser
 from .grading import grade_rows
 from .results import PROCESSED_SUFFIX, InputError, read_results, results_files
@@ -42,10 +42,10 @@ def load_runs(paths: list[str | Path], labels: list[str] | None = None) -> dict[
         raise InputError("no results files given")
     if labels is not None and len(labels) != len(files):
         raise InputError(f"{len(labels)} labels for {len(files)} results files")
-    names = labels or [run_label(file) for file in files]
+    rows_per_file = [read_results(file) for file in files]
+    names = labels or comparable.default_labels(files, rows_per_file)
     runs: dict[str, list[dict]] = {}
-    for file, name in zip(files, names):
-        rows = read_results(file)
+    for name, rows in zip(names, rows_per_file):
         graded = all("is_correct" in r for row in rows for r in row["responses"])
         unique = name if name not in runs else f"{name} ({len(runs) + 1})"
         runs[unique] = rows if graded else grade_rows(rows)
@@ -206,10 +206,13 @@ def export(runs: dict[str, list[dict]], folder: str | Path) -> dict[str, Path]:
 
 
 def report(runs: dict[str, list[dict]]) -> str:
-    """The printed comparison: leaderboard, categories side by side, paired tests, agreement."""
+    """The printed comparison: leaderboard, categories side by side, paired tests, agreement,
+    on the common problems and k of the runs (comparable.common_ground), each cut said first."""
+    runs, notes = comparable.common_ground(runs)
     shown = ["n_problems", "k", "accuracy", "ci_low", "ci_high", "macro_accuracy", "pass@k",
              "maj@k", "unparsed_rate"]
-    parts = ["== leaderboard (accuracy = pass@1 averaged over k; 95% interval over problems)",
+    parts = [f"note: {note}" for note in notes] + [
+             "== leaderboard (accuracy = pass@1 averaged over k; 95% interval over problems)",
              metrics.rounded(leaderboard(runs)[shown]).to_string(),
              "\n== accuracy per category [95% interval]",
              side_by_side(category_table(runs)).to_string()]
@@ -218,7 +221,10 @@ def report(runs: dict[str, list[dict]]) -> str:
         parts += ["\n== paired differences vs the first run (paired bootstrap over problems)",
                   metrics.rounded(tests).to_string(index=False),
                   "\n== agreement with the first run (response i against response i)",
-                  metrics.rounded(agreement(runs)).to_string(index=False)]
+                  metrics.rounded(agreed := agreement(runs)).to_string(index=False),
+                  *(f"note: {note}" for note in comparable.kappa_notes(agreed))]
+    else:
+        parts.append(f"\nnote: {comparable.single_run_note(runs)}")
     return "\n".join(parts)
 
 
@@ -245,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         from . import plots
 
+        runs = comparable.common_ground(runs)[0]  # what the report compared
         written = export(runs, args.out)
         figure = plots.save_figure(plots.compare_categories(category_table(runs)),
                                    args.out / "categories.png")

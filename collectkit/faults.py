@@ -8,6 +8,9 @@ Three kinds of failure (after the openai SDK's own retries):
   from another model). Counted.
 - FATAL: the run itself is misconfigured (401/403 bad key, 404 model or route not served). Every
   problem would fail the same way: the run stops at once and no attempt is counted.
+- TOO_LONG: the prompt plus max_tokens exceed the server's context (a 400 "maximum context
+  length"). Retrying cannot help: the problem is not retried in the run and no attempt is counted;
+  the run says which problems do not fit and what to change.
 """
 from __future__ import annotations
 
@@ -20,6 +23,13 @@ from urllib.parse import urlsplit, urlunsplit, parse_qsl
 UNREACHABLE = "unreachable"
 COUNTED = "counted"
 FATAL = "fatal"
+TOO_LONG = "too_long"
+# How servers say a request exceeds the context: vLLM and OpenAI ("This model's maximum context
+# length is 2048 tokens…", code context_length_exceeded), llama.cpp ("the request exceeds the
+# available context size", type exceed_context_size_error).
+CONTEXT_OVERFLOW = re.compile(r"maximum context length|context_length_exceeded|"
+                              r"exceeds? the available context size|exceed_context_size",
+                              re.IGNORECASE)
 
 FATAL_STATUSES = {401: "the server refused the API key", 403: "the API key is not allowed here",
                   404: "the model or route is not served there"}
@@ -42,6 +52,11 @@ def kind_of(status: int | None, timed_out: bool = False) -> str:
     if status is None:
         return COUNTED if timed_out else UNREACHABLE
     return FATAL if status in FATAL_STATUSES else COUNTED
+
+
+def context_overflow(status: int | None, message: str) -> bool:
+    """A 400 that says the request does not fit the context (not worth retrying)."""
+    return status == 400 and bool(CONTEXT_OVERFLOW.search(message or ""))
 
 
 def causes(exc: BaseException, limit: int = 10) -> list[BaseException]:

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from . import prompts, protocols, store
 from .attempts import Recorder, RunStats, row_tail
 from .config import Settings
+from .context_fit import hold_back
 from .endpoints import probe_models
 from .faults import FATAL_STATUSES, Redactor, fatal_reason, redact_url, url_secrets
 from .llm import BaseLLM, RequestFailed, create_llm, sampling_params
@@ -41,6 +42,9 @@ UNREACHABLE_STREAK_FACTOR = 2
 # The progress bar's postfix (failures, tokens/s) is refreshed at most this often.
 POSTFIX_INTERVAL_S = 0.5
 MAX_ROUND_PAUSE_S = 60.0
+# While no problem finishes (a busy machine, long answers), the postfix shows the requests in
+# flight this often, so the bar says work is alive before the first problem completes.
+ALIVE_INTERVAL_S = 2.0
 
 
 log = logging.getLogger("collectkit")
@@ -152,6 +156,9 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
         llm = None if batch else llm or create_llm(settings)
         recorder = Recorder(results, errors, failures, stats, settings.k_responses,
                             settings.model, sampling, redact)
+        if batch is None:  # what the server's context cannot hold is not sent (context_fit.py)
+            todo = await asyncio.to_thread(hold_back, settings, api_key, todo, recorder, lambda
+                                           problem: protocols.messages(problem, settings.protocol))
         write_manifest(path, settings, sampling, stats, status="running")
         started = time.monotonic()
         status, reason = "failed", "unknown"
@@ -253,8 +260,12 @@ async def _rounds(todo: list[Problem], llm: BaseLLM, settings: Settings, recorde
                   progress: bool) -> None:
     """The plan, then the problems that failed, again, after a pause that doubles each round,
     while they have attempts left; at most max_attempts rounds (uncounted failures too)."""
-    bar = tqdm(total=len(todo), unit="problem", disable=not progress, dynamic_ncols=True)
     stats = recorder.stats
+    # Counts the whole selection, what earlier runs collected included: an interrupted rerun
+    # shows the true count (5/10), not this run's share of it (1/6).
+    bar = tqdm(total=stats.skipped_done + stats.skipped_exhausted + len(todo),
+               initial=stats.skipped_done, unit="problem", disable=not progress,
+               dynamic_ncols=True)
     try:
         for number in range(settings.max_attempts):
             if number:
@@ -262,8 +273,8 @@ async def _rounds(todo: list[Problem], llm: BaseLLM, settings: Settings, recorde
                                         MAX_ROUND_PAUSE_S))
             stats.rounds += 1
             failed = await _drain(todo, llm, settings, recorder, bar)
-            todo = [p for p in failed
-                    if recorder.failures.get(p.unique_id, 0) < settings.max_attempts]
+            todo = [p for p in failed if p.unique_id not in stats.too_long
+                    and recorder.failures.get(p.unique_id, 0) < settings.max_attempts]
             if stats.stopped_early or not todo:
                 return
         if stats.failed and stats.failed == stats.unreachable:  # not one attempt was counted
@@ -272,6 +283,7 @@ async def _rounds(todo: list[Problem], llm: BaseLLM, settings: Settings, recorde
                                    f"{len(todo)} problem(s) wait for it, no attempt was counted")
     finally:
         bar.set_postfix(failed=stats.failed, tok_s=f"{_rate(stats, bar):.0f}", refresh=False)
+        bar.refresh()
         bar.close()
 
 
@@ -298,7 +310,12 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder
     try:
         refill()
         while pending:
-            finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            finished, _ = await asyncio.wait(pending, timeout=ALIVE_INTERVAL_S,
+                                             return_when=asyncio.FIRST_COMPLETED)
+            if not finished:  # nothing finished for a while: show the requests are out there
+                bar.set_postfix(in_flight=_in_flight(llm), failed=stats.failed,
+                                tok_s=f"{_rate(stats, bar):.0f}", refresh=True)
+                continue
             for task in finished:
                 problem = pending.pop(task)
                 outcome = task.result()
@@ -321,8 +338,8 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder
                                            f"{redact_url(settings.base_url)}")
                 if time.monotonic() >= next_postfix:  # formatting it per problem costs ~15 µs
                     next_postfix = time.monotonic() + POSTFIX_INTERVAL_S
-                    bar.set_postfix(failed=stats.failed, tok_s=f"{_rate(stats, bar):.0f}",
-                                    refresh=False)
+                    bar.set_postfix(in_flight=_in_flight(llm), failed=stats.failed,
+                                    tok_s=f"{_rate(stats, bar):.0f}", refresh=False)
             refill()
     finally:
         for task in pending:
@@ -336,6 +353,11 @@ async def _ask(llm: BaseLLM, problem: Problem, k: int, protocol: str = "") -> li
         return await llm.sample(protocols.messages(problem, protocol), k)
     except RequestFailed as exc:
         return exc
+
+
+def _in_flight(llm: BaseLLM) -> int | str:
+    limit = getattr(llm, "limit", None)  # tests may pass a stand-in without one
+    return limit.in_flight if limit is not None else "?"
 
 
 def _rate(stats: RunStats, bar: tqdm) -> float:

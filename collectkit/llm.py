@@ -78,7 +78,7 @@ class RequestFailed(Exception):
 
 
 # A failed request of several stands for all of them in this order: the run's cause first.
-_KIND_PRIORITY = {faults.FATAL: 0, faults.COUNTED: 1, faults.UNREACHABLE: 2}
+_KIND_PRIORITY = {faults.FATAL: 0, faults.TOO_LONG: 1, faults.COUNTED: 1, faults.UNREACHABLE: 2}
 
 
 class BaseLLM(ABC):
@@ -117,7 +117,7 @@ class BaseLLM(ABC):
             completions = await self.complete(messages, n=k)
             problem = f"answered {len(completions)} of n={k} choices"
         except RequestFailed as exc:
-            if exc.status not in (400, 422):
+            if exc.status not in (400, 422) or exc.kind == faults.TOO_LONG:
                 raise
             completions, problem = [], f"rejected n={k} ({exc})"  # separate requests tell
         if len(completions) < k:
@@ -193,9 +193,11 @@ class BaseLLM(ABC):
             raise RequestFailed(self.redact(faults.describe(exc)), status=None, kind=kind,
                                 why=self.redact(faults.why_unreachable(exc, single))) from None
         except openai.APIStatusError as exc:
+            too_long = faults.context_overflow(exc.status_code, exc.message)
             raise RequestFailed(f"{exc.status_code} {type(exc).__name__}: "
                                 f"{_short(self.redact(exc.message))}",
-                                status=exc.status_code) from None
+                                status=exc.status_code,
+                                kind=faults.TOO_LONG if too_long else None) from None
         except (ValueError, pydantic.ValidationError) as exc:  # a broken 200 body: not
             # JSON, not UTF-8 (UnicodeDecodeError), or not a chat completion
             raise RequestFailed(f"malformed 200 response: {type(exc).__name__}: "

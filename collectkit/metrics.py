@@ -97,7 +97,8 @@ def wilson_interval(p: float, n: int, z: float = Z_95) -> tuple[float, float]:
     denominator = 1 + z * z / n
     center = (p + z * z / (2 * n)) / denominator
     margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return (max(0.0, center - margin), min(1.0, center + margin))
+    # Rounded to 12 places: at p = 0 the bound is 0 up to float noise (5.55e-17 was shown).
+    return (round(max(0.0, center - margin), 12), round(min(1.0, center + margin), 12))
 
 
 def candidates(answers: list, groups: list, correct: list[bool]) -> list:

@@ -102,6 +102,10 @@ def ensure_server(model: str = EMBEDDED_MODEL, *, engine: str = "auto", host: st
     (and `reuse`), else a new one from `serve.start_server` (which returns once /v1/models lists
     the model). A stale record (process gone) is cleared; a recorded server that serves another
     model is stopped only when `replace`, otherwise this raises ServeError saying what to do."""
+    if (engine_for(model, engine) == "llamacpp" and model != EMBEDDED_MODEL
+            and not Path(model).expanduser().is_file()):  # before any port or model-id question
+        raise ServeError(f"no such file: {model} (give a .gguf file's path, or a vLLM model id "
+                         f"with engine vllm)")
     wanted = start_kwargs.get("served_model_name") or served_model_id(model, engine)
     recorded = find_server(port)
     if recorded is not None:  # probed with the server's key, if it requires one

@@ -196,3 +196,24 @@ __all__ = [
     "grade_and_write", "graded_table", "load_manifest", "processed_paths", "resolve_model",
     "run_files", "served_model_id", "stem_of", "stop_recorded_server",
 ]
+
+
+# ------------------------------------------------------------------------------ interrupting
+
+class Interrupted(Exception):
+    """A collection stopped by Kernel → Interrupt. IPython shows it as its one line (no
+    traceback), and, being an error, it stops Run All there like the interrupt it stands for."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
+
+
+async def interruptible(work: Any, again: str = "run this cell again to continue") -> Any:
+    """`await interruptible(collect(...))`: the same, but Kernel → Interrupt prints one friendly
+    line (as the CLI does) instead of asyncio's CancelledError traceback."""
+    import asyncio
+
+    try:
+        return await work
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        raise Interrupted(f"interrupted: finished problems are saved; {again}") from None

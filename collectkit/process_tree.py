@@ -7,6 +7,7 @@ keep the session id, so they are still found. The leader's start time guards aga
 from __future__ import annotations
 
 import os
+import time
 
 import psutil
 
@@ -66,14 +67,36 @@ def stop_tree(pid: int, create_time: float | None, timeout: float = 30.0) -> boo
         return False
     for process in processes:
         _send(process, psutil.Process.terminate)
-    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    alive = wait_ended(processes, timeout)
     for process in alive:
         _send(process, psutil.Process.kill)
-    _, alive = psutil.wait_procs(alive, timeout=KILL_WAIT)
-    survivors = [p.pid for p in alive if _live(p)]
+    survivors = [p.pid for p in wait_ended(alive, KILL_WAIT)]
     if survivors:
         raise RuntimeError(f"processes still running after SIGKILL: {survivors}")
     return True
+
+
+def wait_ended(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until each process has ended — exited, or a zombie its parent has not reaped yet
+    (psutil.wait_procs counts a zombie as running: a server started from a notebook kernel, which
+    is its parent, made `--stop` wait out both timeouts, 40 s). Returns those still alive."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for process in processes:
+            _reap_if_ours(process)
+        alive = [p for p in processes if _live(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _reap_if_ours(process: psutil.Process) -> None:
+    """Collect our own child once it has exited (a no-op while it runs)."""
+    try:
+        if process.ppid() == os.getpid() and process.status() == psutil.STATUS_ZOMBIE:
+            _reap(process)
+    except psutil.Error:
+        pass
 
 
 def _children(process: psutil.Process) -> list[psutil.Process]:

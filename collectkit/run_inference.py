@@ -16,6 +16,7 @@ import asyncio
 import logging
 import sys
 
+from .attempts import context_advice
 from .batch import BatchError, BatchMode, BatchReport
 from .cli.args import ArgumentParser
 from .config import ConfigError, Settings
@@ -151,10 +152,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopped early: {stats.stopped_early}; rerun the same command to continue",
               file=sys.stderr)
         return 3
-    if stats.unfinished:
-        print(f"unfinished: {stats.unfinished} problems have no result after --max_attempts "
+    if stats.too_long:
+        print(f"context too small: {context_advice(stats, settings.max_tokens)}",
+              file=sys.stderr)
+    if stats.unfinished > len(stats.too_long):
+        print(f"unfinished: {stats.unfinished - len(stats.too_long)} problems have no result "
+              f"after --max_attempts "
               f"{settings.max_attempts}; see {stats.output_path.removesuffix('.jsonl')}"
               ".errors.jsonl, or raise --max_attempts and rerun", file=sys.stderr)
+    if stats.unfinished:
         return 1
     return 0
 

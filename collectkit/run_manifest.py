@@ -29,7 +29,14 @@ VERSIONED_PACKAGES = ("collectkit", "openai", "xllamacpp", "math-verify", "vllm"
 
 
 class ConfigMismatch(ValueError):
-    """The results file was collected under other settings than this run asks for."""
+    """The results file was collected under other settings than this run asks for. `recorded`
+    and `asked` hold the differing settings, so a front end with other flags (the demo) can word
+    its own advice."""
+
+    def __init__(self, message: str, recorded: dict[str, Any] | None = None,
+                 asked: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.recorded, self.asked = recorded or {}, asked or {}
 
 
 def run_signature(settings: Settings, sampling: dict[str, Any],
@@ -64,7 +71,9 @@ def _refuse_difference(where: str, recorded: dict[str, Any], signature: dict[str
         was = ", ".join(f"{k}={recorded.get(k)!r}" for k in differing)
         now = ", ".join(f"{k}={signature.get(k)!r}" for k in differing)
         raise ConfigMismatch(f"{where} was collected with {was}; this run asks for {now}. "
-                             "Use another --output_file, or --allow_config_change to mix them")
+                             "Use another --output_file, or --allow_config_change to mix them",
+                             {k: recorded.get(k) for k in differing},
+                             {k: signature.get(k) for k in differing})
 
 
 def package_versions() -> dict[str, str]:

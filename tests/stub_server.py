@@ -253,11 +253,57 @@ def capacity_middleware(max_in_flight: int, retry_after: float):
     return limit
 
 
+# ---------------------------------------------------------------- a context length (issue 21)
+# Like vLLM started with --max-model-len: /v1/models lists max_model_len, POST /tokenize counts a
+# chat's prompt tokens (here: its words), and a chat request whose prompt tokens + max_tokens
+# exceed it gets vLLM's 400.
+
+def prompt_words(messages: list) -> int:
+    return sum(len(str(m.get("content") or "").split()) for m in messages)
+
+
+def context_middleware(max_model_len: int, tokenize: bool):
+    rejected = 0  # chat requests answered with the 400, in /control/stats as context_rejections
+
+    @web.middleware
+    async def context(request: web.Request, handler):
+        nonlocal rejected
+        if request.path == "/control/stats":
+            response = await handler(request)
+            return _json_response({**json.loads(response.body), "context_rejections": rejected})
+        if request.path == "/tokenize" and tokenize:
+            body = json.loads(await request.read())
+            return _json_response({"count": prompt_words(body.get("messages") or []),
+                                   "max_model_len": max_model_len, "tokens": []})
+        if request.path == "/v1/models":
+            response = await handler(request)
+            listing = json.loads(response.body)
+            for entry in listing["data"]:
+                entry["max_model_len"] = max_model_len
+            return _json_response(listing)
+        if request.path == "/v1/chat/completions":
+            body = json.loads(await request.read())
+            prompt = prompt_words(body.get("messages") or [])
+            wanted = prompt + int(body.get("max_tokens") or 0)
+            if wanted > max_model_len:
+                rejected += 1
+                return _openai_error(400, (
+                    f"This model's maximum context length is {max_model_len} tokens. However, "
+                    f"you requested {wanted} tokens ({prompt} in the messages, "
+                    f"{body.get('max_tokens')} in the completion). Please reduce the length of "
+                    "the messages or completion."))
+        return await handler(request)
+
+    return context
+
+
 async def serve(args: argparse.Namespace) -> None:
     stub = StubApp(args.model, args.completion_tokens, args.answer_text, args.delay, args.reasoning)
     app = stub.build()
     if args.max_in_flight:
         app.middlewares.append(capacity_middleware(args.max_in_flight, args.retry_after))
+    if args.max_model_len:
+        app.middlewares.append(context_middleware(args.max_model_len, not args.no_tokenize))
     await serve_app(app, args.host, args.port)
 
 
@@ -293,6 +339,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="answer 429 to chat requests beyond this many at once (0: no limit)")
     parser.add_argument("--retry-after", type=float, default=0.05,
                         help="Retry-After seconds sent with the --max-in-flight 429s")
+    parser.add_argument("--max-model-len", type=int, default=0,
+                        help="a context length, as vLLM serves one (0: none)")
+    parser.add_argument("--no-tokenize", action="store_true",
+                        help="with --max-model-len: no POST /tokenize")
     args = parser.parse_args(argv)
     run_until_terminated(serve(args))
 

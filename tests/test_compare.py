@@ -157,3 +157,89 @@ def test_compare_notebook_on_two_real_runs(embedded_server, tmp_path):
     assert set(tests["dataset"]) == {"math500", "mmlu_pro"}
     assert tests["p_value"].between(0, 1).all() and (tests["n_paired"] == 2).all()
     assert (tmp_path / "cmp" / "categories.png").stat().st_size > 1000
+
+
+# ------------------------------------------------------------------------------ issue 21
+
+def with_sampling(path: Path, target: Path, keep: int | None = None, k: int | None = None,
+                  **sampling) -> Path:
+    """A copy of a results file whose rows carry `sampling` (as collected rows do), optionally
+    only the first `keep` rows and `k` responses each."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(line) for line in path.read_text().splitlines()][:keep]
+    base = {"model": "m", "k_responses": 2, "temperature": 0.7, "max_tokens": 64,
+            "protocols": "boxed@1a2b,mmlu_pro_official@3c4d"}
+    with target.open("w") as out:
+        for row in rows:
+            row["sampling"] = {**base, **sampling}
+            row["responses"] = row["responses"][:k]
+            out.write(json.dumps(row) + "\n")
+    return target
+
+
+def test_default_labels_name_what_differs(two_runs, tmp_path):
+    good = two_runs[0]
+    same_name = [with_sampling(good, tmp_path / "a" / "m_both.jsonl", temperature=0.7),
+                 with_sampling(good, tmp_path / "b" / "m_both.jsonl", temperature=1.0)]
+    assert list(compare.load_runs(same_name)) == ["T=0.7", "T=1.0"]
+    other = [with_sampling(good, tmp_path / "c" / "m_both.jsonl", model="qwen"),
+             with_sampling(good, tmp_path / "d" / "m_both.jsonl",
+                           protocols="boxed@1a2b,mmlu_pro_zero_shot@9e9e")]
+    assert list(compare.load_runs([same_name[0], *other])) == [
+        "model=m, protocol=boxed,mmlu_pro_official", "model=qwen, protocol=boxed,mmlu_pro_official",
+        "model=m, protocol=boxed,mmlu_pro_zero_shot"]
+    twins = [with_sampling(good, tmp_path / f / "m_both.jsonl") for f in ("e", "f")]
+    assert list(compare.load_runs(twins)) == ["m_both (e)", "m_both (f)"]  # not X, X (2)
+    distinct = [with_sampling(good, tmp_path / "g.jsonl", temperature=0.7),
+                with_sampling(good, tmp_path / "h.jsonl", temperature=1.0)]
+    assert list(compare.load_runs(distinct)) == ["g", "h"]  # the user's own names stay
+
+
+def test_different_problems_and_k_are_said_and_cut_to_the_common_ground(two_runs, tmp_path):
+    full = with_sampling(two_runs[0], tmp_path / "full.jsonl")  # 12 problems, k=2
+    part = with_sampling(two_runs[1], tmp_path / "b" / "full.jsonl", keep=8, k=1,
+                         k_responses=1)
+    runs = compare.load_runs([full, part])
+    assert list(runs) == ["k=2", "k=1"]  # the same file name: named by what differs
+    cut, notes = compare.comparable.common_ground(runs)
+    assert all(len(rows) == 8 for rows in cut.values())
+    assert all(len(row["responses"]) == 1 for rows in cut.values() for row in rows)
+    assert notes[0].startswith("the runs answered different problems (k=2: 12, k=1: 8); every "
+                               "table compares them on the 8 problems all of them answered")
+    assert notes[1] == ("the runs have different k (k=2: 2, k=1: 1); every table uses the "
+                        "first 1 responses of each problem")
+    text = compare.report(runs)
+    assert text.startswith("note: the runs answered different problems")
+    _, tests = compare.paired_differences(cut)
+    assert tests["n_paired"].sum() == 8
+    assert compare.leaderboard(cut)["n_problems"].sum() == 16
+
+
+def test_one_run_and_undefined_kappa_are_explained(two_runs, tmp_path):
+    assert "only one run (good): paired differences and agreement compare runs with each " \
+        "other, so their tables stay empty" in compare.report(compare.load_runs([two_runs[0]]))
+    copy = tmp_path / "copy.jsonl"
+    copy.write_text(two_runs[0].read_text())  # every response right in both runs
+    runs = compare.load_runs([two_runs[0], copy])
+    agree = compare.agreement(runs)
+    assert agree["kappa"].isna().all()
+    notes = compare.comparable.kappa_notes(agree)
+    assert len(notes) == 2 and notes[0].startswith("kappa is NaN for copy vs good on ")
+    assert "every response of both runs is right, so agreement expected by chance is 1" in notes[0]
+    assert "note: kappa is NaN" in compare.report(runs)
+
+
+def test_compare_notebook_with_one_run_says_why_tables_are_empty(two_runs, tmp_path):
+    import nbformat
+    import papermill
+
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "05_compare.ipynb"
+    executed = tmp_path / "05.ipynb"
+    papermill.execute_notebook(str(notebook), str(executed), kernel_name="python3",
+                               progress_bar=False, cwd=str(tmp_path),
+                               parameters={"results_files": str(two_runs[0]),
+                                           "out_dir": str(tmp_path / "cmp")})
+    nb = nbformat.read(executed, as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.outputs)
+    assert text.count("only one run (good): paired differences and agreement") == 2

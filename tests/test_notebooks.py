@@ -195,7 +195,8 @@ def test_no_event_loop_patching_anywhere():
 def test_notebooks_await_collection_in_the_kernels_loop():
     for relative in ("notebooks/02_run_inference.ipynb", COLAB):
         sources = "\n".join(cell.source for cell in code_cells(read(relative)))
-        assert "await collect(" in sources and "run_collection" not in sources, relative
+        assert ("await collect(" in sources or "await ns.interruptible(collect(" in sources) \
+            and "run_collection" not in sources, relative
 
 
 def test_sync_helper_works_inside_a_running_loop(tmp_path):
@@ -268,9 +269,9 @@ def test_start_button_shows_an_error_as_one_line(tmp_path):
     assert "no server yet" in chooser.status.value
     chooser.start_button.click()
     assert chooser.server is None and not chooser.start_button.disabled
-    assert "error: GGUF file not found" in chooser.status.value
+    assert f"error: no such file: {tmp_path / 'missing.gguf'}" in chooser.status.value
     assert "\n" not in chooser.status.value and "Traceback" not in chooser.status.value
-    with pytest.raises(ns.ServeError, match="GGUF file not found"):
+    with pytest.raises(ns.ServeError, match="no such file"):
         chooser.ensure_server()  # the next cell raises it in full
     assert not recorded_servers()
 
@@ -329,7 +330,10 @@ def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsy
         "05_compare.ipynb", "02_run_inference_T1.0.ipynb"}
     compared = pd.read_parquet(run_dir / "compare" / "responses.parquet")
     assert set(compared["run"]) == {"T=0.7", "T=1.0"}
-    assert len(compared) == TINY["num_problems"] * (TINY["k"] + TINY["k"] // 2)
+    # k=2 against k=1: compared (and exported) on the common k, and 05 says so
+    assert len(compared) == TINY["num_problems"] * 2 * (TINY["k"] // 2)
+    assert "note: the runs have different k (T=0.7: 2, T=1.0: 1)" in outputs_text(
+        nbformat.read(result.executed_dir / "05_compare.ipynb", as_version=4))
     assert result.executed_dir.parent == run_dir / "notebooks"
     served = outputs_text(nbformat.read(result.executed_dir / PIPELINE[0].split("/")[1],
                                         as_version=4))
@@ -453,3 +457,150 @@ def test_demo_fresh_removes_only_its_own_files(tmp_path):
         path.write_text("x")
     assert sorted(demo.fresh_start(tmp_path)) == sorted(own)
     assert all(path.exists() for path in other)
+
+
+def test_demo_refusal_names_only_the_demos_flags(tmp_path):
+    """A rerun with other DEMO_ARGS in the same folder: the advice names --fresh and --run-dir and
+    the demo's own flags, never run_inference's --output_file or --allow_config_change."""
+    import demo
+
+    from collectkit import prompts, store
+    from collectkit.llm import sampling_params
+    from collectkit.run_manifest import run_signature
+
+    parser = demo.build_parser()
+    first = demo.collection_settings(parser.parse_args(["--run-dir", str(tmp_path)]), 1, tmp_path)
+    results = tmp_path / "r.jsonl"
+    results.write_text("")
+    store.write_json_atomic(store.manifest_path(results), {"signature": run_signature(
+        first, sampling_params(first), prompts)})
+    demo.check_resumable(first, results)  # the same settings resume
+    other = demo.collection_settings(parser.parse_args(
+        ["--run-dir", str(tmp_path), "--k", "2", "--max-tokens", "64"]), 1, tmp_path)
+    with pytest.raises(demo.DemoError) as caught:
+        demo.check_resumable(other, results)
+    message = str(caught.value)
+    assert "--k 4" in message and "--k 2" in message and "--max-tokens 64" in message
+    assert "--fresh" in message and "--run-dir" in message
+    assert "--output_file" not in message and "--allow_config_change" not in message
+
+
+def test_chooser_with_a_wrong_gguf_path_says_no_such_file_even_with_a_server_on_the_port(tmp_path):
+    """A server already recorded on the port (serving another model): a mistyped .gguf path is
+    'no such file: PATH', not a port conflict naming the model 'nope'."""
+    import os
+
+    from stub_server import StubServer
+
+    from collectkit import process_tree
+    from collectkit.serve import ServerHandle, _save_state, state_dir
+
+    with StubServer() as stub:
+        port = int(stub.base_url.rsplit(":", 1)[1].split("/")[0])
+        _save_state(ServerHandle(os.getpid(), stub.base_url, stub.model, "llamacpp", "log",
+                                 str(state_dir() / f"server-{port}.json"), time.time(),
+                                 process_tree.start_time(os.getpid())))
+        chooser = ns.ModelChooser(str(tmp_path / "nope.gguf"), port=port)
+        chooser.start_button.click()
+        status = chooser.status.value
+    assert f"error: no such file: {tmp_path / 'nope.gguf'}" in status, status
+    assert "port" not in status and "already" not in status
+
+
+def test_committed_metadata_is_what_the_kernel_reports():
+    """JupyterLab writes the kernel's spec and language_info into a notebook when its kernel starts
+    and marks it modified if they differ: the committed ones must be what ipykernel reports (the
+    Python version aside, which is the project venv's; the browser test checks it in full)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import start_new_kernel
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        reply = client.kernel_info(reply=True, timeout=60)["content"]
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    reported = dict(reply["language_info"])
+    for relative in ALL_NOTEBOOKS:
+        metadata = read(relative).metadata
+        assert metadata["kernelspec"] == {"name": "python3", "display_name": spec.display_name,
+                                          "language": spec.language}, relative
+        committed = dict(metadata["language_info"])
+        assert committed.pop("version") and reported.get("version")
+        assert committed == {k: v for k, v in reported.items() if k != "version"}, relative
+
+
+def test_interrupting_notebook_02s_collection_prints_one_line(tmp_path):
+    """Kernel → Interrupt during notebook 02's collection (a real kernel, a slow stub server): one
+    friendly line, no CancelledError traceback; what finished is saved and the manifest says
+    interrupted."""
+    from jupyter_client.manager import start_new_kernel
+    from stub_server import StubServer
+
+    nb = read("notebooks/02_run_inference.ipynb")
+    cells = code_cells(nb)
+    collect_at = next(i for i, cell in enumerate(cells) if "collect(" in cell.source)
+    with StubServer(completion_tokens=8, delay=0.5) as stub:
+        overrides = (f"api_base = {stub.base_url!r}\nmodel = {stub.model!r}\n"
+                     f"num_problems = '12'\nk_responses = 2\nmax_tokens = 16\nmax_concurrent = 1\n"
+                     f"run_dir = {str(tmp_path)!r}")
+        manager, client = start_new_kernel(kernel_name="python3", cwd=str(ROOT / "notebooks"))
+        try:
+            for cell in [cells[0].source, overrides, *(c.source for c in cells[1:collect_at])]:
+                reply = client.execute_interactive(cell, timeout=60, output_hook=lambda m: None)
+                assert reply["content"]["status"] == "ok", reply["content"]
+            errors, streams = [], []
+
+            def hook(message):
+                if message["msg_type"] == "error":
+                    errors.append(message["content"])
+                elif message["msg_type"] == "stream":
+                    streams.append(message["content"]["text"])
+
+            results = tmp_path / f"{stub.model}_MATH_500_MMLU_Pro.jsonl"
+            client.execute(cells[collect_at].source)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not (
+                    results.exists() and len(results.read_text().splitlines()) >= 2):
+                time.sleep(0.05)
+            manager.interrupt_kernel()
+            while True:
+                message = client.get_iopub_msg(timeout=30)
+                hook(message)
+                if (message["msg_type"] == "status" and message["content"]["execution_state"]
+                        == "idle" and message["parent_header"].get("msg_type") == "execute_request"):
+                    break
+        finally:
+            client.stop_channels()
+            manager.shutdown_kernel(now=True)
+    assert [e["ename"] for e in errors] == ["Interrupted"], errors
+    assert errors[0]["traceback"] == [
+        "interrupted: finished problems are saved; run this cell again to continue"]
+    assert "CancelledError" not in "".join(streams)
+    saved = len(results.read_text().splitlines())
+    assert 2 <= saved < 12
+    assert ns.load_manifest(results)["status"] == "interrupted"
+
+
+def test_grading_notebook_shows_each_table_once_without_float_noise(tmp_path):
+    """Notebook 03 on a small run (stub server): no table printed twice, no interval bound shown
+    as 5.55e-17 (a Wilson bound at accuracy 0)."""
+    from stub_server import StubServer
+
+    from collectkit.config import Settings
+    from collectkit.inference import run_collection
+    from collectkit.problems import load_problems
+
+    with StubServer(completion_tokens=8) as stub:  # MATH-500 answers wrong: accuracy 0 there
+        settings = Settings(model=stub.model, api_base=stub.base_url, output_dir=str(tmp_path),
+                            k_responses=2, max_tokens=16, max_retries=0, api_key="sk-test")
+        run_collection(settings, load_problems("both", 6), output_path=tmp_path / "r.jsonl",
+                       progress=False)
+    nb = execute("notebooks/03_extract_answers.ipynb", tmp_path / "03.ipynb",
+                 run_dir=str(tmp_path))
+    tables = [output["data"]["text/plain"] for cell in code_cells(nb)
+              for output in cell.outputs if output.output_type == "execute_result"]
+    assert len(tables) >= 3 and len(set(tables)) == len(tables), "a table is shown twice"
+    assert "e-1" not in "".join(tables) and "e-0" not in "".join(tables)
+    assert "0.00" in tables[0]  # the MATH-500 accuracy and its lower bound

@@ -69,3 +69,23 @@ def test_compare_figure_groups_runs_within_each_benchmark():
 def test_rounded_tables_show_two_decimals():
     table = metrics.rounded(metrics.accuracy_table(rows(), by="category"))
     assert all(round(value, 2) == value for value in table["ci_high"])
+
+
+def test_throughput_table_figure_is_not_a_strip():
+    """The throughput table (11 columns, 2 rows) is drawn transposed: a readable block, not the
+    1925×203 strip it was."""
+    from collectkit import plots
+
+    manifest = {"runs": [{"started": "2026-01-01T00:00:00", "status": "finished", "done": 20,
+                          "failed": 0, "responses": 80, "prompt_tokens": 12000,
+                          "completion_tokens": 20000, "wall_s": 300.0,
+                          "completion_tokens_per_s": 66.7, "problems_per_min": 4.0,
+                          "n_per_request": True}],
+                "totals": {"done": 20, "wall_s": 300.0}, "created": "2026-01-01T00:00:00",
+                "status": "finished"}
+    table = plots.throughput_table(manifest)
+    assert table.shape[1] > 2 * table.shape[0]
+    width, height = plots.table_figure(table, "Tokens and throughput").get_size_inches()
+    assert width <= 8 and width / height < 2.5, (width, height)
+    metrics_table = plots.table_figure(table.T.iloc[:3])  # a tall table stays as it is
+    assert metrics_table.get_size_inches()[1] > 1

@@ -119,15 +119,25 @@ def test_429_storm_concurrency_falls_and_recovers_nothing_lost(tmp_path):
     assert level["lowest"] <= 4 and level["final"] == 16, level
 
 
-def test_cli_several_urls_repeated_and_cost_in_the_manifest(three_stubs, tmp_path):
+@pytest.fixture
+def three_priced_stubs():
+    """Stubs that answer as gpt-4o-mini: every reply's model is checked against --model."""
+    servers = [StubServer(completion_tokens=8, delay=0.05, model="gpt-4o-mini") for _ in range(3)]
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_cli_several_urls_repeated_and_cost_in_the_manifest(three_priced_stubs, tmp_path):
+    three_stubs = three_priced_stubs
     out = tmp_path / "results.jsonl"
     command = [sys.executable, "-m", "collectkit.run_inference", "--model", "gpt-4o-mini",
                "--api_mode", "remote", "--api_base", f"{three_stubs[0].base_url},"
                f"{three_stubs[1].base_url}", "--api_base", three_stubs[2].base_url,
                "--num_problems", "6", "--k_responses", "2", "--output_file", str(out),
                "--quiet", "--rpm", "6000", "--tpm", "10000000"]
-    for server in three_stubs:  # the stubs answer whatever model id is asked for
-        server.reset_stats()
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path,
                           env={"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": SECRET}, timeout=120)
     assert done.returncode == 0, done.stderr

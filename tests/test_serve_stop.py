@@ -126,3 +126,74 @@ def test_each_start_writes_its_own_log(fake_vllm, tmp_path):
     assert logs[0] != logs[1] and all(log.parent == tmp_path for log in logs)
     assert all("application startup complete" in log.read_text() for log in logs)
     assert all(log.name.startswith(f"server-{port}-") for log in logs)
+
+
+KERNEL_LIKE = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from serve_helpers import start_fake
+handle = start_fake(port={port})
+print(handle.pid, flush=True)
+time.sleep(120)  # a notebook kernel: lives on, never waits for its child itself
+"""
+
+
+def test_stop_from_a_shell_of_a_server_a_kernel_started_is_quick_and_leaves_no_zombie(
+        fake_vllm, tmp_path):
+    """A server started from a long-lived process (a notebook kernel, here a script that sleeps):
+    `serve_llm --stop --port` from a shell returns at once (it waited 40 s for the zombie the
+    kernel had not reaped), and the kernel reaps its child (no <defunct> left under it)."""
+    port = free_port()
+    kernel = subprocess.Popen(
+        [sys.executable, "-c", KERNEL_LIKE.format(tests=str(Path(__file__).parent), port=port)],
+        stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        server_pid = int(kernel.stdout.readline())
+        started = time.monotonic()
+        stopped = run_cli("--stop", "--port", str(port), env=cli_env(Path(os.environ[
+            "COLLECTKIT_STATE_DIR"])))
+        took = time.monotonic() - started
+        assert stopped.returncode == 0 and "stopped: PID" in stopped.stdout, stopped.stderr
+        assert took < 10, f"--stop took {took:.1f} s"
+        deadline = time.monotonic() + 5
+        while psutil.pid_exists(server_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not psutil.pid_exists(server_pid), "left <defunct> under its parent"
+        assert kernel.poll() is None  # the parent lives on
+    finally:
+        kernel.kill()
+        kernel.wait()
+
+
+def test_status_and_stop_keep_to_this_projects_servers(fake_vllm, monkeypatch, tmp_path):
+    """One state folder for the machine, each record naming its project: --status shows this
+    project's servers and counts the others; --stop without --port never stops another project's
+    server; --stop --port does, being asked by port."""
+    state = Path(os.environ["COLLECTKIT_STATE_DIR"])
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    handles = {}
+    for project in (ours, theirs):
+        project.mkdir()
+        monkeypatch.setenv("COLLECTKIT_PROJECT", str(project))
+        handles[project] = start_fake()
+    try:
+        env = cli_env(state, COLLECTKIT_PROJECT=str(ours))
+        status = run_cli("--status", env=env)
+        assert f"PID {handles[ours].pid}" in status.stdout
+        assert f"PID {handles[theirs].pid}" not in status.stdout
+        assert (f"1 server(s) of other projects on port(s) {handles[theirs].port} "
+                "(--status --all lists them)") in status.stdout
+        every = run_cli("--status", "--all", env=env).stdout
+        assert f"PID {handles[theirs].pid}" in every and f"project: {theirs}" in every
+        stopped = run_cli("--stop", env=env)
+        assert stopped.returncode == 0, stopped.stderr
+        assert f"stopped: PID {handles[ours].pid}" in stopped.stdout
+        assert f"left running: 1 server(s) of other projects on port(s) {handles[theirs].port}" \
+            in stopped.stdout
+        assert wait_gone(handles[ours].pid) and handles[theirs].running()
+        assert run_cli("--stop", env=env).returncode == 1  # none of ours left
+        assert handles[theirs].running()
+        by_port = run_cli("--stop", "--port", str(handles[theirs].port), env=env)
+        assert by_port.returncode == 0 and wait_gone(handles[theirs].pid)
+    finally:
+        kill_all([h.pid for h in handles.values()])

@@ -49,6 +49,8 @@ DEMO_PATTERNS = ("*.jsonl", "*.manifest.json", "*.summary.json", "*.tmp", "serve
                  "notebooks/*/*.ipynb", "notebooks/*/kernels.log", "figures/*.png",
                  f"{COMPARE_DIR}/*.jsonl", f"{COMPARE_DIR}/*.json", f"{COMPARE_DIR}/*.csv",
                  f"{COMPARE_DIR}/*.parquet", f"{COMPARE_DIR}/*.png")
+# The demo's flags for the settings a resumed run must keep (the rest it never changes).
+DEMO_FLAGS = {"k_responses": "--k", "max_tokens": "--max-tokens", "temperature": "temperature"}
 TABLE_COLUMNS = ["n_problems", "n_responses", "accuracy", "ci_low", "ci_high", "pass@k",
                  "maj@k", "unparsed_rate"]
 
@@ -142,8 +144,11 @@ def check_resumable(settings: Any, results_file: Path) -> None:
     try:
         check_signature(results_file, run_signature(settings, sampling_params(settings), prompts),
                         allow_change=False)
-    except ConfigMismatch as exc:
-        raise DemoError(f"{exc}\nThe demo resumes its run folder; pass --fresh to start over "
+    except ConfigMismatch as exc:  # its advice names run_inference's flags: word the demo's own
+        was = ", ".join(f"{DEMO_FLAGS.get(k, k)} {v}" for k, v in exc.recorded.items())
+        now = ", ".join(f"{DEMO_FLAGS.get(k, k)} {v}" for k, v in exc.asked.items())
+        raise DemoError(f"{results_file.parent} holds a demo run made with {was}; this one asks "
+                        f"for {now}. The demo resumes its run folder: pass --fresh to start over "
                         f"there, or choose another --run-dir.") from None
 
 

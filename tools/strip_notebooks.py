@@ -9,10 +9,18 @@ The committed .ipynb files are the source: edit and run them in Jupyter, then st
 committing (`make strip-notebooks`); tests/test_notebooks.py checks the committed ones are stripped.
 Kept: cell sources, ids and tags (papermill's `parameters`), the kernelspec (normalized to the
 `python3` kernel papermill runs) and Colab's own notebook metadata.
+
+Why the kernelspec and language_info are written in full: the moment its kernel starts,
+JupyterLab writes the kernel's spec (display name "Python 3 (ipykernel)") and the kernel's
+language_info (with the Python version) into the notebook, and marks it modified unless both are
+already equal to what is there. So the committed form holds exactly what ipykernel's python3
+kernel reports; the version is the one the notebook already records (the project venv's Python),
+else this interpreter's. A kernel on another Python version still changes that one field.
 """
 from __future__ import annotations
 
 import argparse
+import platform
 import sys
 from pathlib import Path
 
@@ -20,7 +28,12 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_GLOBS = ("notebooks/*.ipynb", "colab/*.ipynb")
-KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+# ipykernel's language_info, as the kernel reports it (its "version" is added per notebook).
+LANGUAGE_INFO = {"name": "python", "mimetype": "text/x-python",
+                 "codemirror_mode": {"name": "ipython", "version": 3},
+                 "pygments_lexer": "ipython3", "nbconvert_exporter": "python",
+                 "file_extension": ".py"}
 KEPT_NOTEBOOK_METADATA = ("accelerator", "colab")  # Colab reads these (GPU runtime, its name)
 KEPT_CELL_METADATA = ("tags",)
 
@@ -36,7 +49,9 @@ def stripped(text: str) -> str:
     nb = nbformat.reads(text, as_version=4)
     metadata = {key: nb.metadata[key] for key in KEPT_NOTEBOOK_METADATA if key in nb.metadata}
     metadata["kernelspec"] = dict(KERNELSPEC)
-    metadata["language_info"] = {"name": "python"}
+    version = str(nb.metadata.get("language_info", {}).get("version") or "")
+    metadata["language_info"] = {**LANGUAGE_INFO,
+                                 "version": version or platform.python_version()}
     nb.metadata = nbformat.NotebookNode(metadata)
     for cell in nb.cells:
         cell.metadata = nbformat.NotebookNode(

@@ -141,8 +141,9 @@ def test_run_all_in_jupyterlab(jupyterlab, lab_root, tmp_path):
 
 
 def use_the_chooser(page: NotebookPage, shots: Path) -> None:
-    """Run All started the server through the chooser; another model on the same port then
-    shows one red error line (no traceback), and Start with the embedded model reuses it."""
+    """Run All started the server through the chooser; a .gguf path that does not exist then
+    shows one red error line (no traceback, no port conflict), and Start with the embedded model
+    reuses it."""
     status = page.panel.locator(".collectkit-status")
     start = page.panel.locator(".collectkit-start")
     outputs = page.panel.locator(".jp-OutputArea-output").all_inner_texts()
@@ -153,7 +154,7 @@ def use_the_chooser(page: NotebookPage, shots: Path) -> None:
     start.click()
     status.filter(has_text="error:").wait_for(timeout=30_000)
     text = status.inner_text()
-    assert text.startswith("error: port ") and "already has a server" in text, text
+    assert text.startswith("error: no such file: /nowhere/missing-model.gguf"), text  # issue 21
     assert "\n" not in text.strip() and "Traceback" not in text
     assert "cannot start here" not in page.panel.locator(".collectkit-note").inner_text()
     model.fill(EMBEDDED_MODEL)
