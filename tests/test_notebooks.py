@@ -531,6 +531,7 @@ def test_committed_metadata_is_what_the_kernel_reports():
         assert committed == {k: v for k, v in reported.items() if k != "version"}, relative
 
 
+@pytest.mark.notebook
 def test_interrupting_notebook_02s_collection_prints_one_line(tmp_path):
     """Kernel → Interrupt during notebook 02's collection (a real kernel, a slow stub server): one
     friendly line, no CancelledError traceback; what finished is saved and the manifest says
@@ -583,6 +584,7 @@ def test_interrupting_notebook_02s_collection_prints_one_line(tmp_path):
     assert ns.load_manifest(results)["status"] == "interrupted"
 
 
+@pytest.mark.notebook
 def test_grading_notebook_shows_each_table_once_without_float_noise(tmp_path):
     """Notebook 03 on a small run (stub server): no table printed twice, no interval bound shown
     as 5.55e-17 (a Wilson bound at accuracy 0)."""
