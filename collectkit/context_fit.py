@@ -20,13 +20,12 @@ fewer) and the result is rounded up to a multiple of ROUND_TO.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+import httpx
 
 from .pricing import message_tokens
 
@@ -66,17 +65,16 @@ class ContextFit:
 
 
 def _call(url: str, api_key: str | None, body: dict | None = None) -> Any:
-    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    if api_key:
-        request.add_header("Authorization", f"Bearer {api_key}")
+    """The JSON reply, or None. httpx drops Authorization when a redirect leaves the origin
+    (urllib would carry the key to any host a server redirects to)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S) as response:
-            return json.load(response)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return None
-    except (OSError, ValueError):
+        with httpx.Client(timeout=PROBE_TIMEOUT_S, follow_redirects=True, max_redirects=3,
+                          trust_env=False) as client:
+            reply = (client.get(url, headers=headers) if body is None
+                     else client.post(url, headers=headers, json=body))
+        return reply.json() if reply.status_code == 200 else None
+    except (httpx.HTTPError, OSError, ValueError):
         return None
 
 
