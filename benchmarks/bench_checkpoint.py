@@ -15,7 +15,7 @@
    few hundred characters, ~2% of problems with a failed attempt in the errors file, a torn last
    line) read by what a resumed run calls: `store.recover_torn_tail` (both files) +
    `store.scan_results` (ids, and every line checked whole and of this run's settings) +
-   `store.scan_errors`. Goal ≤ 2 s. `store.load_results` (every row
+   `store.scan_errors`. Goal ≤ 2 s. `results.load_results` (every row
    parsed) for information. Each timing in a fresh child process; the file is in the page cache
    (just written), i.e. a warm-cache figure.
 """
@@ -91,6 +91,7 @@ def child_run(args) -> None:
 def child_resume(args) -> None:
     from collectkit import store
     from collectkit.attempts import row_tail
+    from collectkit.results import load_results
 
     tail = row_tail(bench_sampling(args.k))  # what a run knows before it resumes (not timed)
     results = Path(args.file)
@@ -107,7 +108,7 @@ def child_resume(args) -> None:
         figures = {"cut_bytes": cut, "ids": len(done), "failures": len(failures)}
     else:
         store.recover_torn_tail(results)
-        rows = store.load_results(results)
+        rows = load_results(results)
         figures = {"rows": len(rows)}
     print(json.dumps({"seconds": time.perf_counter() - wall0, "cpu_s": cpu_seconds() - cpu0,
                       "max_rss_mb": max_rss_mb(), **figures}))
@@ -258,7 +259,7 @@ def main() -> None:
     print(f"  resume scan (recover_torn_tail ×2 + scan_results + scan_errors): "
           f"{spread([r['seconds'] for r in resumes])} s, max RSS "
           f"{max(r['max_rss_mb'] for r in resumes):.0f} MB")
-    print(f"  store.load_results (every row parsed): {spread([r['seconds'] for r in loads])} s, "
+    print(f"  results.load_results (every row parsed): {spread([r['seconds'] for r in loads])} s, "
           f"max RSS {max(r['max_rss_mb'] for r in loads):.0f} MB")
 
     figures = {
@@ -282,7 +283,7 @@ def main() -> None:
         {"what": f"checkpoint: peak RSS of the {large:,}-problem run (MB)",
          "value": round(rss_large), "goal": f"≤ {RSS_GOAL_MB:g}",
          "met": rss_large <= RSS_GOAL_MB},
-        {"what": f"checkpoint: store.load_results of {args.resume_rows:,} rows (s)",
+        {"what": f"checkpoint: results.load_results of {args.resume_rows:,} rows (s)",
          "value": round(load_s, 2), "goal": "info", "met": None},
     ])
     print(f"RESULT checkpoint: writer time {large:,}/{small:,} = {writer_ratio:.2f} (goal ≤ "

@@ -94,10 +94,10 @@ def kit_run(base_url: str, model: str, problems, limit_s: float,
             n_per_request: bool | None = None, **changes) -> dict:
     """run_collection's path (collect()). `n_per_request` True/False forces the kit's LLM to send
     one request of n=k / k requests of n=1 per problem; None leaves the choice to the kit."""
-    from collectkit import store
     from collectkit.config import Settings
     from collectkit.inference import collect
     from collectkit.llm import create_llm
+    from collectkit.results import load_results
 
     with tempfile.TemporaryDirectory(prefix="collectkit-bench-sat-") as scratch:
         settings = Settings(model=model, api_base=base_url, max_tokens=MAX_TOKENS,
@@ -116,7 +116,7 @@ def kit_run(base_url: str, model: str, problems, limit_s: float,
                 from None
         wall = time.perf_counter() - started
         assert stats.done == len(problems), stats.line()
-        rows = store.load_results(output)
+        rows = load_results(output)
     texts = [r["full_response"] for row in rows for r in row["responses"]]
     return {"wall_s": wall, "texts": texts, "settings": settings,
             "usage_tokens": stats.completion_tokens, "n_per_request": stats.n_per_request}

@@ -9,119 +9,24 @@ input leaves every existing file as it was (exit 2, one line). A last line still
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from collectkit import protocols
+from collectkit.cli.args import ArgumentParser
 from collectkit.grading import MATCH_MODES, grade_rows
+from collectkit.lengths import truncation_warnings
+from collectkit.metrics import accuracy_table
 from collectkit.protocols import ProtocolError
-from collectkit.lengths import truncation_summary, truncation_warnings
-from collectkit.metrics import accuracy_table, summarize
-from collectkit.store import StoreError, write_json_atomic, write_text_atomic
+# The results files are read and written by collectkit.results; re-exported for existing callers.
+from collectkit.results import (PROCESSED_SUFFIX, REQUIRED_FIELDS, SKIPPED_SUFFIXES,  # noqa: F401
+                                SUMMARY_SUFFIX, InputError, grade_file, jsonl_text, output_paths,
+                                read_results, read_results_counting, results_files, write_graded)
+from collectkit.store import StoreError
 
-PROCESSED_SUFFIX = ".processed.jsonl"
-SUMMARY_SUFFIX = ".summary.json"
-SKIPPED_SUFFIXES = (PROCESSED_SUFFIX, ".errors.jsonl")
-REQUIRED_FIELDS = ("unique_id", "answer_correct", "responses")
 PRINTED_COLUMNS = ["n_problems", "n_responses", "k", "accuracy", "ci_low", "ci_high", "pass@k",
                    "maj@k", "unparsed_rate"]
-
-
-class InputError(Exception):
-    """A results file cannot be used; the message is one line naming the file (and line)."""
-
-
-def results_files(path: Path) -> list[Path]:
-    """The results files at `path`: the file itself, or a directory's `*.jsonl` files other
-    than processed outputs and error logs."""
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise InputError(f"{path}: no such file or directory")
-    files = sorted(p for p in path.glob("*.jsonl") if not p.name.endswith(SKIPPED_SUFFIXES))
-    if not files:
-        raise InputError(f"{path}: no results files (*.jsonl) in this directory")
-    return files
-
-
-def read_results(path: Path) -> list[dict[str, Any]]:
-    """The rows of one results file (a problem seen twice keeps its later row)."""
-    return read_results_counting(path)[0]
-
-
-def read_results_counting(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """(rows, number of torn last lines skipped: 0 or 1)."""
-    rows: dict[str, dict[str, Any]] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
-    lines = text.splitlines()
-    skipped = 0
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if number == len(lines) and not text.endswith("\n"):  # still being written
-                skipped += 1
-                continue
-            raise InputError(f"{path} line {number}: malformed JSON ({exc})") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{path} line {number}: expected a JSON object")
-        missing = [field for field in REQUIRED_FIELDS if field not in row]
-        if missing:
-            raise InputError(f"{path} line {number}: missing field(s) {', '.join(missing)}")
-        responses = row["responses"]
-        if not isinstance(responses, list) or not all(isinstance(r, dict) for r in responses):
-            raise InputError(f"{path} line {number}: 'responses' must be a list of objects")
-        rows.pop(str(row["unique_id"]), None)
-        rows[str(row["unique_id"])] = row
-    if not rows:
-        raise InputError(f"{path}: no results rows (the file is empty"
-                         f"{' but for a torn last line' if skipped else ''})")
-    return list(rows.values()), skipped
-
-
-def grade_file(path: str | Path, match: str = "first", workers: int | None = None,
-               timeout_s: int = 5, protocol: str | None = None) -> list[dict[str, Any]]:
-    """Read one results file and return its rows graded (see grading.grade_rows); `protocol`
-    reads the rows that record none (outputs collected elsewhere)."""
-    return grade_rows(read_results(Path(path)), match=match, workers=workers, timeout_s=timeout_s,
-                      unrecorded_protocol=protocol)
-
-
-def output_paths(source: Path, output: Path | None, many_inputs: bool) -> tuple[Path, Path]:
-    """(processed, summary) paths for one results file."""
-    stem = source.name[: -len(".jsonl")] if source.name.endswith(".jsonl") else source.name
-    if output is None:
-        folder = source.parent
-    elif many_inputs or output.is_dir() or not output.name.endswith(".jsonl"):
-        folder = output
-    else:
-        base = output.name.removesuffix(".jsonl").removesuffix(".processed")
-        return output, output.with_name(base + SUMMARY_SUFFIX)
-    return folder / (stem + PROCESSED_SUFFIX), folder / (stem + SUMMARY_SUFFIX)
-
-
-def write_graded(source: Path, rows: list[dict[str, Any]], processed: Path, summary_path: Path,
-                 match: str) -> dict[str, Any]:
-    """Write the processed rows and their summary; returns the summary."""
-    summary = {"source": str(source), "match": match, **summarize(rows),
-               "grading_timeouts": sum(bool(r.get("grading_timeout")) for row in rows
-                                       for r in row.get("responses") or []),
-               "truncation": truncation_summary(rows)}
-    write_text_atomic(processed, jsonl_text(rows))
-    write_json_atomic(summary_path, summary)
-    return summary
-
-
-def jsonl_text(rows: Iterable[dict[str, Any]]) -> str:
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
 def format_report(rows: list[dict[str, Any]], by_category: bool, by_level: bool) -> str:
@@ -137,8 +42,8 @@ def format_report(rows: list[dict[str, Any]], by_category: bool, by_level: bool)
     return "\n\n".join(parts)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="python -m collectkit.answer_extraction",
         description="Extract answers from collected responses, grade them (MMLU-Pro: official "
         "letter cascade, never a random guess; MATH: math-verify, gold first) and report accuracy, "
@@ -164,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "record theirs keep it")
     parser.add_argument("--workers", type=int, default=None,
                         help="math-verify worker processes (default: CPU count)")
-    parser.add_argument("--timeout", type=int, default=5,
+    parser.add_argument("--verify-timeout", dest="timeout", type=int, default=5,
+                        hidden=("--timeout",),
                         help="math-verify timeout per parse/compare step, seconds (default: 5)")
     return parser
 

@@ -14,7 +14,6 @@ With --out: the per-response table as CSV and Parquet, the tables as CSV, and th
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -23,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from . import comparable, metrics
-from .answer_extraction import InputError, read_results, results_files
+from .cli.args import ArgumentParser
 from .grading import grade_rows
+from .results import PROCESSED_SUFFIX, InputError, read_results, results_files
 
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
-PROCESSED_SUFFIX = ".processed.jsonl"
 
 
 def run_label(path: Path) -> str:
@@ -229,8 +228,8 @@ def report(runs: dict[str, list[dict]]) -> str:
     return "\n".join(parts)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m collectkit.compare", description=__doc__.split(
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m collectkit.compare", description=__doc__.split(
         "\n\n")[0])
     parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
                         help="results files (raw or .processed.jsonl) or folders of them")

@@ -11,10 +11,17 @@ Where the server tells its context length, the prompts are measured first:
   the line says so, and estimated overflows are only reported, never held back.
 
 Counted overflows are not sent: each gets an error row of kind too_long (no attempt counted).
+
+Before a server exists (the Colab notebook sizing the one it starts), `needed_context_length`
+gives a max_model_len that fits the run's longest prompt plus max_tokens, from characters: no
+tokenizer is at hand then, so CHARS_PER_TOKEN is set low (the estimate errs on the large side;
+Llama/Qwen tokenizers average about 4 characters a token on this text, LaTeX and option lists
+fewer) and the result is rounded up to a multiple of ROUND_TO.
 """
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -143,3 +150,27 @@ def hold_back(settings: Any, api_key: str, todo: list, recorder: Any,
             recorder.failed(problem, RequestFailed(f"not sent: {fit.reason(problem.unique_id)}",
                                                    status=None, kind=TOO_LONG))
     return [problem for problem in todo if problem.unique_id not in fit.prompt_tokens]
+
+
+# ------------------------------------------------------------------ sizing a server to start
+
+CHARS_PER_TOKEN = 3.0
+TEMPLATE_TOKENS = 64  # the chat template's role markers and special tokens
+ROUND_TO = 1024
+
+
+def longest_prompt_chars(settings: Any) -> int:
+    """Characters of the longest prompt (all messages) the run's problems are asked with."""
+    from . import protocols
+    from .problems import load_problems
+
+    problems = load_problems(settings.dataset, settings.problem_limit, settings.dataset_source,
+                             seed=settings.subset_seed, fields=settings.dataset_fields)
+    return max((sum(len(m["content"]) for m in protocols.messages(p, settings.protocol))
+                for p in problems), default=0)
+
+
+def needed_context_length(settings: Any) -> int:
+    """A max_model_len that fits every prompt of the run plus its max_tokens."""
+    tokens = math.ceil(longest_prompt_chars(settings) / CHARS_PER_TOKEN) + TEMPLATE_TOKENS
+    return math.ceil((tokens + settings.max_tokens) / ROUND_TO) * ROUND_TO

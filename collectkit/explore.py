@@ -9,22 +9,22 @@ Without --html it prints each filter's count per run; with it, it writes one off
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from .answer_extraction import InputError
+from .cli.args import ArgumentParser
 from .explore_data import (FILTERS, SORT_LABELS, SORTS, Explore, locate_answer, page,
                            problem_table, vote_key)
 from .explore_html import export
+from .results import InputError
 
 __doc__ += "".join(f"- {name}: {meaning};\n" for name, meaning in FILTERS.items())
 __all__ = ["FILTERS", "SORTS", "SORT_LABELS", "Explore", "build_parser", "locate_answer", "main",
            "page", "problem_table", "vote_key"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m collectkit.explore",
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m collectkit.explore",
                                      description="Explore every sample of processed runs; "
                                                  "--html writes one offline HTML file.")
     parser.add_argument("inputs", nargs="+", metavar="RESULTS",

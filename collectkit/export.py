@@ -26,7 +26,8 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import export_shapes, store
+from . import export_shapes, results, store
+from .cli.args import ArgumentParser
 from .export_shapes import SHAPES, build
 
 
@@ -42,7 +43,7 @@ def read_processed(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
         if not path.is_file():
             raise ExportError(f"{path}: no such file")
         try:
-            file_rows = store.load_results(path)
+            file_rows = results.load_results(path)
         except store.StoreError as exc:
             raise ExportError(str(exc)) from None
         for row in file_rows:
@@ -154,8 +155,8 @@ def export(paths: list[str | Path], shapes: Iterable[str], out: str | Path) -> d
     return {shape: table.num_rows for shape, table in tables.items()}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m collectkit.export", description=__doc__,
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m collectkit.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("processed", nargs="+", help="X.processed.jsonl files")
     parser.add_argument("--format", default="all", choices=(*SHAPES, "all"),

@@ -14,16 +14,15 @@ from typing import Any, Iterable
 import pandas as pd
 
 from . import store
-from .answer_extraction import grade_file, output_paths, write_graded
 from .config import split_urls
 from .notebook_server import (COMMON_MODELS, ENGINES, Machine, ModelChooser, ServeError,
                               describe_server, engine_for, ensure_server, keep_or_stop,
                               served_model_id, server_line, this_machine)
+from .results import (ERRORS_SUFFIX, PROCESSED_SUFFIX, SUMMARY_SUFFIX, grade_file,  # noqa: F401
+                      output_paths, write_graded)
 from .serve import ServerHandle, find_server, served_models
 
-PROCESSED_SUFFIX = ".processed.jsonl"
-SUMMARY_SUFFIX = ".summary.json"
-NOT_RESULTS_SUFFIXES = (PROCESSED_SUFFIX, ".errors.jsonl")
+NOT_RESULTS_SUFFIXES = (PROCESSED_SUFFIX, ERRORS_SUFFIX)
 PREVIEW_CHARS = 80
 
 

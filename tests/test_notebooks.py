@@ -162,7 +162,8 @@ def test_colab_install_cell_acts_only_on_colab_and_uses_links():
     assert f'repo_url: str = "{links.REPO_URL}"' in parameters
     install = next(cell.source for cell in code_cells(nb) if "subprocess" in cell.source)
     assert '"google.colab" in sys.modules' in install
-    assert "if in_colab:" in install and "collectkit @ git+{repo_url}" in install
+    assert "if in_colab:" in install and "collectkit{extra} @ git+{repo_url}" in install
+    assert '"serve", "--install-model"' in install  # the embedded model for a CPU runtime
     assert links.pip_spec() == f"collectkit @ git+{links.REPO_URL}"
     assert links.COLAB_URL.endswith("/blob/main/colab/collectkit_colab.ipynb")
     assert links.COLAB_URL in nb.cells[0].source
@@ -309,6 +310,7 @@ def test_run_folder_lookups(tmp_path):
 # ------------------------------------------------------------------------------ executed
 
 @pytest.mark.engine
+@pytest.mark.notebook
 def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsys):
     import demo
 
@@ -394,6 +396,7 @@ def test_demo_runs_the_four_notebooks_and_resumes(tmp_path, stop_recorded, capsy
 
 
 @pytest.mark.engine
+@pytest.mark.notebook
 def test_serve_notebook_reuses_a_recorded_server(tmp_path, stop_recorded):
     port = free_port()
     handle = start_server(engine="llamacpp", port=port, n_parallel=2, max_model_len=1024,
@@ -412,15 +415,22 @@ def test_serve_notebook_reuses_a_recorded_server(tmp_path, stop_recorded):
 
 
 @pytest.mark.engine
+@pytest.mark.notebook
 def test_colab_notebook_runs_on_cpu(tmp_path, stop_recorded):
+    """On a CPU its defaults serve the embedded model, so the server notebook 01 left on the
+    port is reused, not a port conflict."""
     run_dir = tmp_path / "colab-run"
     port = free_port()
-    nb = execute(COLAB, tmp_path / "colab.ipynb", engine="llamacpp", model=EMBEDDED_MODEL,
-                 port=port, max_model_len=4096, num_problems=str(TINY["num_problems"]),
+    left_by_01 = start_server(engine="llamacpp", port=port, n_parallel=4, max_model_len=4096,
+                              log_dir=tmp_path)
+    nb = execute(COLAB, tmp_path / "colab.ipynb",  # its defaults on a CPU: the embedded model
+                 port=port, num_problems=str(TINY["num_problems"]),
                  k_responses=TINY["k"], max_tokens=TINY["max_tokens"], max_concurrent=8,
                  run_dir=str(run_dir), keep_running=False)
     text = outputs_text(nb)
     assert "not on Colab: nothing installed" in text
+    assert f"model: {EMBEDDED_MODEL}" in text and "context length: " in text
+    assert f"reused the running llamacpp server: PID {left_by_01.pid}" in text
     assert "stopped PID" in text
     assert not recorded_servers()
     results = ns.find_results_file(run_dir)
@@ -521,6 +531,7 @@ def test_committed_metadata_is_what_the_kernel_reports():
         assert committed == {k: v for k, v in reported.items() if k != "version"}, relative
 
 
+@pytest.mark.notebook
 def test_interrupting_notebook_02s_collection_prints_one_line(tmp_path):
     """Kernel → Interrupt during notebook 02's collection (a real kernel, a slow stub server): one
     friendly line, no CancelledError traceback; what finished is saved and the manifest says
@@ -573,6 +584,7 @@ def test_interrupting_notebook_02s_collection_prints_one_line(tmp_path):
     assert ns.load_manifest(results)["status"] == "interrupted"
 
 
+@pytest.mark.notebook
 def test_grading_notebook_shows_each_table_once_without_float_noise(tmp_path):
     """Notebook 03 on a small run (stub server): no table printed twice, no interval bound shown
     as 5.55e-17 (a Wilson bound at accuracy 0)."""

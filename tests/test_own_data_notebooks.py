@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from stub_server import StubServer  # noqa: E402
@@ -16,6 +17,7 @@ from test_own_data import EXPECTED, ROWS, STUB_MODEL, read_jsonl, write_jsonl  #
 from collectkit import compare, metrics, plots  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.notebook  # papermill runs four notebooks: not in make test-fast
 
 
 def execute(name: str, output_dir: Path, **parameters) -> None:

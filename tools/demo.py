@@ -334,7 +334,7 @@ def report(result: DemoResult, echo=print) -> None:
 
     from collectkit import metrics
     from collectkit.notebook_support import processed_paths
-    from collectkit.store import load_results
+    from collectkit.results import load_results
 
     processed, summary = processed_paths(result.results_file)
     rows = load_results(processed)
