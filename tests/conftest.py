@@ -138,3 +138,22 @@ def embedded_server(tmp_path_factory):
         yield handle
     finally:
         handle.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_stub():
+    """One fault stub server per test module (tests/stub_server.py) on 127.0.0.1."""
+    from stub_server import StubServer
+
+    with StubServer(completion_tokens=8) as server:
+        yield server
+
+
+@pytest.fixture
+def stub(shared_stub):
+    """The module's stub with no faults, answering normally, its counters at zero."""
+    shared_stub.set_faults([], clear=True)
+    shared_stub.set_mode("ok")
+    shared_stub.set_models_fault(None)
+    shared_stub.reset_stats()
+    return shared_stub

@@ -13,20 +13,8 @@ import pytest
 from collectkit import store
 from collectkit.answer_extraction import main as extraction_main
 from collection_support import cli_command, lines, manifest, one_line_error, run_cli
-from stub_server import StubServer
 
 
-@pytest.fixture(scope="module")
-def shared_stub():
-    with StubServer(completion_tokens=8) as server:
-        yield server
-
-
-@pytest.fixture
-def stub(shared_stub):
-    shared_stub.set_faults([], clear=True)
-    shared_stub.set_mode("ok")
-    return shared_stub
 
 
 def test_exit_1_on_every_run_while_a_planned_problem_is_unfinished(stub, tmp_path):

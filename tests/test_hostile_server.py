@@ -16,19 +16,6 @@ from collection_support import SECRET, cli_command, lines, one_line_error, run_c
 from stub_server import StubServer
 
 
-@pytest.fixture(scope="module")
-def shared_stub():
-    with StubServer(completion_tokens=8) as server:
-        yield server
-
-
-@pytest.fixture
-def stub(shared_stub):
-    shared_stub.set_faults([], clear=True)
-    shared_stub.set_mode("ok")
-    shared_stub.set_models_fault(None)
-    shared_stub.reset_stats()
-    return shared_stub
 
 
 def run_elsewhere(stub: StubServer, api_base: str, *args: str, cwd: Path,
