@@ -21,15 +21,16 @@ from typing import TYPE_CHECKING, Any
 from tqdm.auto import tqdm
 
 from . import prompts, protocols, store
-from .attempts import Recorder, RunStats, row_tail
+from .attempts import Recorder, RunStats
 from .config import Settings
 from .context_fit import hold_back
 from .endpoints import probe_models
 from .faults import FATAL_STATUSES, Redactor, fatal_reason, redact_url, url_secrets
 from .llm import BaseLLM, RequestFailed, create_llm, sampling_params
 from .pricing import load_prices, run_cost
+from .resume import plan_todo, resume_scan
 from .problems import Problem, file_tag, load_problems
-from .run_manifest import check_row_sampling, check_signature, run_signature, write_manifest
+from .run_manifest import check_signature, run_signature, write_manifest
 
 if TYPE_CHECKING:  # batch.py imports this module (merge_output_file); types only here
     from .batch import BatchMode
@@ -150,9 +151,9 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     stats = RunStats(output_path=str(path))
     with store.AppendWriter(path) as results, \
             store.AppendWriter(store.errors_path(path)) as errors:
-        done, failures = _resume_scan(results, errors, sampling, allow_config_change, repair,
+        done, failures = resume_scan(results, errors, sampling, allow_config_change, repair,
                                       settings.k_responses)
-        todo = _plan(problems, done, failures, settings.max_attempts, retry_failed, stats)
+        todo = plan_todo(problems, done, failures, settings.max_attempts, retry_failed, stats)
         llm = None if batch else llm or create_llm(settings)
         recorder = Recorder(results, errors, failures, stats, settings.k_responses,
                             settings.model, sampling, redact)
@@ -210,50 +211,6 @@ def _final_manifest(path: Path, settings: Settings, sampling: dict, stats: RunSt
     except store.StoreError:
         if status not in ("failed", "interrupted"):
             raise  # otherwise the run's own error (a full disk, Ctrl-C) is already on its way
-
-
-def _resume_scan(results: store.AppendWriter, errors_writer: store.AppendWriter,
-                 sampling: dict[str, Any], allow_config_change: bool,
-                 repair: bool, k: int) -> tuple[set[str], dict[str, int]]:
-    """(ids already done, counted failures per problem). Cuts torn last lines; a corrupt line
-    elsewhere stops the run (or, with repair, goes to X.corrupt.jsonl and its problem is
-    collected again); rows of other sampling settings stop it unless allow_config_change."""
-    path, errors = results.path, errors_writer.path
-    store.recover_torn_tail(path)
-    store.recover_torn_tail(errors)
-    scan = store.scan_results(path, row_tail(sampling), k)
-    for number, _, count in [short for short in scan.short if short[1] not in scan.ids][:3]:
-        log.warning("%s line %d has %d of %d responses (edited by hand?): not done, collected "
-                    "again (readers keep the later row)", path, number, count, k)
-    failures, bad_errors = store.scan_errors(errors)
-    if (scan.corrupt or bad_errors) and not repair:
-        where, (number, why) = (path, scan.corrupt[0]) if scan.corrupt else (errors, bad_errors[0])
-        count = len(scan.corrupt) + len(bad_errors)
-        raise store.StoreError(f"{where} line {number} is corrupt ({why}; {count} bad line(s) "
-                               "in all); rerun with --repair to move them to "
-                               f"{store.corrupt_path(where).name} and collect them again")
-    if repair:
-        for writer, bad in ((results, scan.corrupt), (errors_writer, bad_errors)):
-            if store.move_lines_out(writer.path, {number for number, _ in bad}):
-                writer.reopen()  # the file was replaced: append to the new one
-    if not allow_config_change:
-        check_row_sampling(path, scan.other, sampling)
-    return scan.ids, failures
-
-
-def _plan(problems: list[Problem], done: set[str], failures: dict[str, int], max_attempts: int,
-          retry_failed: bool, stats: RunStats) -> list[Problem]:
-    todo = []
-    for problem in problems:
-        if problem.unique_id in done:
-            stats.skipped_done += 1
-        elif failures.get(problem.unique_id, 0) >= max_attempts:
-            stats.skipped_exhausted += 1
-        elif not retry_failed or problem.unique_id in failures:
-            todo.append(problem)
-    stats.unfinished = stats.skipped_exhausted
-    stats.planned = len(todo)
-    return todo
 
 
 async def _rounds(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder: Recorder,
