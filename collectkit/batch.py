@@ -14,7 +14,7 @@ can be told), and the good lines merge. A batch that ends `expired` or `cancelle
 finished (the rest go into the next batch, not counted); one that ends `failed` counts as an
 attempt for each of its problems, and a problem out of attempts is not submitted again.
 The same JSONL (write_requests_file) is what `vllm run-batch -i FILE -o OUT --model M` reads
-locally; merge_output_file merges OUT through the same merge. See docs/scaling.md.
+locally; batch_merge.merge_output_file merges OUT through the same merge. See docs/scaling.md.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from .batch_output import (BadLine, BatchError, batch_errors, custom_id,  # noqa
                            split_custom_id)
 from .faults import UNREACHABLE
 from .llm import Completion, LocalLLM, RemoteLLM, RequestFailed, _completions, sampling_params
-from .problems import Problem, load_problems
+from .problems import Problem
 
 log = logging.getLogger("collectkit")
 
@@ -261,12 +261,12 @@ class BatchMode:
     poll_s seconds (0: submit or merge, then return)."""
     wait_s: float = 0.0
     poll_s: float = 5.0
-    output_file: Path | None = None  # merge this local output (merge_output_file), no API
+    output_file: Path | None = None  # merge this local output (batch_merge), no API
 
     def drive(self, settings: Settings, path: Path, recorder: Any, todo: list[Problem],
               problems: list[Problem]) -> "BatchReport":
         """collect() runs the batch through this method, so inference never imports this
-        module (which imports inference for merge_output_file): no import circle."""
+        module at run time: no import circle."""
         return drive(settings, path, recorder, todo, problems, self)
 
 
@@ -276,23 +276,6 @@ def write_requests_file(settings: Settings, problems: list[Problem], path: str |
     lines = batch_lines(problems, settings, n_per_line)
     store.write_text_atomic(Path(path), write_jsonl(lines).decode())
     return len(lines)
-
-
-def merge_output_file(settings: Settings, output_file: str | Path,
-                      results_path: str | Path | None = None,
-                      problems: list[Problem] | None = None) -> Any:
-    """Merge a local batch output (`vllm run-batch -o FILE`) into the results file through the
-    same merge as a downloaded batch: the problems it answers, each once, same rows and manifest.
-    Returns the run's RunStats."""
-    from .inference import run_collection
-    answered = {split_custom_id(line["custom_id"])[0] for line in read_output_file(output_file)}
-    if problems is None:
-        problems = load_problems(settings.dataset, settings.problem_limit,
-                                 settings.dataset_source, seed=settings.subset_seed,
-                                 fields=settings.dataset_fields)
-    return run_collection(settings, [p for p in problems if p.unique_id in answered],
-                          output_path=results_path, progress=False,
-                          batch=BatchMode(output_file=Path(output_file)))
 
 
 def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],

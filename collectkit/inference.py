@@ -32,7 +32,7 @@ from .resume import plan_todo, resume_scan
 from .problems import Problem, file_tag, load_problems
 from .run_manifest import check_signature, run_signature, write_manifest
 
-if TYPE_CHECKING:  # batch.py imports this module (merge_output_file); types only here
+if TYPE_CHECKING:  # types only: collect() drives a batch through BatchMode.drive
     from .batch import BatchMode
 
 __all__ = ["CollectionError", "RunStats", "check_server", "collect", "default_output_path",

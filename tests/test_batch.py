@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from collectkit import batch, store
+from collectkit import batch, batch_merge, store
 from collectkit.config import Settings
 from collectkit.inference import run_collection
 from collectkit.problems import load_problems
@@ -187,7 +187,7 @@ def test_a_local_output_file_that_is_not_batch_output_is_refused_naming_the_line
     not_output.write_text(requests.read_text() + '{"id": "no custom_id"}\n')
     results = tmp_path / "results.jsonl"
     with pytest.raises(batch.BatchError, match=r"not-output.jsonl line 3 is not a batch output"):
-        batch.merge_output_file(settings, not_output, results, problems)
+        batch_merge.merge_output_file(settings, not_output, results, problems)
     with pytest.raises(batch.BatchError, match="cannot read batch output"):
-        batch.merge_output_file(settings, tmp_path / "missing.jsonl", results, problems)
+        batch_merge.merge_output_file(settings, tmp_path / "missing.jsonl", results, problems)
     assert not results.exists()  # nothing written

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from collectkit import batch
+from collectkit import batch, batch_merge
 from collectkit.config import Settings
 from collectkit.problems import load_problems
 from conftest import SERVED_NAME, converted_model, kit_env
@@ -49,7 +49,7 @@ def test_vllm_run_batch_reads_the_kits_jsonl_and_merge_appends_each_problem_once
     assert all(line["response"]["status_code"] == 200 for line in answered), answered
 
     results = tmp_path / "results.jsonl"
-    stats = batch.merge_output_file(settings, output, results, problems)
+    stats = batch_merge.merge_output_file(settings, output, results, problems)
     assert stats.done == 3 and stats.failed == 0
     merged = rows(results)
     assert sorted(row["unique_id"] for row in merged) == sorted(p.unique_id for p in problems)
@@ -59,7 +59,7 @@ def test_vllm_run_batch_reads_the_kits_jsonl_and_merge_appends_each_problem_once
     manifest = json.loads(results.with_name("results.manifest.json").read_text())
     assert manifest["runs"][-1]["status"] == "finished"
 
-    again = batch.merge_output_file(settings, output, results, problems)  # the same merge twice
+    again = batch_merge.merge_output_file(settings, output, results, problems)  # the same merge twice
     assert again.done == 0 and again.skipped_done == 3
     assert rows(results) == merged  # nothing appended or rewritten
     print(f"vllm run-batch + merge of 3 problems × {K}: {time.monotonic() - started:.0f} s")
