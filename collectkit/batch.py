@@ -30,7 +30,7 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletion
 
-from . import protocols, store
+from . import jsonl, protocols, store
 from .config import Settings
 from .faults import describe, redact_url
 from .batch_output import (BadLine, BatchError, batch_errors, custom_id,  # noqa: F401
@@ -78,7 +78,7 @@ def batch_lines(problems: list[Problem], settings: Settings, n_per_line: bool) -
 
 
 def write_jsonl(lines: list[dict]) -> bytes:
-    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
+    return "".join(map(jsonl.dumps_line, lines)).encode()
 
 
 @dataclass
@@ -152,7 +152,7 @@ class BatchDriver:
         for file_id in (batch.output_file_id, batch.error_file_id):
             if not file_id:
                 continue
-            for number, raw in enumerate(self.client.files.content(file_id).text.splitlines(), 1):
+            for number, raw in enumerate(jsonl.split_lines(self.client.files.content(file_id).text), 1):
                 if raw.strip():
                     try:
                         lines.append(json.loads(raw))

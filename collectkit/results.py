@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from . import jsonl
 from .grading import grade_rows
 from .lengths import truncation_summary
 from .metrics import summarize
@@ -55,7 +56,7 @@ def read_results_counting(path: Path, allow_empty: bool = False
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
-    lines = text.splitlines()
+    lines = jsonl.split_lines(text)
     skipped = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -132,4 +133,4 @@ def write_graded(source: Path, rows: list[dict[str, Any]], processed: Path, summ
 
 
 def jsonl_text(rows: Iterable[dict[str, Any]]) -> str:
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    return "".join(map(jsonl.dumps_line, rows))

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from collectkit import jsonl
 from collectkit.config import Settings
 from stub_server import StubServer
 
@@ -23,7 +24,7 @@ def stub_settings(server: StubServer, tmp_path: Path, **changes) -> Settings:
 
 
 def lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [json.loads(line) for line in jsonl.split_lines(path.read_text(encoding="utf-8"))]
 
 
 def manifest(results: Path) -> dict:

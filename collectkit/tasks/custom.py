@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+from .. import jsonl
 from .base import LETTERS, Benchmark, Located, Problem, ProblemError, hub_rows
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
@@ -127,8 +128,8 @@ def read_file(path: Path) -> Iterator[Located]:
 
 
 def _jsonl(path: Path) -> Iterator[Located]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
+    with path.open("rb") as lines:
+        for number, line in jsonl.decoded_lines(lines):
             if not line.strip():
                 continue
             try:
