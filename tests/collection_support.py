@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-from collectkit import jsonl
 from collectkit.config import Settings
 from stub_server import StubServer
 
@@ -24,7 +23,8 @@ def stub_settings(server: StubServer, tmp_path: Path, **changes) -> Settings:
 
 
 def lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in jsonl.split_lines(path.read_text(encoding="utf-8"))]
+    """The rows of a JSONL file, split at "\\n" only (as collectkit/jsonl.py does)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
 
 
 def manifest(results: Path) -> dict:
