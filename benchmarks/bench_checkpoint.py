@@ -3,7 +3,7 @@
 1. Write cost of whole runs of 1,000 and 10,000 problems × k=8 against the stub server (kit
    defaults otherwise: batch_size, max_concurrent; progress bar on, drawn to a file). Method:
    the writer is the only place the run writes (one `AppendWriter.append` per problem —
-   jsonl.dumps_line, write, flush — plus the manifest, `write_json_atomic`, at start and end); it runs
+   dumps_line, write, flush — plus the manifest, `write_json_atomic`, at start and end); it runs
    synchronously on the event loop, so the time spent inside it is exactly the time checkpointing
    takes away from the run. Each run's child process wraps those two functions with perf_counter
    (wall) and thread_time (CPU) accumulators — the code inside is untouched. "Total run minus a
