@@ -8,7 +8,8 @@ beside the multiple-choice rows' indices) as float64: 0.0, 2.0, NaN. Parquet kee
 - null: None or a float NaN;
 - an integer: an int (numpy's too) or an integral float (2.0); not a bool, not 2.5, not a string;
 - choices: a list, a tuple or an array (anything with `.tolist()`, as numpy's);
-- a CSV cell: `choices` a JSON list or a Python list literal, integers `2` or `2.0`;
+- a CSV cell: `choices` a JSON list, a Python list literal or a numpy array's print
+  (`['a' 'b']`), integers `2` or `2.0`;
 - text: no lone surrogate (`"\\ud800"` in JSON is valid there, but no server can be sent it).
 
 Each refusal is a ValueError naming the field (the caller adds the file and line).
@@ -84,33 +85,46 @@ def integral_text(value: Any) -> str:
 
 # ------------------------------------------------------------------------------------ CSV cells
 
-def csv_choices(cell: str) -> Any:
-    """A JSON list, or the Python list literal pandas' `to_csv` writes (`['7', '8']`)."""
+def csv_choices(cell: str) -> list:
+    """A JSON list, the Python list literal pandas' `to_csv` writes for a list (`['7', '8']`), or
+    the print it writes for a numpy array of strings (`['7' '8']`, from `pd.read_parquet`)."""
     try:
-        return json.loads(cell)
+        value = json.loads(cell)
     except json.JSONDecodeError:
-        pass
-    if _adjacent_strings(cell):
-        raise ValueError("field 'choices' looks like a numpy array's print (no commas between "
-                         "the options): write a list there (df['choices'].map(list)) or JSON")
-    try:
-        value = ast.literal_eval(cell.strip())
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        value = None
+        value = _numpy_print(cell)
+        if value is None:
+            try:
+                value = ast.literal_eval(cell.strip())
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                value = None
     if not isinstance(value, (list, tuple)):
         raise ValueError('field \'choices\' must be a JSON list (e.g. ["3", "4", "5"]) or a '
                          "Python list (as pandas writes it), or empty")
     return list(value)
 
 
-def _adjacent_strings(cell: str) -> bool:
-    """Two string literals with no comma between (`['a' 'b']`, which Python would join)."""
+def _numpy_print(cell: str) -> list[str] | None:
+    """`['a' 'b'\n 'c']` (string literals with no commas between) → ['a', 'b', 'c']; else None.
+
+    Python itself would join adjacent literals into one option, so a mix of commas and spaces
+    is refused."""
     try:
-        kinds = [t.type for t in tokenize.generate_tokens(io.StringIO(cell).readline)
-                 if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT)]
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(cell.strip()).readline)
+                  if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.ENDMARKER)]
     except (tokenize.TokenError, SyntaxError):
-        return False
-    return any(a == b == tokenize.STRING for a, b in zip(kinds, kinds[1:]))
+        return None
+    inner = tokens[1:-1]
+    if len(tokens) < 4 or tokens[0].string != "[" or tokens[-1].string != "]" \
+            or any(t.type != tokenize.STRING for t in inner):
+        if any(a.type == b.type == tokenize.STRING for a, b in zip(tokens, tokens[1:])):
+            raise ValueError("field 'choices' mixes options with and without commas between "
+                             "them; write it as a JSON list")
+        return None
+    try:
+        options = [ast.literal_eval(t.string) for t in inner]
+    except (ValueError, SyntaxError):
+        return None
+    return options if all(isinstance(o, str) for o in options) else None
 
 
 def csv_integer(cell: str, field: str) -> int:
