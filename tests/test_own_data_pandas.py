@@ -20,7 +20,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from stub_server import StubServer  # noqa: E402
-from test_own_data import EXPECTED, ROWS, STUB_MODEL, read_jsonl, verdicts, write_jsonl  # noqa: E402
+from test_own_data import (EXPECTED, ROWS, STUB_MODEL, read_jsonl, verdicts,  # noqa: E402
+                           write_jsonl)
 
 from collectkit.run_inference import main as run_main  # noqa: E402
 from collectkit.tasks import seed_values  # noqa: E402
@@ -138,8 +139,8 @@ def test_a_lone_surrogate_in_any_text_field_names_it(tmp_path, stub, suffix, row
     if suffix == ".json":
         data.write_text(json.dumps([ROWS[2], row]))
     elif suffix == ".csv":
-        data.write_text('unique_id,question,choices,choice_index_correct\nq3,Q?,"[""a"", ""b""]",0\n'
-                        'q4,Q?,"[""\\udc00"", ""b""]",0\n')
+        data.write_text('unique_id,question,choices,choice_index_correct\n'
+                        'q3,Q?,"[""a"", ""b""]",0\nq4,Q?,"[""\\udc00"", ""b""]",0\n')
     else:
         data.write_text(json.dumps(ROWS[2]) + "\n" + json.dumps(row) + "\n")
     assert run_refused(data, stub).startswith(f"error: {data} {where} holds a lone surrogate")

@@ -55,7 +55,8 @@ def optional_integer(value: Any, field: str) -> int | None:
 
 def as_list(value: Any) -> Any:
     """A numpy array (or anything with `.tolist()`, not text) as a list; anything else as is."""
-    if not isinstance(value, (str, bytes, list, tuple)) and callable(getattr(value, "tolist", None)):
+    if not isinstance(value, (str, bytes, list, tuple)) \
+            and callable(getattr(value, "tolist", None)):
         listed = value.tolist()
         return listed if isinstance(listed, list) else value
     return value
