@@ -1,0 +1,95 @@
+"""Processed files whose every text field is hostile markup, for the explorer's escaping tests
+(tests/test_explore_escaping.py, tests/browser/test_explorer_hostile.py).
+
+`ATTACK` tries each way out: an element with a handler, a `</script>` that would close the page's
+JSON, a quote and `>` that would leave an attribute, `</template>` (the page keeps its views in
+templates), a comment opener, U+2028/U+2029 and `]]>`. Every handler sets `window.__pwned` and
+opens a dialog, so a browser test sees any that ran. `tagged(field)` prefixes it with the field's
+name, so a test can tell which field's text shows literally (or not).
+`hostile_runs(folder)` writes two runs, `one/run.processed.jsonl` and `two/run.processed.jsonl`:
+same file name, so the explorer labels them by their differing model (`model=[model one]…`) and the
+model name reaches the run selector, the title and each run's column.
+"""
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+ATTACK = ('<img src=x onerror="window.__pwned=1;alert(1)">'
+          '</script><script>window.__pwned=2;alert(2)</script>'
+          '"><svg onload="window.__pwned=3;alert(3)">'
+          "'><details open ontoggle=\"window.__pwned=4;alert(4)\">"
+          "</template><!--<script>window.__pwned=5</script>--> \u2028\u2029 ]]>")
+ROW_FIELDS = ("unique_id", "dataset", "category", "problem", "answer_correct")
+RESPONSE_FIELDS = ("full_response", "extracted_answer", "answer_group", "finish_reason",
+                   "reasoning_content")
+
+
+def tagged(field: str) -> str:
+    return f"[{field}]{ATTACK}"
+
+
+def _row(run: str, number: int) -> dict:
+    def value(field: str) -> str:
+        return tagged(f"{field} {run}{number}")
+
+    answer = value("extracted_answer")
+    wrong = {"full_response": value("full_response") + " so \\boxed{" + answer + "}",
+             "extracted_answer": answer, "is_correct": False,
+             "answer_group": value("answer_group"), "finish_reason": value("finish_reason"),
+             "reasoning_content": value("reasoning_content"), "model": value("model"),
+             "usage": {"prompt_tokens": 10, "completion_tokens": 20}}
+    right = {"full_response": "plain: \\boxed{2}", "extracted_answer": "2", "is_correct": True,
+             "answer_group": 0, "finish_reason": "stop", "reasoning_content": None,
+             "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
+    row = {field: value(field) for field in ROW_FIELDS}
+    row.update({"level": 3, "is_mcq": False, "attempts": 1, "status": "ok",
+                "choices": [value("choice A"), value("choice B")], "choice_index_correct": 1,
+                "model": tagged(f"model {run}"), "protocol": "boxed", "responses": [wrong, right]})
+    return row
+
+
+def hostile_runs(folder: Path, problems: int = 2) -> tuple[Path, Path]:
+    paths = []
+    for run in ("one", "two"):
+        path = folder / run / "run.processed.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(_row(run, i)) + "\n" for i in range(problems)),
+                        encoding="utf-8")
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def expected_texts(run: str, number: int) -> list[str]:
+    """What a problem's view must show as text (in its first run's column)."""
+    fields = [*ROW_FIELDS, "choice A", "choice B", *RESPONSE_FIELDS]
+    return [tagged(f"{field} {run}{number}") for field in fields] + [tagged(f"model {run}")]
+
+
+# The markup the kit itself writes (page, problem views, widget HTML): anything else came from data.
+ALLOWED = {"html": {"lang"}, "head": set(), "meta": {"charset", "http-equiv", "content"},
+           "title": set(), "link": {"rel", "href"}, "style": set(), "body": set(),
+           "div": {"id", "class", "data-testid"}, "p": set(), "template": {"class"},
+           "script": {"type", "id"}, "details": {"class"}, "summary": set(),
+           "mark": {"class", "data-testid"}, "code": set(), "ol": {"class", "type"},
+           "li": {"class"}, "b": set(), "span": {"style"}}
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, list[str]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.found.append((tag, [name for name, _ in attrs]))
+
+
+def foreign_markup(html: str) -> list[tuple[str, list[str]]]:
+    """Elements or attributes in `html` that the kit never writes (as the browser's parser
+    splits it: a `</script>` in the data would end the script there)."""
+    parser = _Tags()
+    parser.feed(html)
+    parser.close()
+    return [(tag, attrs) for tag, attrs in parser.found
+            if tag not in ALLOWED or not set(attrs) <= ALLOWED[tag]]
