@@ -6,9 +6,10 @@ JSON, a quote and `>` that would leave an attribute, `</template>` (the page kee
 templates), a comment opener, U+2028/U+2029 and `]]>`. Every handler sets `window.__pwned` and
 opens a dialog, so a browser test sees any that ran. `tagged(field)` prefixes it with the field's
 name, so a test can tell which field's text shows literally (or not).
-`hostile_runs(folder)` writes two runs, `one/run.processed.jsonl` and `two/run.processed.jsonl`:
-same file name, so the explorer labels them by their differing model (`model=[model one]…`) and the
-model name reaches the run selector, the title and each run's column.
+`hostile_runs(folder)` writes two runs, `one/run.processed.jsonl` and `two/run.processed.jsonl`,
+over the same problems (unique_id and dataset shared, every other text per run): same file name, so
+the explorer labels them by their differing model (`model=[model one]…`) and the model name
+reaches the run selector, the title and each run's column.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ ATTACK = ('<img src=x onerror="window.__pwned=1;alert(1)">'
           '"><svg onload="window.__pwned=3;alert(3)">'
           "'><details open ontoggle=\"window.__pwned=4;alert(4)\">"
           "</template><!--<script>window.__pwned=5</script>--> \u2028\u2029 ]]>")
-ROW_FIELDS = ("unique_id", "dataset", "category", "problem", "answer_correct")
+SHARED_FIELDS = ("unique_id", "dataset")
+ROW_FIELDS = ("category", "problem", "answer_correct", "choice A", "choice B")
 RESPONSE_FIELDS = ("full_response", "extracted_answer", "answer_group", "finish_reason",
                    "reasoning_content")
 
@@ -32,7 +34,7 @@ def tagged(field: str) -> str:
 
 def _row(run: str, number: int) -> dict:
     def value(field: str) -> str:
-        return tagged(f"{field} {run}{number}")
+        return tagged(f"{field} {number}" if field in SHARED_FIELDS else f"{field} {run}{number}")
 
     answer = value("extracted_answer")
     wrong = {"full_response": value("full_response") + " so \\boxed{" + answer + "}",
@@ -43,7 +45,7 @@ def _row(run: str, number: int) -> dict:
     right = {"full_response": "plain: \\boxed{2}", "extracted_answer": "2", "is_correct": True,
              "answer_group": 0, "finish_reason": "stop", "reasoning_content": None,
              "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
-    row = {field: value(field) for field in ROW_FIELDS}
+    row = {field: value(field) for field in (*SHARED_FIELDS, *ROW_FIELDS[:3])}
     row.update({"level": 3, "is_mcq": False, "attempts": 1, "status": "ok",
                 "choices": [value("choice A"), value("choice B")], "choice_index_correct": 1,
                 "model": tagged(f"model {run}"), "protocol": "boxed", "responses": [wrong, right]})
@@ -61,10 +63,14 @@ def hostile_runs(folder: Path, problems: int = 2) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-def expected_texts(run: str, number: int) -> list[str]:
-    """What a problem's view must show as text (in its first run's column)."""
-    fields = [*ROW_FIELDS, "choice A", "choice B", *RESPONSE_FIELDS]
-    return [tagged(f"{field} {run}{number}") for field in fields] + [tagged(f"model {run}")]
+def expected_texts(number: int) -> list[str]:
+    """What problem `number`'s view must show as text: its id and question (of the first run,
+    whose row heads the view) and both runs' columns."""
+    return ([tagged(f"{field} {number}") for field in SHARED_FIELDS]
+            + [tagged(f"{field} one{number}") for field in ROW_FIELDS]
+            + [tagged(f"{field} {run}{number}") for run in ("one", "two")
+               for field in RESPONSE_FIELDS]
+            + [tagged("model one"), tagged("model two")])
 
 
 # The markup the kit itself writes (page, problem views, widget HTML): anything else came from data.
