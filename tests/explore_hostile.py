@@ -9,13 +9,18 @@ name, so a test can tell which field's text shows literally (or not).
 `hostile_runs(folder)` writes two runs, `one/run.processed.jsonl` and `two/run.processed.jsonl`,
 over the same problems (unique_id and dataset shared, every other text per run): same file name, so
 the explorer labels them by their differing model (`model=[model one]…`) and the model name
-reaches the run selector, the title and each run's column.
+reaches the run selector, the title and each run's column. `hostile_page(folder)` writes them
+and the page of them with the real CLI (`collectkit explore … --html`).
 """
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
+
+from explore_support import REPO
 
 ATTACK = ('<img src=x onerror="window.__pwned=1;alert(1)">'
           '</script><script>window.__pwned=2;alert(2)</script>'
@@ -61,6 +66,17 @@ def hostile_runs(folder: Path, problems: int = 2) -> tuple[Path, Path]:
                         encoding="utf-8")
         paths.append(path)
     return paths[0], paths[1]
+
+
+def hostile_page(folder: Path) -> tuple[tuple[Path, Path], Path]:
+    """(the two runs, the page) written by the real CLI: `collectkit explore … --html`."""
+    runs = hostile_runs(folder)
+    out = folder / "explorer.html"
+    done = subprocess.run([sys.executable, "-m", "collectkit", "explore", *map(str, runs),
+                           "--html", str(out)], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return runs, out
 
 
 def expected_texts(number: int) -> list[str]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from html import escape
 
 import ipywidgets as widgets
@@ -15,8 +13,7 @@ import ipywidgets as widgets
 from collectkit.explore_data import Explore
 from collectkit.explore_html import render_problem
 from collectkit.explore_widget import Explorer
-from explore_hostile import ATTACK, foreign_markup, hostile_runs, tagged
-from explore_support import REPO
+from explore_hostile import ATTACK, foreign_markup, hostile_page, hostile_runs, tagged
 
 
 def html_values(widget) -> list[str]:
@@ -28,12 +25,7 @@ def html_values(widget) -> list[str]:
 
 
 def test_the_page_holds_no_markup_from_the_data(tmp_path):
-    runs = hostile_runs(tmp_path)
-    out = tmp_path / "explorer.html"
-    done = subprocess.run([sys.executable, "-m", "collectkit", "explore", *map(str, runs),
-                           "--html", str(out)], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
+    runs, out = hostile_page(tmp_path)
     html = out.read_text(encoding="utf-8")
     assert foreign_markup(html) == []  # as the browser parses it: no element, no handler
     assert html.count("<script") == 2 and html.count("</script>") == 2  # the page's own

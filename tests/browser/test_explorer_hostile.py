@@ -13,15 +13,12 @@ violation or console error is reported.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from collectkit.explore_widget import Explorer
-from explore_hostile import ATTACK, expected_texts, hostile_runs, tagged
-from explore_support import REPO
+from explore_hostile import ATTACK, expected_texts, hostile_page, hostile_runs, tagged
 from explorer_checks import open_offline
 from lab import CHROMIUM, browser
 
@@ -49,12 +46,7 @@ def nothing_ran(page, dialogs, errors) -> None:
 
 
 def test_the_offline_page_runs_nothing_and_shows_every_field(tmp_path):
-    runs = hostile_runs(tmp_path)
-    out = tmp_path / "explorer.html"
-    done = subprocess.run([sys.executable, "-m", "collectkit", "explore", *map(str, runs),
-                           "--html", str(out)], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
+    runs, out = hostile_page(tmp_path)
     with browser(tmp_path / "profile") as context:
         dialogs = watched(context, tmp_path)
         page, blocked, errors = open_offline(context, out)
