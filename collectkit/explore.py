@@ -17,6 +17,7 @@ from .explore_data import (FILTERS, SORT_LABELS, SORTS, Explore, locate_answer, 
                            problem_table, vote_key)
 from .explore_html import export
 from .results import InputError
+from .store import StoreError
 
 __doc__ += "".join(f"- {name}: {meaning};\n" for name, meaning in FILTERS.items())
 __all__ = ["FILTERS", "SORTS", "SORT_LABELS", "Explore", "build_parser", "locate_answer", "main",
@@ -72,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         written = export(data, args.html, selection, args.max_problems, args.max_mb)
-    except OSError as exc:
-        print(f"error: cannot write {args.html}: {exc.strerror or exc}", file=sys.stderr)
+    except StoreError as exc:  # a full or read-only disk, a folder that cannot be made: one line
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.html} ({written['bytes'] / 1e6:.1f} MB): {written['note']}")
     return 0
