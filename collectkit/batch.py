@@ -38,6 +38,8 @@ from .batch_output import (BadLine, BatchError, batch_errors, custom_id,  # noqa
                            split_custom_id)
 from .faults import UNREACHABLE
 from .llm import Completion, LocalLLM, RemoteLLM, RequestFailed, _completions, sampling_params
+from .model_identity import ModelIdentity
+from .endpoints import probe_listing
 from .problems import Problem
 
 log = logging.getLogger("collectkit")
@@ -113,6 +115,15 @@ class BatchDriver:
         self.attempts_used = attempts_used  # counted failures of a problem so far
         self.state_file = state_path(results_path)
         self.state = store.read_json(self.state_file) or {"batches": []}
+        self.identity = ModelIdentity(settings.model)
+
+    def check_model(self, reply: Any) -> None:
+        """WrongModel for a reply from a model the batch API does not serve as --model (its
+        /v1/models asked when a reply names another; a local output file: --model only)."""
+        url = self.settings.base_urls[0] if self.client is not None else ""
+        self.identity.check(url or self.path.name, reply.model, reply.system_fingerprint,
+                            ask=(lambda: probe_listing(url, self.settings.resolve_api_key()))
+                            if url else None)
 
     def save(self) -> None:
         store.write_json_atomic(self.state_file, self.state)
@@ -181,7 +192,7 @@ class BatchDriver:
                                  f"(custom_id {short(named if named is not None else line)})")
                 continue
             try:
-                read_line(problem_id, line, samples, errors, self.settings.model)
+                read_line(problem_id, line, samples, errors, self.check_model)
             except (RequestFailed, ValueError, TypeError, AttributeError) as exc:
                 errors[problem_id] = RequestFailed(f"batch output line {number}: {short(exc)}",
                                                    status=200)
@@ -287,6 +298,7 @@ def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],
         driver.merge_lines({"id": mode.output_file.name, "problem_ids": [p.unique_id for p in todo]},
                            read_output_file(mode.output_file),
                            {p.unique_id: p for p in problems}, report)
+        recorder.stats.models = driver.identity.report()
         return report
     client = openai.OpenAI(base_url=settings.base_urls[0], api_key=settings.resolve_api_key(),
                            timeout=settings.request_timeout, max_retries=settings.max_retries)
@@ -299,3 +311,5 @@ def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],
             cause = " ".join(describe(exc).split())  # one line
             raise BatchError(f"the batch API at {redact_url(settings.base_urls[0])} failed: "
                              f"{recorder.redact(cause)}") from None
+        finally:
+            recorder.stats.models = driver.identity.report()

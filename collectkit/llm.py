@@ -10,17 +10,18 @@ import asyncio
 import logging
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Any
 
 import openai
 import pydantic
 from openai.types.chat import ChatCompletion
 
-from . import faults, logprobs, replies, request_options
+from . import faults, request_options
+from .completions import Completion, RequestFailed, completions as _completions, short as _short  # noqa: F401
 from .concurrency import SLOW_START_LEVEL, AdaptiveConcurrency
 from .config import Settings, split_urls
-from .endpoints import EndpointPool
+from .endpoints import EndpointPool, listing
+from .model_identity import ModelIdentity, WrongModel
 from .pricing import message_tokens
 
 log = logging.getLogger("collectkit")
@@ -32,49 +33,6 @@ LOCAL_EXTRA_PARAMS = frozenset({"repetition_penalty", "top_k", "min_p", "echo", 
 MAX_REMOTE_STOP = 4
 # OpenAI reasoning models take max_completion_tokens and fixed sampling.
 OPENAI_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
-THINK_BLOCK = re.compile(r"^\s*<think>(.*?)(?:</think>|$)(.*)$", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One sampled response: the answer text, why it ended, thinking kept apart, token usage."""
-    text: str
-    finish_reason: str | None
-    reasoning_content: str | None = None
-    usage: dict[str, int] | None = None
-    served_model: str | None = None  # the model id the server answered with
-    system_fingerprint: str | None = None
-    logprobs: dict[str, Any] | None = None  # packed token logprobs (logprobs.pack), when asked
-
-    def record(self) -> dict[str, Any]:
-        record = {"full_response": self.text, "finish_reason": self.finish_reason,
-                  "reasoning_content": self.reasoning_content, "usage": self.usage,
-                  "model": self.served_model, "system_fingerprint": self.system_fingerprint}
-        if self.logprobs is not None:
-            record["logprobs"] = self.logprobs
-        return record
-
-
-class RequestFailed(Exception):
-    """A request failed after the SDK's retries. `kind` (faults.UNREACHABLE / COUNTED / FATAL)
-    says what it means for the run; `status` is the HTTP status (None: no response)."""
-
-    def __init__(self, message: str, status: int | None,
-                 partial: list[Completion] | None = None, kind: str | None = None,
-                 why: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.partial = partial or []
-        self.kind = kind or faults.kind_of(status)
-        self.why = why  # unreachable: in a few words, why no server took it
-
-    @property
-    def unreachable(self) -> bool:
-        return self.kind == faults.UNREACHABLE
-
-    @property
-    def fatal(self) -> bool:
-        return self.kind == faults.FATAL
 
 
 # A failed request of several stands for all of them in this order: the run's cause first.
@@ -102,6 +60,7 @@ class BaseLLM(ABC):
             log.warning("parameters not sent to %s (%s): %s", model, type(self).__name__,
                         ", ".join(self.dropped))
         self.supports_n: bool | None = None  # learnt on the first request with n > 1
+        self.identity = ModelIdentity(model)  # which model answered (model_identity.py)
 
     @abstractmethod
     def split_params(self, params: dict[str, Any]) -> tuple[dict, dict, list[str]]:
@@ -174,8 +133,7 @@ class BaseLLM(ABC):
                 raise RequestFailed(f"Timeout: no complete answer within --request_timeout "
                                     f"{self.deadline:g} s (the whole request's deadline)",
                                     status=None, kind=faults.COUNTED) from None
-        return _completions(response, self.model, self.redact,
-                            self.params.get("top_logprobs", 0))
+        return _completions(response, None, self.redact, self.params.get("top_logprobs", 0))
 
     async def _send(self, body: dict, options: dict) -> Any:
         """The request through the pool; the SDK's errors become RequestFailed."""
@@ -184,9 +142,13 @@ class BaseLLM(ABC):
             # first walks every request through its TypedDict transform, ~0.5 ms CPU per
             # request and an identity on the plain strings and numbers sent here
             # (benchmarks/bench_client_overhead.py). Retries and errors stay the SDK's;
-            # the pool picks the endpoint and moves the request if that one is dead.
+            # the pool picks the endpoint and moves the request if that one is dead or
+            # answers as another model.
             return await self.pool.request(lambda client: client.post(
-                "/chat/completions", cast_to=ChatCompletion, body=body, options=options))
+                "/chat/completions", cast_to=ChatCompletion, body=body, options=options),
+                check=self._check_model)
+        except WrongModel as exc:
+            raise RequestFailed(_short(self.redact(str(exc))), status=200) from None
         except openai.APIConnectionError as exc:  # refused, reset, cut off, or timed out
             kind = faults.kind_of(None, timed_out=faults.server_took_it(exc))
             single = "" if "," in self.base_url else self.base_url
@@ -202,6 +164,12 @@ class BaseLLM(ABC):
             # JSON, not UTF-8 (UnicodeDecodeError), or not a chat completion
             raise RequestFailed(f"malformed 200 response: {type(exc).__name__}: "
                                 f"{_short(self.redact(str(exc)))}", status=200) from None
+
+    async def _check_model(self, endpoint: Any, response: Any) -> None:
+        """WrongModel if the reply is from a model its endpoint does not serve as --model."""
+        await self.identity.check_async(endpoint.url, getattr(response, "model", None),
+                                        getattr(response, "system_fingerprint", None),
+                                        lambda: listing(endpoint.client))
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -260,62 +228,3 @@ def create_llm(settings: Settings) -> BaseLLM:
                 max_retries=settings.max_retries, max_concurrent=settings.max_concurrent,
                 rpm=settings.rpm, tpm=settings.tpm,
                 initial_concurrent=None if kind is LocalLLM else SLOW_START_LEVEL)
-
-
-def _completions(response: Any, model: str | None = None,
-                 redact: Any = str, top_n: int | None = None) -> list[Completion]:
-    """The choices of a parsed response, checked (replies.py); a 200 that is not a chat
-    completion the kit can store is a counted failure naming why (the SDK hands back a str for
-    text/plain and an empty model for `{}`). With `model`, a reply from another model is one."""
-    choices = getattr(response, "choices", None)
-    if not isinstance(choices, list):
-        raise RequestFailed(f"malformed 200 response: not a chat completion "
-                            f"({_short(redact(repr(response)), 120)})", status=200)
-    if model is not None:
-        try:
-            replies.check_model(model, getattr(response, "model", None))
-        except replies.BadReply as exc:
-            raise RequestFailed(_short(redact(str(exc))), status=200) from None
-    try:
-        return _parse_choices(response, choices, top_n)
-    except (AttributeError, TypeError, replies.BadReply) as exc:
-        raise RequestFailed(f"malformed 200 response: {_short(redact(str(exc)))}",
-                            status=200) from None
-
-
-def _parse_choices(response: Any, choices: list, top_n: int | None) -> list[Completion]:
-    usage = replies.usage_counts(getattr(response, "usage", None))
-    served = replies.text_field(getattr(response, "model", None), "model")
-    fingerprint = replies.text_field(getattr(response, "system_fingerprint", None),
-                                     "system_fingerprint")
-    completions = []
-    for i, choice in enumerate(choices):
-        message = choice.message
-        text = replies.text_field(message.content, "message.content") or ""
-        reasoning = replies.text_field(_sent_field(message, "reasoning_content")
-                                       or _sent_field(message, "reasoning"), "reasoning")
-        if reasoning is None and (think := THINK_BLOCK.match(text)):
-            reasoning, text = think.group(1).strip(), think.group(2).strip()
-        completions.append(Completion(text, replies.text_field(choice.finish_reason,
-                                                               "finish_reason"), reasoning,
-                                      usage if i == 0 else None, served, fingerprint,
-                                      logprobs.from_choice(choice, top_n)))
-    return completions
-
-
-def _sent_field(model: Any, name: str) -> Any:
-    """`model.<name>` if the server sent it (a declared field or a pydantic extra), else None.
-
-    Plain getattr on an absent extra takes pydantic's AttributeError path, ~6 µs: 8 times per
-    response of n=4 (benchmarks/bench_client_overhead.py)."""
-    value = getattr(model, "__dict__", {}).get(name)
-    if value is None:
-        extra = getattr(model, "model_extra", None)
-        if extra:
-            value = extra.get(name)
-    return value
-
-
-def _short(message: Any, limit: int = 300) -> str:
-    message = " ".join(str(message).split())
-    return message if len(message) <= limit else message[:limit] + "…"
