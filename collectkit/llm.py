@@ -35,19 +35,35 @@ MAX_REMOTE_STOP = 4
 OPENAI_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
 
 
+# The slowest generation, in tokens per second of the whole request (all n choices together),
+# that a request is waited for: its deadline is max(--request_timeout, n × max_tokens / this).
+DEFAULT_MIN_TOKENS_PER_S = 10.0
+
 # A failed request of several stands for all of them in this order: the run's cause first.
 _KIND_PRIORITY = {faults.FATAL: 0, faults.TOO_LONG: 1, faults.COUNTED: 1, faults.UNREACHABLE: 2}
+
+
+def request_deadline(timeout: float, min_tokens_per_s: float | None, max_tokens: int | None,
+                     n: int) -> float:
+    """Seconds one request of n choices may take in all: --request_timeout, or the time n ×
+    max_tokens take at --min_tokens_per_s where that is longer. A long reasoning generation
+    that keeps producing finishes; a server trickling bytes is still cut off."""
+    if not max_tokens or not min_tokens_per_s:
+        return timeout
+    return max(timeout, n * max_tokens / min_tokens_per_s)
 
 
 class BaseLLM(ABC):
     def __init__(self, model: str, base_url: str, api_key: str, sampling: dict[str, Any], *,
                  timeout: float = 600.0, max_retries: int = 2, max_concurrent: int = 16,
                  rpm: float | None = None, tpm: float | None = None,
-                 initial_concurrent: int | None = None) -> None:
+                 initial_concurrent: int | None = None,
+                 min_tokens_per_s: float | None = DEFAULT_MIN_TOKENS_PER_S) -> None:
         self.model = model
         self.base_url = base_url  # one URL, or several separated by commas
-        # The SDK's timeout bounds the gap between bytes; this bounds the whole request.
-        self.deadline = timeout
+        # Each request's deadline in all (asyncio.timeout) and between bytes (the SDK's
+        # timeout): `timeout`, or longer for what may be generated (deadline()).
+        self.timeout, self.min_tokens_per_s = timeout, min_tokens_per_s
         self.limit = AdaptiveConcurrency(max_concurrent, initial=initial_concurrent, rpm=rpm,
                                          tpm=tpm)
         self.pool = EndpointPool(base_url, api_key, timeout=timeout, max_retries=max_retries,
@@ -125,15 +141,30 @@ class BaseLLM(ABC):
         options = {"extra_json": self.extra_body} if self.extra_body else {}
         tokens = message_tokens(messages) + n * self.params.get(
             "max_tokens", self.params.get("max_completion_tokens", 0)) if self.limit.tpm else 0
+        deadline = self.deadline(n)
+        options["timeout"] = deadline  # between bytes: a generation is silent till it ends
         async with self.limit.slot(tokens):
             try:
-                async with asyncio.timeout(self.deadline):
+                async with asyncio.timeout(deadline):
                     response = await self._send(body, options)
             except TimeoutError:
-                raise RequestFailed(f"Timeout: no complete answer within --request_timeout "
-                                    f"{self.deadline:g} s (the whole request's deadline)",
+                raise RequestFailed(f"cut off: no complete answer within {deadline:g} s (the "
+                                    f"whole request's deadline: {self.deadline_rule(n)})",
                                     status=None, kind=faults.COUNTED) from None
         return _completions(response, None, self.redact, self.params.get("top_logprobs", 0))
+
+    def deadline(self, n: int) -> float:
+        return request_deadline(self.timeout, self.min_tokens_per_s, self._most_tokens(), n)
+
+    def deadline_rule(self, n: int) -> str:
+        if self.deadline(n) == self.timeout:
+            return f"--request_timeout {self.timeout:g} s"
+        return (f"{'n=%d × ' % n if n > 1 else ''}max_tokens {self._most_tokens()} at "
+                f"--min_tokens_per_s {self.min_tokens_per_s:g}, more than --request_timeout "
+                f"{self.timeout:g} s")
+
+    def _most_tokens(self) -> int | None:
+        return self.params.get("max_tokens", self.params.get("max_completion_tokens"))
 
     async def _send(self, body: dict, options: dict) -> Any:
         """The request through the pool; the SDK's errors become RequestFailed."""
@@ -227,4 +258,5 @@ def create_llm(settings: Settings) -> BaseLLM:
                 sampling_params(settings), timeout=settings.request_timeout,
                 max_retries=settings.max_retries, max_concurrent=settings.max_concurrent,
                 rpm=settings.rpm, tpm=settings.tpm,
-                initial_concurrent=None if kind is LocalLLM else SLOW_START_LEVEL)
+                initial_concurrent=None if kind is LocalLLM else SLOW_START_LEVEL,
+                min_tokens_per_s=settings.min_tokens_per_s)

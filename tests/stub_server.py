@@ -27,6 +27,7 @@ Model identity (what real servers name in `model`, issue 24):
   --no-models-route         like an Azure OpenAI deployment: GET /v1/models is a 404; replies
                             name --model (e.g. the snapshot gpt-4o-2024-08-06) whatever is asked
   --model /m/x.gguf         like llama.cpp's server without --alias: lists and answers its file
+  --tokens-per-s R          a slow, steady generation: each reply takes its tokens / R seconds
   --reply-models M1,M2 / --fingerprints F1,F2 with --switch-after N
                             replies name M1 (system_fingerprint F1) for the first N chat
                             requests, then M2 (F2): an alias swapped mid-run
@@ -91,7 +92,8 @@ class StubApp:
     def __init__(self, model: str, completion_tokens: int, answer_text: str, delay: float,
                  reasoning: bool, served_names: list[str] | None = None,
                  models_route: bool = True, reply_models: list[str] | None = None,
-                 fingerprints: list[str] | None = None, switch_after: int = 0):
+                 fingerprints: list[str] | None = None, switch_after: int = 0,
+                 tokens_per_s: float = 0.0):
         self.model, self.completion_tokens, self.delay = model, completion_tokens, delay
         self.answer_text, self.reasoning = answer_text, reasoning
         self.served_names = served_names or []  # vLLM --served-model-name
@@ -100,6 +102,7 @@ class StubApp:
                                              else model]
         self.fingerprints = fingerprints or [None]
         self.switch_after = switch_after
+        self.tokens_per_s = tokens_per_s  # a steady generation: tokens / this seconds per reply
         self.chat_requests = 0  # never reset: the switch happens once per server
         self.faults: deque[dict] = deque()
         self.mode: dict | None = None
@@ -201,6 +204,8 @@ class StubApp:
                      seed) -> web.Response | None:
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.tokens_per_s:  # the n choices are generated side by side, as an engine does
+            await asyncio.sleep(token_limit / self.tokens_per_s)
         kind = str(fault.get("kind")) if fault else "ok"
         if kind in hostile_faults.KINDS:
             return await hostile_faults.apply(kind, fault, request,
@@ -336,7 +341,7 @@ async def serve(args: argparse.Namespace) -> None:
     stub = StubApp(args.model, args.completion_tokens, args.answer_text, args.delay, args.reasoning,
                    served_names=args.served_model_name, models_route=not args.no_models_route,
                    reply_models=_names(args.reply_models), fingerprints=_names(args.fingerprints),
-                   switch_after=args.switch_after)
+                   switch_after=args.switch_after, tokens_per_s=args.tokens_per_s)
     app = stub.build()
     if args.max_in_flight:
         app.middlewares.append(capacity_middleware(args.max_in_flight, args.retry_after))
@@ -393,6 +398,9 @@ def main(argv: list[str] | None = None) -> None:
                         "--switch-after requests)")
     parser.add_argument("--fingerprints", help="F1,F2: the system_fingerprint of replies (F2 "
                         "after --switch-after requests)")
+    parser.add_argument("--tokens-per-s", type=float, default=0.0,
+                        help="generate at this steady rate: each reply takes its tokens / this "
+                        "seconds, silent until it is whole (as a non-streaming engine)")
     parser.add_argument("--switch-after", type=int, default=0,
                         help="chat requests answered with M1/F1 before M2/F2 (0: never)")
     args = parser.parse_args(argv)
