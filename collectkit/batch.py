@@ -24,27 +24,26 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletion
 
-from . import protocols, store
-from .config import Settings
-from .faults import describe, redact_url
+from . import store
+from .batch_client import BoundedClient
 from .batch_output import (BadLine, BatchError, batch_errors, custom_id,  # noqa: F401
                            missing_failure, problem_of, read_line, read_output_file, short,
                            split_custom_id)
-from .faults import UNREACHABLE
-from .llm import Completion, LocalLLM, RemoteLLM, RequestFailed, _completions, sampling_params
-from .model_identity import ModelIdentity
+from .batch_requests import (ENDPOINT, batch_lines, request_body,  # noqa: F401 (the API)
+                             write_jsonl, write_requests_file)
+from .config import Settings
 from .endpoints import probe_listing
+from .faults import describe, redact_url
+from .llm import Completion, RequestFailed
+from .model_identity import ModelIdentity
 from .problems import Problem
 
 log = logging.getLogger("collectkit")
 
-ENDPOINT = "/v1/chat/completions"
 FINISHED = {"completed", "failed", "expired", "cancelled"}
 # Providers known to reject n > 1 in a request body (DESIGN.md: Gemini 3).
 REJECTS_N = ("gemini-3",)
@@ -52,35 +51,6 @@ REJECTS_N = ("gemini-3",)
 
 def state_path(results: Path) -> Path:
     return results.with_name(results.stem + ".batch.json")
-
-
-def request_body(settings: Settings) -> dict[str, Any]:
-    """model + the sampling parameters the online path would send (same filtering)."""
-    kind = LocalLLM if settings.api_mode == "local" else RemoteLLM
-    # split_params reads only the model id: the online path's filtering without a client
-    params, extra, _dropped = kind.split_params(SimpleNamespace(model=settings.model),
-                                                sampling_params(settings))
-    return {"model": settings.model, **params, **extra}
-
-
-def batch_lines(problems: list[Problem], settings: Settings, n_per_line: bool) -> list[dict]:
-    body, k = request_body(settings), settings.k_responses
-    lines = []
-    for problem in problems:
-        messages = protocols.messages(problem, settings.protocol)
-        if n_per_line or k == 1:
-            samples = [(0, {"n": k} if k > 1 else {})]
-        else:
-            seed = body.get("seed")
-            samples = [(i, {} if seed is None else {"seed": seed + i}) for i in range(k)]
-        for first, extra in samples:
-            lines.append({"custom_id": custom_id(problem.unique_id, first), "method": "POST",
-                          "url": ENDPOINT, "body": {**body, "messages": messages, **extra}})
-    return lines
-
-
-def write_jsonl(lines: list[dict]) -> bytes:
-    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
 
 
 @dataclass
@@ -281,14 +251,6 @@ class BatchMode:
         return drive(settings, path, recorder, todo, problems, self)
 
 
-def write_requests_file(settings: Settings, problems: list[Problem], path: str | Path,
-                        n_per_line: bool = True) -> int:
-    """The batch JSONL for `vllm run-batch -i` (or any batch API); returns its line count."""
-    lines = batch_lines(problems, settings, n_per_line)
-    store.write_text_atomic(Path(path), write_jsonl(lines).decode())
-    return len(lines)
-
-
 def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],
           problems: list[Problem], mode: BatchMode) -> BatchReport:
     """Run the batch driver with the run's Recorder (blocking: collect() runs it in a thread)."""
@@ -300,7 +262,8 @@ def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],
                            {p.unique_id: p for p in problems}, report)
         recorder.stats.models = driver.identity.report()
         return report
-    client = openai.OpenAI(base_url=settings.base_urls[0], api_key=settings.resolve_api_key(),
+    # each whole call bounded by --request_timeout (a trickling API cannot hold the run)
+    client = BoundedClient(settings.base_urls[0], settings.resolve_api_key(),
                            timeout=settings.request_timeout, max_retries=settings.max_retries)
     with client:
         driver = BatchDriver(settings, path, client, recorder.done, recorder.failed,

@@ -6,7 +6,9 @@ own retries) is taken out and probed with GET /v1/models until it answers, then 
 request that found it dead goes to another endpoint at once, so the caller never sees the failure
 and no attempt is counted. A timeout is not "stopped answering": the server took the request, so it
 is the caller's failure to count. Only when no endpoint answers does the connection error reach the
-caller (an unreachable, uncounted failure).
+caller (an unreachable, uncounted failure). An endpoint whose reply comes from a model it does not
+serve as --model (the caller's `check` raises model_identity.WrongModel) is taken out for the rest
+of the run, with one warning, and the request goes to another; the last endpoint left stays.
 """
 from __future__ import annotations
 
