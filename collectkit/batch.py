@@ -79,13 +79,14 @@ class BatchDriver:
     row writers (inference.py), so batch rows are the same rows."""
 
     def __init__(self, settings: Settings, results_path: Path, client: openai.OpenAI,
-                 record_done, record_failure, attempts_used=lambda problem_id: 0) -> None:
+                 record_done, record_failure, attempts_used=lambda problem_id: 0,
+                 redact=str) -> None:
         self.settings, self.path, self.client = settings, results_path, client
         self.record_done, self.record_failure = record_done, record_failure
         self.attempts_used = attempts_used  # counted failures of a problem so far
         self.state_file = state_path(results_path)
         self.state = store.read_json(self.state_file) or {"batches": []}
-        self.identity = ModelIdentity(settings.model)
+        self.identity = ModelIdentity(settings.model, redact)  # which model answered
 
     def check_model(self, reply: Any) -> None:
         """WrongModel for a reply from a model the batch API does not serve as --model (its
@@ -256,7 +257,8 @@ def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],
     """Run the batch driver with the run's Recorder (blocking: collect() runs it in a thread)."""
     if mode.output_file is not None:
         report = BatchReport()
-        driver = BatchDriver(settings, path, None, recorder.done, recorder.failed)
+        driver = BatchDriver(settings, path, None, recorder.done, recorder.failed,
+                             redact=recorder.redact)
         driver.merge_lines({"id": mode.output_file.name, "problem_ids": [p.unique_id for p in todo]},
                            read_output_file(mode.output_file),
                            {p.unique_id: p for p in problems}, report)
@@ -267,7 +269,8 @@ def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],
                            timeout=settings.request_timeout, max_retries=settings.max_retries)
     with client:
         driver = BatchDriver(settings, path, client, recorder.done, recorder.failed,
-                             lambda problem_id: recorder.failures.get(problem_id, 0))
+                             lambda problem_id: recorder.failures.get(problem_id, 0),
+                             redact=recorder.redact)
         try:
             return driver.run(todo, problems, wait_s=mode.wait_s, poll_interval=mode.poll_s)
         except openai.APIError as exc:  # after the SDK's retries; what was merged is kept

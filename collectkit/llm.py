@@ -76,7 +76,7 @@ class BaseLLM(ABC):
             log.warning("parameters not sent to %s (%s): %s", model, type(self).__name__,
                         ", ".join(self.dropped))
         self.supports_n: bool | None = None  # learnt on the first request with n > 1
-        self.identity = ModelIdentity(model)  # which model answered (model_identity.py)
+        self.identity = ModelIdentity(model, self.redact)  # which model answered
 
     @abstractmethod
     def split_params(self, params: dict[str, Any]) -> tuple[dict, dict, list[str]]:

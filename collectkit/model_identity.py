@@ -83,8 +83,9 @@ class EndpointModels:
 class ModelIdentity:
     """`check(endpoint, model, fingerprint)` per reply; `report()` for the manifest."""
 
-    def __init__(self, requested: str) -> None:
+    def __init__(self, requested: str, redact: Callable[[str], str] = str) -> None:
         self.requested = requested
+        self.redact = redact  # the run's Redactor: names from a server are shown through it
         self.endpoints: dict[str, EndpointModels] = {}
         self.answered: Counter[str] = Counter()
         self.fingerprints: Counter[str] = Counter()
@@ -110,7 +111,8 @@ class ModelIdentity:
         if self.needs_listing(key, served):
             if key not in self._asking:
                 self._asking[key] = asyncio.ensure_future(ask())
-            listing = await self._asking[key]
+            # shielded: a request cancelled (its deadline) while waiting leaves the ask to others
+            listing = await asyncio.shield(self._asking[key])
             if not self.endpoint(key).asked:
                 self.set_listing(key, listing)
         self.check(key, served, fingerprint)
@@ -128,7 +130,7 @@ class ModelIdentity:
         if entry.first is None:
             entry.first = served
         if not self.serves(key, entry, served):
-            self.refused[writable(served)] += 1
+            self.refused[self._text(served)] += 1
             raise WrongModel(self._refusal(key, entry, served))
         self._count(key, served, fingerprint)
 
@@ -142,7 +144,7 @@ class ModelIdentity:
         if not entry.asked or not same_model(family(learnt), served):
             return False
         self._warn_once(f"learnt at {key}", "%s lists no models; its replies name %r (--model "
-                        "%r): taken as the model it serves", redact_url(key), writable(learnt),
+                        "%r): taken as the model it serves", redact_url(key), self._text(learnt),
                         self.requested)
         return True
 
@@ -154,15 +156,15 @@ class ModelIdentity:
             where = f"{redact_url(key)} lists no models and answered first as {entry.first!r}"
         else:
             where = redact_url(key)
-        return (f"answered by model {writable(served)!r}, not {self.requested!r} (the run's "
-                f"--model; {writable(where)}); not stored")
+        return (f"answered by model {self._text(served)!r}, not {self.requested!r} (the run's "
+                f"--model; {self._text(where)}); not stored")
 
     def _count(self, key: str, served: str | None, fingerprint: Any) -> None:
         fingerprint = fingerprint if isinstance(fingerprint, str) and fingerprint else None
         if served is not None:
-            self.answered[writable(served)] += 1
+            self.answered[self._text(served)] += 1
         if fingerprint is not None:
-            self.fingerprints[writable(fingerprint)] += 1
+            self.fingerprints[self._text(fingerprint)] += 1
         entry = self.endpoint(key)
         for name, value in (("model", served), ("system_fingerprint", fingerprint)):
             if value is None:
@@ -173,10 +175,13 @@ class ModelIdentity:
                 continue
             if len(self.changes) < MAX_CHANGES_KEPT:
                 self.changes.append({"endpoint": redact_url(key), "field": name,
-                                     "from": writable(before), "to": writable(value)})
+                                     "from": self._text(before), "to": self._text(value)})
             self._warn_once(name, "the answering %s changed during the run at %s: %r → %r "
                             "(the manifest counts the replies of each)", name, redact_url(key),
-                            writable(before), writable(value))
+                            self._text(before), self._text(value))
+
+    def _text(self, value: str) -> str:
+        return self.redact(writable(value))
 
     def _warn_once(self, what: str, message: str, *args: Any) -> None:
         if what not in self.warned:
@@ -189,7 +194,8 @@ class ModelIdentity:
         return {"requested": self.requested, "answered": dict(self.answered),
                 "system_fingerprints": dict(self.fingerprints), "refused": dict(self.refused),
                 "changes": list(self.changes),
-                "endpoints": [{"url": redact_url(key), "first": entry.first,
+                "endpoints": [{"url": redact_url(key),
+                               "first": entry.first and self._text(entry.first),
                                "lists": None if entry.listing is None else
-                               [id_ for id_, _ in entry.listing]}
+                               [self._text(id_) for id_, _ in entry.listing]}
                               for key, entry in self.endpoints.items()]}
