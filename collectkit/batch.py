@@ -24,25 +24,26 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletion
 
-from . import protocols, store
-from .config import Settings
-from .faults import describe, redact_url
+from . import store
+from .batch_client import BoundedClient
 from .batch_output import (BadLine, BatchError, batch_errors, custom_id,  # noqa: F401
                            missing_failure, problem_of, read_line, read_output_file, short,
                            split_custom_id)
-from .faults import UNREACHABLE
-from .llm import Completion, LocalLLM, RemoteLLM, RequestFailed, _completions, sampling_params
+from .batch_requests import (ENDPOINT, batch_lines, request_body,  # noqa: F401 (the API)
+                             write_jsonl, write_requests_file)
+from .config import Settings
+from .endpoints import probe_listing
+from .faults import describe, redact_url
+from .llm import Completion, RequestFailed
+from .model_identity import ModelIdentity
 from .problems import Problem
 
 log = logging.getLogger("collectkit")
 
-ENDPOINT = "/v1/chat/completions"
 FINISHED = {"completed", "failed", "expired", "cancelled"}
 # Providers known to reject n > 1 in a request body (DESIGN.md: Gemini 3).
 REJECTS_N = ("gemini-3",)
@@ -50,35 +51,6 @@ REJECTS_N = ("gemini-3",)
 
 def state_path(results: Path) -> Path:
     return results.with_name(results.stem + ".batch.json")
-
-
-def request_body(settings: Settings) -> dict[str, Any]:
-    """model + the sampling parameters the online path would send (same filtering)."""
-    kind = LocalLLM if settings.api_mode == "local" else RemoteLLM
-    # split_params reads only the model id: the online path's filtering without a client
-    params, extra, _dropped = kind.split_params(SimpleNamespace(model=settings.model),
-                                                sampling_params(settings))
-    return {"model": settings.model, **params, **extra}
-
-
-def batch_lines(problems: list[Problem], settings: Settings, n_per_line: bool) -> list[dict]:
-    body, k = request_body(settings), settings.k_responses
-    lines = []
-    for problem in problems:
-        messages = protocols.messages(problem, settings.protocol)
-        if n_per_line or k == 1:
-            samples = [(0, {"n": k} if k > 1 else {})]
-        else:
-            seed = body.get("seed")
-            samples = [(i, {} if seed is None else {"seed": seed + i}) for i in range(k)]
-        for first, extra in samples:
-            lines.append({"custom_id": custom_id(problem.unique_id, first), "method": "POST",
-                          "url": ENDPOINT, "body": {**body, "messages": messages, **extra}})
-    return lines
-
-
-def write_jsonl(lines: list[dict]) -> bytes:
-    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
 
 
 @dataclass
@@ -107,12 +79,22 @@ class BatchDriver:
     row writers (inference.py), so batch rows are the same rows."""
 
     def __init__(self, settings: Settings, results_path: Path, client: openai.OpenAI,
-                 record_done, record_failure, attempts_used=lambda problem_id: 0) -> None:
+                 record_done, record_failure, attempts_used=lambda problem_id: 0,
+                 redact=str) -> None:
         self.settings, self.path, self.client = settings, results_path, client
         self.record_done, self.record_failure = record_done, record_failure
         self.attempts_used = attempts_used  # counted failures of a problem so far
         self.state_file = state_path(results_path)
         self.state = store.read_json(self.state_file) or {"batches": []}
+        self.identity = ModelIdentity(settings.model, redact)  # which model answered
+
+    def check_model(self, reply: Any) -> None:
+        """WrongModel for a reply from a model the batch API does not serve as --model (its
+        /v1/models asked when a reply names another; a local output file: --model only)."""
+        url = self.settings.base_urls[0] if self.client is not None else ""
+        self.identity.check(url or self.path.name, reply.model, reply.system_fingerprint,
+                            ask=(lambda: probe_listing(url, self.settings.resolve_api_key()))
+                            if url else None)
 
     def save(self) -> None:
         store.write_json_atomic(self.state_file, self.state)
@@ -181,7 +163,7 @@ class BatchDriver:
                                  f"(custom_id {short(named if named is not None else line)})")
                 continue
             try:
-                read_line(problem_id, line, samples, errors, self.settings.model)
+                read_line(problem_id, line, samples, errors, self.check_model)
             except (RequestFailed, ValueError, TypeError, AttributeError) as exc:
                 errors[problem_id] = RequestFailed(f"batch output line {number}: {short(exc)}",
                                                    status=200)
@@ -270,32 +252,30 @@ class BatchMode:
         return drive(settings, path, recorder, todo, problems, self)
 
 
-def write_requests_file(settings: Settings, problems: list[Problem], path: str | Path,
-                        n_per_line: bool = True) -> int:
-    """The batch JSONL for `vllm run-batch -i` (or any batch API); returns its line count."""
-    lines = batch_lines(problems, settings, n_per_line)
-    store.write_text_atomic(Path(path), write_jsonl(lines).decode())
-    return len(lines)
-
-
 def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],
           problems: list[Problem], mode: BatchMode) -> BatchReport:
     """Run the batch driver with the run's Recorder (blocking: collect() runs it in a thread)."""
     if mode.output_file is not None:
         report = BatchReport()
-        driver = BatchDriver(settings, path, None, recorder.done, recorder.failed)
+        driver = BatchDriver(settings, path, None, recorder.done, recorder.failed,
+                             redact=recorder.redact)
         driver.merge_lines({"id": mode.output_file.name, "problem_ids": [p.unique_id for p in todo]},
                            read_output_file(mode.output_file),
                            {p.unique_id: p for p in problems}, report)
+        recorder.stats.models = driver.identity.report()
         return report
-    client = openai.OpenAI(base_url=settings.base_urls[0], api_key=settings.resolve_api_key(),
+    # each whole call bounded by --request_timeout (a trickling API cannot hold the run)
+    client = BoundedClient(settings.base_urls[0], settings.resolve_api_key(),
                            timeout=settings.request_timeout, max_retries=settings.max_retries)
     with client:
         driver = BatchDriver(settings, path, client, recorder.done, recorder.failed,
-                             lambda problem_id: recorder.failures.get(problem_id, 0))
+                             lambda problem_id: recorder.failures.get(problem_id, 0),
+                             redact=recorder.redact)
         try:
             return driver.run(todo, problems, wait_s=mode.wait_s, poll_interval=mode.poll_s)
         except openai.APIError as exc:  # after the SDK's retries; what was merged is kept
             cause = " ".join(describe(exc).split())  # one line
             raise BatchError(f"the batch API at {redact_url(settings.base_urls[0])} failed: "
                              f"{recorder.redact(cause)}") from None
+        finally:
+            recorder.stats.models = driver.identity.report()

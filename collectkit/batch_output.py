@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from openai.types.chat import ChatCompletion
 
@@ -90,9 +90,10 @@ def missing_failure(batch_id: str, status: str, got: list[Completion], k: int, w
 
 
 def read_line(problem_id: str, line: dict, samples: dict, errors: dict,
-              model: str | None = None) -> None:
+              check: Callable[[Any], None] | None = None) -> None:
     """One output line: its completions into samples[problem_id], or its error into errors
-    (RequestFailed, ValueError or TypeError for a body the kit cannot store)."""
+    (RequestFailed, ValueError or TypeError for a body the kit cannot store; `check(reply)`
+    raises model_identity.WrongModel, a ValueError, for a reply from another model)."""
     response = line.get("response") or {}
     status = response.get("status_code")
     body = response.get("body") or {}
@@ -102,5 +103,7 @@ def read_line(problem_id: str, line: dict, samples: dict, errors: dict,
         errors[problem_id] = RequestFailed(f"{status} batch line: {short(text)}",
                                            status if isinstance(status, int) else None)
         return
-    samples.setdefault(problem_id, []).extend(
-        _completions(ChatCompletion.model_validate(body), model))
+    reply = ChatCompletion.model_validate(body)
+    if check is not None:
+        check(reply)
+    samples.setdefault(problem_id, []).extend(_completions(reply))

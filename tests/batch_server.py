@@ -9,8 +9,11 @@ choices per line. --end-status failed|expired|cancelled ends every batch so: `fa
 output and a reason in `errors`, `expired` / `cancelled` with output for the first half of the
 lines only. --bad-lines makes the output hostile: the first line's body is not a chat completion
 (content 5), the second line's custom_id is the bare problem id, and a line that is not JSON and
-one whose custom_id names no problem are added. GET /control/stats counts uploads, batches and
-retrievals. `BatchServer` starts it as a subprocess.
+one whose custom_id names no problem are added. --trickle S answers every /v1 call with 200
+headers, then one byte every S seconds, never ending (a batch API that holds its client);
+--reply-model M names M in every reply (an Azure deployment answering with its snapshot).
+GET /control/stats counts uploads, batches and retrievals. `BatchServer` starts it as a
+subprocess.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+import hostile_faults
 from stub_server import StubServer, run_until_terminated, serve_app
 
 ANSWER = r"The answer is (A). \boxed{42}"
@@ -32,8 +36,11 @@ ANSWER = r"The answer is (A). \boxed{42}"
 
 class BatchApp:
     def __init__(self, complete_after: float, reject_n: bool, max_choices: int = 0,
-                 end_status: str = "completed", bad_lines: bool = False) -> None:
+                 end_status: str = "completed", bad_lines: bool = False,
+                 trickle: float = 0.0, reply_model: str = "") -> None:
         self.complete_after, self.reject_n = complete_after, reject_n
+        self.reply_model = reply_model  # the model replies name (default: the one asked)
+        self.trickle, self.trickled = trickle, 0
         self.end_status, self.bad_lines = end_status, bad_lines
         self.max_choices = max_choices
         self.files: dict[str, dict] = {}
@@ -113,7 +120,8 @@ class BatchApp:
             outputs.append({"id": f"req-{next(self.ids)}", "custom_id": cid, "error": None,
                             "response": {"status_code": 200, "request_id": cid, "body": {
                                 "id": f"chatcmpl-{cid}", "object": "chat.completion",
-                                "created": int(time.time()), "model": body["model"],
+                                "created": int(time.time()),
+                                "model": self.reply_model or body["model"],
                                 "choices": choices, "usage": {
                                     "prompt_tokens": 10, "completion_tokens": 8 * n,
                                     "total_tokens": 10 + 8 * n}}}})
@@ -139,10 +147,20 @@ class BatchApp:
     async def stats(self, request: web.Request) -> web.Response:
         uploads = sum(f["purpose"] == "batch" for f in self.files.values())
         return web.json_response({"uploads": uploads, "batches": len(self.batches),
-                                  "retrieves": self.retrieves})
+                                  "retrieves": self.retrieves,
+                                  "trickled": self.trickled})
+
+    @web.middleware
+    async def trickling(self, request: web.Request, handler):
+        if not self.trickle or not request.path.startswith("/v1/"):
+            return await handler(request)
+        self.trickled += 1
+        await request.read()
+        return await hostile_faults.trickle(request, {"interval": self.trickle,
+                                                      "seconds": 3600})
 
     def build(self) -> web.Application:
-        app = web.Application(client_max_size=256 * 1024 * 1024)
+        app = web.Application(client_max_size=256 * 1024 * 1024, middlewares=[self.trickling])
         app.router.add_post("/v1/files", self.create_file)
         app.router.add_get("/v1/files/{file_id}/content", self.file_content)
         app.router.add_post("/v1/batches", self.create_batch)
@@ -160,9 +178,13 @@ def main() -> None:
     parser.add_argument("--end-status", default="completed",
                         choices=["completed", "failed", "expired", "cancelled"])
     parser.add_argument("--bad-lines", action="store_true")
+    parser.add_argument("--trickle", type=float, default=0.0, metavar="S",
+                        help="answer every /v1 call with one byte every S seconds, forever")
+    parser.add_argument("--reply-model", default="",
+                        help="replies name this model (an Azure deployment's snapshot)")
     args = parser.parse_args()
     app = BatchApp(args.complete_after, args.reject_n, args.max_choices, args.end_status,
-                   args.bad_lines)
+                   args.bad_lines, args.trickle, args.reply_model)
     run_until_terminated(serve_app(app.build(), "127.0.0.1", args.port))
 
 
@@ -171,10 +193,11 @@ class BatchServer(StubServer):
 
     def __init__(self, complete_after: float = 0.0, reject_n: bool = False,
                  max_choices: int = 0, end_status: str = "completed",
-                 bad_lines: bool = False) -> None:
+                 bad_lines: bool = False, trickle: float = 0.0, reply_model: str = "") -> None:
         command = [sys.executable, str(Path(__file__).resolve()), "--port", "0",
                    "--complete-after", str(complete_after), "--max-choices", str(max_choices),
-                   "--end-status", end_status]
+                   "--end-status", end_status, "--trickle", str(trickle),
+                   "--reply-model", reply_model]
         command += ["--reject-n"] if reject_n else []
         command += ["--bad-lines"] if bad_lines else []
         self.model = "batch-model"
