@@ -6,8 +6,9 @@ Parquet files per shape, with a dataset card.
 writes, per shape, `OUT/<shape>/` (`datasets.Dataset.save_to_disk`; read it back with
 `datasets.load_from_disk`) and `OUT/<shape>.parquet` (`pandas.read_parquet`), and `OUT/README.md`,
 a dataset card saying how the data was made (sources, models, protocols, sampling, the rules of
-each shape: see export_shapes.py). `--push_to_hub ORG/NAME` then uploads the folder as a dataset
-repository with the token from HF_TOKEN (or huggingface-cli login). Exit codes: 0 written
+each shape: see export_shapes.py). `--push_to_hub ORG/NAME` then uploads the files it wrote (and
+nothing else in the folder) to a private dataset repository, public with `--public`, with the token
+from HF_TOKEN (or huggingface-cli login): export_hub.py. Exit codes: 0 written
 (and pushed); 2 bad input or an unwritable folder (one line; nothing existing is touched before
 every input has been read); 3 written locally but the push failed (one line).
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -26,7 +26,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import export_shapes, results, store
+from . import export_hub, export_shapes, results, store
 from .cli.args import ArgumentParser
 from .export_shapes import SHAPES, build
 
@@ -130,18 +130,9 @@ grading, which can be wrong.
 """
 
 
-def push_to_hub(out: Path, repo: str, private: bool) -> None:
-    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
-    from huggingface_hub import HfApi
-
-    api = HfApi(token=token)
-    api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
-    api.upload_folder(folder_path=str(out), repo_id=repo, repo_type="dataset",
-                      commit_message="collectkit export")
-
-
-def export(paths: list[str | Path], shapes: Iterable[str], out: str | Path) -> dict[str, int]:
-    """Read, build, write; returns rows per shape."""
+def export(paths: list[str | Path], shapes: Iterable[str], out: str | Path) -> dict[str, Any]:
+    """Read, build, write; returns rows per shape ("counts") and the files written, relative to
+    `out` ("files": all a push uploads)."""
     rows = read_processed(paths)
     tables = build(rows, shapes)
     out = Path(out)
@@ -152,7 +143,12 @@ def export(paths: list[str | Path], shapes: Iterable[str], out: str | Path) -> d
                                 dataset_card(rows, tables, [Path(p).name for p in paths]))
     except OSError as exc:
         raise ExportError(f"{out}: cannot write ({exc.strerror or exc})") from None
-    return {shape: table.num_rows for shape, table in tables.items()}
+    files = ["README.md"]
+    for shape in tables:
+        files.append(f"{shape}.parquet")
+        files += sorted(path.relative_to(out).as_posix() for path in (out / shape).rglob("*")
+                        if path.is_file())
+    return {"counts": {shape: table.num_rows for shape, table in tables.items()}, "files": files}
 
 
 def build_parser() -> ArgumentParser:
@@ -163,8 +159,12 @@ def build_parser() -> ArgumentParser:
                         help="which shape to write (default: all)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--push_to_hub", metavar="ORG/NAME",
-                        help="upload the folder as a Hub dataset (token: HF_TOKEN)")
-    parser.add_argument("--private", action="store_true", help="with --push_to_hub: private")
+                        help="upload the files this export wrote (nothing else in --out) as a "
+                        "private Hub dataset (token: HF_TOKEN)")
+    parser.add_argument("--public", action="store_true",
+                        help="with --push_to_hub: make the repository public")
+    parser.add_argument("--private", dest="public", action="store_false", default=False,
+                        help=argparse.SUPPRESS)  # the default now; kept for old scripts
     return parser
 
 
@@ -175,24 +175,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --push_to_hub {args.push_to_hub}: expected ORG/NAME", file=sys.stderr)
         return 2
     try:
-        counts = export(args.processed, shapes, args.out)
+        written = export(args.processed, shapes, args.out)
     except (ExportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(", ".join(f"{shape}: {count:,} rows" for shape, count in counts.items())
+    print(", ".join(f"{shape}: {count:,} rows" for shape, count in written["counts"].items())
           + f" → {args.out}")
     if args.push_to_hub:
         try:
-            push_to_hub(Path(args.out), args.push_to_hub, args.private)
-        except Exception as exc:  # offline, no token, refused: the local export stands
-            message = " ".join(str(exc).split())[:300]
-            for secret in filter(None, (os.environ.get("HF_TOKEN"),
-                                        os.environ.get("HUGGING_FACE_HUB_TOKEN"))):
-                message = message.replace(secret, "***")
-            print(f"error: could not push to {args.push_to_hub} ({type(exc).__name__}: "
-                  f"{message}); the export is in {args.out}", file=sys.stderr)
+            pushed = export_hub.push(Path(args.out), written["files"], args.push_to_hub,
+                                     args.public)
+        except export_hub.PushError as exc:
+            print(f"error: could not push to {args.push_to_hub} ({exc}); the export is in "
+                  f"{args.out}", file=sys.stderr)
             return 3
-        print(f"pushed to https://huggingface.co/datasets/{args.push_to_hub}")
+        print(pushed.line())
     return 0
 
 

@@ -43,7 +43,9 @@ CUT_OFF_ANSWER = frozenset({"ClientPayloadError", "ContentLengthError", "Transfe
                             "ContentEncodingError"})
 REDACTED = "***"
 # Shapes of keys worth hiding even when they are not the configured one (a server's echo).
-KEY_SHAPES = re.compile(r"\b(?:sk-[A-Za-z0-9_\-]{8,}|AIza[A-Za-z0-9_\-]{20,})|(?<=Bearer )\S+")
+# Hugging Face tokens: hf_ and 34 letters and digits.
+KEY_SHAPES = re.compile(r"\b(?:sk-[A-Za-z0-9_\-]{8,}|AIza[A-Za-z0-9_\-]{20,}|hf_[A-Za-z0-9]{30,})"
+                        r"|(?<=Bearer )\S+")
 URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
@@ -164,3 +166,10 @@ class Redactor:
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
         return URL_USERINFO.sub(REDACTED + "@", KEY_SHAPES.sub(REDACTED, text))
+
+
+def shorten(text: object, limit: int = 300, redact: Redactor | None = None) -> str:
+    """One line of at most `limit` characters (and "…"), keys hidden BEFORE the cut: a key cut in
+    two is no longer the key a redactor looks for, and its first half would be shown."""
+    text = " ".join((redact or Redactor())(str(text)).split())
+    return text if len(text) <= limit else text[:limit] + "…"
