@@ -22,7 +22,7 @@ import io
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,11 +32,11 @@ from openai.types.chat import ChatCompletion
 
 from . import protocols, store
 from .config import Settings
-from .faults import describe, redact_url
-from .batch_output import (BadLine, BatchError, batch_errors, custom_id,  # noqa: F401
-                           missing_failure, problem_of, read_line, read_output_file, short,
+from .faults import UNREACHABLE, describe
+from .redact import Redactor, redact_url, shorten
+from .batch_output import (BadLine, BatchError, BatchReport, batch_errors,  # noqa: F401
+                           custom_id, missing_failure, problem_of, read_line, read_output_file,
                            split_custom_id)
-from .faults import UNREACHABLE
 from .llm import Completion, LocalLLM, RemoteLLM, RequestFailed, _completions, sampling_params
 from .problems import Problem
 
@@ -81,34 +81,15 @@ def write_jsonl(lines: list[dict]) -> bytes:
     return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
 
 
-@dataclass
-class BatchReport:
-    submitted: list[str] = field(default_factory=list)  # batch ids started by this run
-    submitted_problems: int = 0
-    pending: list[str] = field(default_factory=list)  # batch ids still running
-    pending_problems: int = 0  # problems of this run waiting in those batches
-    merged: int = 0  # problems appended by this run
-    failed: int = 0
-    finished_batches: list[str] = field(default_factory=list)
-
-    def line(self) -> str:
-        parts = [f"batch: {self.merged} problems merged, {self.failed} failed"]
-        if self.submitted:
-            parts.append(f"submitted {self.submitted_problems} problems as "
-                         f"{', '.join(self.submitted)}")
-        if self.pending:
-            parts.append(f"waiting for {', '.join(self.pending)}: run the same command later "
-                         "to merge")
-        return "; ".join(parts)
-
-
 class BatchDriver:
     """Polls, merges and submits; `record_done` / `record_failure` are the collection path's own
     row writers (inference.py), so batch rows are the same rows."""
 
     def __init__(self, settings: Settings, results_path: Path, client: openai.OpenAI,
-                 record_done, record_failure, attempts_used=lambda problem_id: 0) -> None:
+                 record_done, record_failure, attempts_used=lambda problem_id: 0,
+                 redact: Redactor | None = None) -> None:
         self.settings, self.path, self.client = settings, results_path, client
+        self.redact = redact or Redactor()  # before a text is cut short, printed or stored
         self.record_done, self.record_failure = record_done, record_failure
         self.attempts_used = attempts_used  # counted failures of a problem so far
         self.state_file = state_path(results_path)
@@ -176,14 +157,15 @@ class BatchDriver:
             named = line.get("custom_id") if isinstance(line, dict) else None
             problem_id = problem_of(named, known)
             if problem_id is None:
-                unmatched.append(str(line) if isinstance(line, BadLine) else
-                                 f"output line {number} names no problem of this batch "
-                                 f"(custom_id {short(named if named is not None else line)})")
+                shown = shorten(line if named is None else named, 200, self.redact)
+                unmatched.append(str(line) if isinstance(line, BadLine) else f"output line "
+                                 f"{number} names no problem of this batch (custom_id {shown})")
                 continue
             try:
-                read_line(problem_id, line, samples, errors, self.settings.model)
+                read_line(problem_id, line, samples, errors, self.settings.model, self.redact)
             except (RequestFailed, ValueError, TypeError, AttributeError) as exc:
-                errors[problem_id] = RequestFailed(f"batch output line {number}: {short(exc)}",
+                errors[problem_id] = RequestFailed(f"batch output line {number}: "
+                                                   f"{shorten(exc, 200, self.redact)}",
                                                    status=200)
         for bad in unmatched[:3]:
             log.warning("batch %s: %s; skipped", entry["id"], bad)
@@ -283,7 +265,8 @@ def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],
     """Run the batch driver with the run's Recorder (blocking: collect() runs it in a thread)."""
     if mode.output_file is not None:
         report = BatchReport()
-        driver = BatchDriver(settings, path, None, recorder.done, recorder.failed)
+        driver = BatchDriver(settings, path, None, recorder.done, recorder.failed,
+                             redact=recorder.redact)
         driver.merge_lines({"id": mode.output_file.name, "problem_ids": [p.unique_id for p in todo]},
                            read_output_file(mode.output_file),
                            {p.unique_id: p for p in problems}, report)
@@ -292,7 +275,8 @@ def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],
                            timeout=settings.request_timeout, max_retries=settings.max_retries)
     with client:
         driver = BatchDriver(settings, path, client, recorder.done, recorder.failed,
-                             lambda problem_id: recorder.failures.get(problem_id, 0))
+                             lambda problem_id: recorder.failures.get(problem_id, 0),
+                             recorder.redact)
         try:
             return driver.run(todo, problems, wait_s=mode.wait_s, poll_interval=mode.poll_s)
         except openai.APIError as exc:  # after the SDK's retries; what was merged is kept

@@ -23,7 +23,8 @@ import httpx
 import openai
 
 from .config import split_urls
-from .faults import redact_url, server_took_it
+from .faults import server_took_it
+from .redact import Redactor, redact_url, shorten, url_secrets
 
 log = logging.getLogger("collectkit")
 
@@ -121,6 +122,7 @@ class EndpointPool:
             http_client=openai.DefaultAioHttpClient(timeout=timeout, event_hooks=http_hooks)))
             for url in self.urls]
         self.probe_interval = probe_interval
+        self.redact = Redactor([api_key, *(s for url in self.urls for s in url_secrets(url))])
 
     def __len__(self) -> int:
         return len(self.endpoints)
@@ -156,7 +158,8 @@ class EndpointPool:
         endpoint.up = False
         endpoint.downs += 1
         log.warning("endpoint %s stopped answering (%s); probing %s/models until it is back",
-                    redact_url(endpoint.url), _short(reason), redact_url(endpoint.url))
+                    redact_url(endpoint.url), shorten(reason, 200, self.redact),
+                    redact_url(endpoint.url))
         endpoint.probe = asyncio.ensure_future(self._probe_until_back(endpoint))
 
     async def _probe_until_back(self, endpoint: Endpoint) -> None:
@@ -177,8 +180,3 @@ class EndpointPool:
             if endpoint.probe is not None:
                 endpoint.probe.cancel()
             await endpoint.client.close()
-
-
-def _short(reason: BaseException | str, limit: int = 200) -> str:
-    text = " ".join(str(reason).split())
-    return text if len(text) <= limit else text[:limit] + "…"

@@ -195,13 +195,13 @@ class BaseLLM(ABC):
         except openai.APIStatusError as exc:
             too_long = faults.context_overflow(exc.status_code, exc.message)
             raise RequestFailed(f"{exc.status_code} {type(exc).__name__}: "
-                                f"{_short(self.redact(exc.message))}",
+                                f"{faults.shorten(exc.message, 300, self.redact)}",
                                 status=exc.status_code,
                                 kind=faults.TOO_LONG if too_long else None) from None
         except (ValueError, pydantic.ValidationError) as exc:  # a broken 200 body: not
             # JSON, not UTF-8 (UnicodeDecodeError), or not a chat completion
             raise RequestFailed(f"malformed 200 response: {type(exc).__name__}: "
-                                f"{_short(self.redact(str(exc)))}", status=200) from None
+                                f"{faults.shorten(exc, 300, self.redact)}", status=200) from None
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -263,23 +263,23 @@ def create_llm(settings: Settings) -> BaseLLM:
 
 
 def _completions(response: Any, model: str | None = None,
-                 redact: Any = str, top_n: int | None = None) -> list[Completion]:
+                 redact: Any = None, top_n: int | None = None) -> list[Completion]:
     """The choices of a parsed response, checked (replies.py); a 200 that is not a chat
     completion the kit can store is a counted failure naming why (the SDK hands back a str for
     text/plain and an empty model for `{}`). With `model`, a reply from another model is one."""
     choices = getattr(response, "choices", None)
     if not isinstance(choices, list):
         raise RequestFailed(f"malformed 200 response: not a chat completion "
-                            f"({_short(redact(repr(response)), 120)})", status=200)
+                            f"({faults.shorten(repr(response), 120, redact)})", status=200)
     if model is not None:
         try:
             replies.check_model(model, getattr(response, "model", None))
         except replies.BadReply as exc:
-            raise RequestFailed(_short(redact(str(exc))), status=200) from None
+            raise RequestFailed(faults.shorten(exc, 300, redact), status=200) from None
     try:
         return _parse_choices(response, choices, top_n)
     except (AttributeError, TypeError, replies.BadReply) as exc:
-        raise RequestFailed(f"malformed 200 response: {_short(redact(str(exc)))}",
+        raise RequestFailed(f"malformed 200 response: {faults.shorten(exc, 300, redact)}",
                             status=200) from None
 
 
@@ -314,8 +314,3 @@ def _sent_field(model: Any, name: str) -> Any:
         if extra:
             value = extra.get(name)
     return value
-
-
-def _short(message: Any, limit: int = 300) -> str:
-    message = " ".join(str(message).split())
-    return message if len(message) <= limit else message[:limit] + "…"

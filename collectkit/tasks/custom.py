@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..redact import shorten
 from .base import LETTERS, Benchmark, Located, Problem, ProblemError, hub_rows
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
@@ -183,7 +184,7 @@ def _parquet(path: Path) -> Iterator[Located]:
         rows = pq.read_table(path).to_pylist()
     except pa.ArrowException as exc:
         raise ProblemError(f"{path}: not a readable Parquet file "
-                           f"({' '.join(str(exc).split())[:200]})") from None
+                           f"({shorten(exc, 200)})") from None
     for number, row in enumerate(rows, 1):
         yield Located(f"{path} row {number}", row)
 
