@@ -49,7 +49,7 @@ REJECTS_N = ("gemini-3",)
 
 
 def state_path(results: Path) -> Path:
-    return results.with_name(results.stem + ".batch.json")
+    return store.batch_state_path(results)
 
 
 def request_body(settings: Settings) -> dict[str, Any]:

@@ -5,10 +5,13 @@ server — it opens from file://, in Colab's file browser, as an e-mail attachme
 view is rendered here, in Python (every text escaped), so the file's script only filters, sorts,
 pages and shows. Elements carry `data-testid` (problem-row, filter-<name>, response,
 extracted-answer, count) and `ck-…` classes for tests. A run too large for one file is cut at
-`max_mb` (and `max_problems`), and the file and the return value say what was kept.
+`max_mb` (and `max_problems`), and the file and the return value say what was kept. An existing
+file is replaced only if it is an explorer page the kit wrote (it starts with PAGE_START), never
+through a link that leads out of its folder.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 from collections import Counter
@@ -18,11 +21,14 @@ from typing import Any
 
 import pandas as pd
 
+from . import file_limits
 from .explore_data import FILTERS, SORT_LABELS, Explore, locate_answer, vote_key
 from .explore_page import SCRIPT
 from .store import write_text_atomic
 
 PAGE_SIZE = 25
+PAGE_START = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>collectkit '
+              'explorer: ')
 FOLD_AFTER_CHARS, KEEP_BEFORE_CHARS = 2_000, 1_200  # fold a long text before the answer
 STYLE = """
 .ck-problem{font:14px/1.45 system-ui,sans-serif;color:#1b1b1b}
@@ -148,6 +154,7 @@ def describe(selection: dict[str, Any]) -> str:
 def export(data: Explore, path: str | Path, selection: dict[str, Any] | None = None,
            max_problems: int | None = None, max_mb: float = 25.0) -> dict[str, Any]:
     """Write the explorer of the selected problems to `path`; returns bytes, kept, total, note."""
+    refuse_to_replace(Path(path))
     selection = dict(selection or {})
     run = selection.get("run") or data.labels[0]
     chosen = data.select(selection.get("filters") or (), run=run,
@@ -176,6 +183,21 @@ def export(data: Explore, path: str | Path, selection: dict[str, Any] | None = N
     return {"bytes": len(text.encode()), "kept": len(views), "total": total, "note": note}
 
 
+def refuse_to_replace(path: Path) -> None:
+    """OSError (its strerror one line) unless `path` is free or an explorer page the kit wrote;
+    a link leading out of its folder is refused, dangling or not."""
+    leads_out = file_limits.link_out(path)
+    if leads_out:
+        raise OSError(errno.EPERM, leads_out.replace(f"{path} is ", "it is ", 1))
+    if not path.is_file():
+        return  # free (a folder fails on its own, as IsADirectoryError)
+    with open(path, "rb") as handle:
+        start = handle.read(len(PAGE_START.encode()))
+    if start != PAGE_START.encode():
+        raise FileExistsError(errno.EEXIST, "it exists and is not an explorer page the kit "
+                              "wrote; the kit does not replace it: choose another path")
+
+
 def _number(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
@@ -199,8 +221,7 @@ def page_html(data: Explore, views: list[tuple[str, str]], note: str) -> str:
                            "level": sorted(int(v) for v in kept["level"].dropna().unique())}}
     embedded = json.dumps(payload, ensure_ascii=False).replace("<", "\\u003c")  # no tag inside
     title = escape(", ".join(data.labels))
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>collectkit '
-            f'explorer: {title}</title><link rel="icon" href="data:,"><style>{STYLE}'
+    return (f'{PAGE_START}{title}</title><link rel="icon" href="data:,"><style>{STYLE}'
             f'{PAGE_STYLE}</style></head><body><div id="bar"></div><div id="main">'
             f'<div id="list"></div><div id="view"><p>Click a problem (or press j / k).</p></div>'
             f'</div><script type="application/json" id="ck-data">{embedded}</script>'

@@ -8,15 +8,17 @@ writes, per shape, `OUT/<shape>/` (`datasets.Dataset.save_to_disk`; read it back
 a dataset card saying how the data was made (sources, models, protocols, sampling, the rules of
 each shape: see export_shapes.py). `--push_to_hub ORG/NAME` then uploads the files it wrote (and
 nothing else in the folder) to a private dataset repository, public with `--public`, with the token
-from HF_TOKEN (or huggingface-cli login): export_hub.py. Exit codes: 0 written
-(and pushed); 2 bad input or an unwritable folder (one line; nothing existing is touched before
-every input has been read); 3 written locally but the push failed (one line).
+from HF_TOKEN (or huggingface-cli login): export_hub.py. The folder may hold the user's own files:
+the kit replaces only what it wrote there, refuses links that lead out of it, and replaces the
+previous export whole (written beside it, then renamed into place): export_folder.py. Exit codes:
+0 written (and pushed); 2 bad input, an unwritable folder, or an entry the kit did not write (one
+line; nothing existing is touched before every input has been read); 3 written locally but the
+push failed (one line); 130 / 143 Ctrl-C / SIGTERM (the previous export unchanged).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from collections import Counter
@@ -26,13 +28,10 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import export_hub, export_shapes, results, store
+from . import export_folder, export_hub, export_shapes, results, store
 from .cli.args import ArgumentParser
+from .export_folder import ExportError, Interrupted
 from .export_shapes import SHAPES, build
-
-
-class ExportError(Exception):
-    """One line naming the file or the setting that cannot be used."""
 
 
 def read_processed(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
@@ -60,7 +59,6 @@ def read_processed(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
 
 
 def write_parquet(tables: dict[str, pa.Table], out: Path) -> dict[str, Path]:
-    out.mkdir(parents=True, exist_ok=True)
     written = {}
     for shape, table in tables.items():
         written[shape] = out / f"{shape}.parquet"
@@ -73,10 +71,7 @@ def write_datasets(tables: dict[str, pa.Table], out: Path) -> None:
 
     datasets.disable_progress_bars()
     for shape, table in tables.items():
-        folder = out / shape
-        if folder.exists():
-            shutil.rmtree(folder)
-        datasets.Dataset(table).save_to_disk(str(folder))
+        datasets.Dataset(table).save_to_disk(str(out / shape))
 
 
 def dataset_card(rows: list[dict[str, Any]], tables: dict[str, pa.Table],
@@ -132,22 +127,23 @@ grading, which can be wrong.
 
 def export(paths: list[str | Path], shapes: Iterable[str], out: str | Path) -> dict[str, Any]:
     """Read, build, write; returns rows per shape ("counts") and the files written, relative to
-    `out` ("files": all a push uploads)."""
+    `out` ("files": all a push uploads). Nothing in `out` changes before every input has been
+    read and every entry checked; the new export replaces the previous one whole
+    (export_folder.py)."""
     rows = read_processed(paths)
     tables = build(rows, shapes)
     out = Path(out)
+    entries = ["README.md", *(f"{shape}.parquet" for shape in tables), *tables]
+    export_folder.check(out, entries)
     try:
-        write_parquet(tables, out)
-        write_datasets(tables, out)
-        store.write_text_atomic(out / "README.md",
-                                dataset_card(rows, tables, [Path(p).name for p in paths]))
-    except OSError as exc:
-        raise ExportError(f"{out}: cannot write ({exc.strerror or exc})") from None
-    files = ["README.md"]
-    for shape in tables:
-        files.append(f"{shape}.parquet")
-        files += sorted(path.relative_to(out).as_posix() for path in (out / shape).rglob("*")
-                        if path.is_file())
+        with export_folder.Staging(out) as stage:
+            write_parquet(tables, stage.path)
+            write_datasets(tables, stage.path)
+            card = dataset_card(rows, tables, [Path(p).name for p in paths])
+            (stage.path / "README.md").write_text(card, encoding="utf-8")
+            files = stage.commit(entries)
+    except (OSError, store.StoreError) as exc:
+        raise ExportError(f"{out}: cannot write ({getattr(exc, 'strerror', None) or exc})") from None
     return {"counts": {shape: table.num_rows for shape, table in tables.items()}, "files": files}
 
 
@@ -179,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ExportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(f"interrupted: {args.out} holds the "
+              f"{'new export (it was in place)' if stop.replaced else 'previous export, unchanged'}",
+              file=sys.stderr)
+        return 128 + stop.signal_number
     print(", ".join(f"{shape}: {count:,} rows" for shape, count in written["counts"].items())
           + f" → {args.out}")
     if args.push_to_hub:
