@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -190,15 +188,7 @@ class BatchServer(StubServer):
         command += ["--bad-lines"] if bad_lines else []
         command += ["--echo-key"] if echo_key else []
         self.model = "batch-model"
-        self._stderr = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr)
-        self.pid = self.process.pid
-        try:
-            self.base_url = self._wait_for_ready_line()
-        except BaseException:
-            self.kill()
-            raise
-        self.root_url = self.base_url[: -len("/v1")]
+        self._launch(command)
 
 
 if __name__ == "__main__":

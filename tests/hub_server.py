@@ -24,9 +24,7 @@ import argparse
 import base64
 import hashlib
 import json
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from aiohttp import web
@@ -132,17 +130,7 @@ class HubServer(StubServer):
 
     def __init__(self) -> None:
         self.model = "hub"
-        self._stderr = tempfile.TemporaryFile()
-        self.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()),
-                                         "--port", "0"], stdout=subprocess.PIPE,
-                                        stderr=self._stderr)
-        self.pid = self.process.pid
-        try:
-            self.base_url = self._wait_for_ready_line()
-        except BaseException:
-            self.kill()
-            raise
-        self.root_url = self.base_url[: -len("/v1")]
+        self._launch([sys.executable, str(Path(__file__).resolve()), "--port", "0"])
 
     def state(self) -> dict:
         return self._call("GET", "/control/state")
