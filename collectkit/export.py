@@ -175,11 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ExportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Interrupted as stop:
+    except (Interrupted, KeyboardInterrupt) as stop:  # Ctrl-C while reading: nothing written
+        replaced = getattr(stop, "replaced", False)
         print(f"interrupted: {args.out} holds the "
-              f"{'new export (it was in place)' if stop.replaced else 'previous export, unchanged'}",
+              f"{'new export (it was in place)' if replaced else 'previous export, unchanged'}",
               file=sys.stderr)
-        return 128 + stop.signal_number
+        return 128 + getattr(stop, "signal_number", 2)
     print(", ".join(f"{shape}: {count:,} rows" for shape, count in written["counts"].items())
           + f" → {args.out}")
     if args.push_to_hub:
