@@ -22,7 +22,7 @@ import io
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +30,17 @@ import openai
 
 from . import store
 from .batch_client import BoundedClient
-from .batch_output import (BadLine, BatchError, batch_errors, custom_id,  # noqa: F401
-                           missing_failure, problem_of, read_line, read_output_file, short,
+from .batch_output import (BadLine, BatchError, BatchReport, batch_errors,  # noqa: F401
+                           custom_id, missing_failure, problem_of, read_line, read_output_file,
                            split_custom_id)
 from .batch_requests import (ENDPOINT, batch_lines, request_body,  # noqa: F401 (the API)
                              write_jsonl, write_requests_file)
 from .config import Settings
 from .endpoints import probe_listing
-from .faults import describe, redact_url
+from .faults import describe
 from .llm import Completion, RequestFailed
 from .model_identity import ModelIdentity
+from .redact import Redactor, redact_url, shorten
 from .problems import Problem
 
 log = logging.getLogger("collectkit")
@@ -50,28 +51,7 @@ REJECTS_N = ("gemini-3",)
 
 
 def state_path(results: Path) -> Path:
-    return results.with_name(results.stem + ".batch.json")
-
-
-@dataclass
-class BatchReport:
-    submitted: list[str] = field(default_factory=list)  # batch ids started by this run
-    submitted_problems: int = 0
-    pending: list[str] = field(default_factory=list)  # batch ids still running
-    pending_problems: int = 0  # problems of this run waiting in those batches
-    merged: int = 0  # problems appended by this run
-    failed: int = 0
-    finished_batches: list[str] = field(default_factory=list)
-
-    def line(self) -> str:
-        parts = [f"batch: {self.merged} problems merged, {self.failed} failed"]
-        if self.submitted:
-            parts.append(f"submitted {self.submitted_problems} problems as "
-                         f"{', '.join(self.submitted)}")
-        if self.pending:
-            parts.append(f"waiting for {', '.join(self.pending)}: run the same command later "
-                         "to merge")
-        return "; ".join(parts)
+    return store.batch_state_path(results)
 
 
 class BatchDriver:
@@ -80,13 +60,14 @@ class BatchDriver:
 
     def __init__(self, settings: Settings, results_path: Path, client: openai.OpenAI,
                  record_done, record_failure, attempts_used=lambda problem_id: 0,
-                 redact=str) -> None:
+                 redact: Redactor | None = None) -> None:
         self.settings, self.path, self.client = settings, results_path, client
+        self.redact = redact or Redactor()  # before a text is cut short, printed or stored
         self.record_done, self.record_failure = record_done, record_failure
         self.attempts_used = attempts_used  # counted failures of a problem so far
         self.state_file = state_path(results_path)
         self.state = store.read_json(self.state_file) or {"batches": []}
-        self.identity = ModelIdentity(settings.model, redact)  # which model answered
+        self.identity = ModelIdentity(settings.model, self.redact)  # which model answered
 
     def check_model(self, reply: Any) -> None:
         """WrongModel for a reply from a model the batch API does not serve as --model (its
@@ -158,14 +139,15 @@ class BatchDriver:
             named = line.get("custom_id") if isinstance(line, dict) else None
             problem_id = problem_of(named, known)
             if problem_id is None:
-                unmatched.append(str(line) if isinstance(line, BadLine) else
-                                 f"output line {number} names no problem of this batch "
-                                 f"(custom_id {short(named if named is not None else line)})")
+                shown = shorten(line if named is None else named, 200, self.redact)
+                unmatched.append(str(line) if isinstance(line, BadLine) else f"output line "
+                                 f"{number} names no problem of this batch (custom_id {shown})")
                 continue
             try:
-                read_line(problem_id, line, samples, errors, self.check_model)
+                read_line(problem_id, line, samples, errors, self.check_model, self.redact)
             except (RequestFailed, ValueError, TypeError, AttributeError) as exc:
-                errors[problem_id] = RequestFailed(f"batch output line {number}: {short(exc)}",
+                errors[problem_id] = RequestFailed(f"batch output line {number}: "
+                                                   f"{shorten(exc, 200, self.redact)}",
                                                    status=200)
         for bad in unmatched[:3]:
             log.warning("batch %s: %s; skipped", entry["id"], bad)

@@ -25,8 +25,9 @@ import httpx
 import openai
 
 from .config import split_urls
-from .faults import redact_url, server_took_it
+from .faults import server_took_it
 from .model_identity import WrongModel
+from .redact import Redactor, redact_url, shorten, url_secrets
 
 log = logging.getLogger("collectkit")
 
@@ -158,6 +159,7 @@ class EndpointPool:
             http_client=openai.DefaultAioHttpClient(timeout=timeout, event_hooks=http_hooks)))
             for url in self.urls]
         self.probe_interval = probe_interval
+        self.redact = Redactor([api_key, *(s for url in self.urls for s in url_secrets(url))])
 
     def __len__(self) -> int:
         return len(self.endpoints)
@@ -207,7 +209,7 @@ class EndpointPool:
             return True
         if not any(e is not endpoint and not e.taken_out for e in self.endpoints):
             return False
-        endpoint.taken_out = _short(why)
+        endpoint.taken_out = shorten(why, 200, self.redact)
         log.warning("endpoint %s taken out of the pool for the rest of the run: %s",
                     redact_url(endpoint.url), endpoint.taken_out)
         return True
@@ -218,7 +220,8 @@ class EndpointPool:
         endpoint.up = False
         endpoint.downs += 1
         log.warning("endpoint %s stopped answering (%s); probing %s/models until it is back",
-                    redact_url(endpoint.url), _short(reason), redact_url(endpoint.url))
+                    redact_url(endpoint.url), shorten(reason, 200, self.redact),
+                    redact_url(endpoint.url))
         endpoint.probe = asyncio.ensure_future(self._probe_until_back(endpoint))
 
     async def _probe_until_back(self, endpoint: Endpoint) -> None:
@@ -239,8 +242,3 @@ class EndpointPool:
             if endpoint.probe is not None:
                 endpoint.probe.cancel()
             await endpoint.client.close()
-
-
-def _short(reason: BaseException | str, limit: int = 200) -> str:
-    text = " ".join(str(reason).split())
-    return text if len(text) <= limit else text[:limit] + "…"

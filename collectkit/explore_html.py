@@ -7,11 +7,14 @@ the page as an inert <template>; the file's script only filters, sorts, pages an
 its DOM with textContent, never innerHTML), the JSON it reads cannot close its <script> tag, and a
 Content-Security-Policy lets only the page's own script run and nothing be fetched. Elements carry `data-testid` (problem-row, filter-<name>, response,
 extracted-answer, count) and `ck-…` classes for tests. A run too large for one file is cut at
-`max_mb` (and `max_problems`), and the file and the return value say what was kept.
+`max_mb` (and `max_problems`), and the file and the return value say what was kept. An existing
+file is replaced only if it is an explorer page the kit wrote (it starts with PAGE_START), never
+through a link that leads out of its folder.
 """
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import math
@@ -22,11 +25,18 @@ from typing import Any
 
 import pandas as pd
 
+from . import file_limits
 from .explore_data import FILTERS, SORT_LABELS, Explore, locate_answer, vote_key
 from .explore_page import SCRIPT
 from .store import StoreError, os_errors, write_text_atomic
 
 PAGE_SIZE = 25
+# How every explorer page the kit writes begins (and the older pages, before the CSP line):
+# a page is replaced only if it begins so.
+PAGE_START = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+              '<meta name="generator" content="collectkit explorer">')
+KIT_PAGE_STARTS = (PAGE_START, '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>'
+                   'collectkit explorer: ')
 FOLD_AFTER_CHARS, KEEP_BEFORE_CHARS = 2_000, 1_200  # fold a long text before the answer
 STYLE = """
 .ck-problem{font:14px/1.45 system-ui,sans-serif;color:#1b1b1b}
@@ -152,6 +162,7 @@ def describe(selection: dict[str, Any]) -> str:
 def export(data: Explore, path: str | Path, selection: dict[str, Any] | None = None,
            max_problems: int | None = None, max_mb: float = 25.0) -> dict[str, Any]:
     """Write the explorer of the selected problems to `path`; returns bytes, kept, total, note."""
+    refuse_to_replace(Path(path))
     selection = dict(selection or {})
     run = selection.get("run") or data.labels[0]
     chosen = data.select(selection.get("filters") or (), run=run,
@@ -185,6 +196,21 @@ def export(data: Explore, path: str | Path, selection: dict[str, Any] | None = N
     return {"bytes": len(text.encode()), "kept": len(views), "total": total, "note": note}
 
 
+def refuse_to_replace(path: Path) -> None:
+    """OSError (its strerror one line) unless `path` is free or an explorer page the kit wrote;
+    a link leading out of its folder is refused, dangling or not."""
+    leads_out = file_limits.link_out(path)
+    if leads_out:
+        raise OSError(errno.EPERM, leads_out.replace(f"{path} is ", "it is ", 1))
+    if not path.is_file():
+        return  # free (a folder fails on its own, as IsADirectoryError)
+    with open(path, "rb") as handle:
+        start = handle.read(max(len(kind.encode()) for kind in KIT_PAGE_STARTS))
+    if not any(start.startswith(kind.encode()) for kind in KIT_PAGE_STARTS):
+        raise FileExistsError(errno.EEXIST, "it exists and is not an explorer page the kit "
+                              "wrote; the kit does not replace it: choose another path")
+
+
 def _number(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
@@ -207,7 +233,7 @@ def page_html(data: Explore, views: list[tuple[str, str]], note: str) -> str:
                            "level": sorted(int(v) for v in kept["level"].dropna().unique())}}
     title = escape(", ".join(data.labels))
     sources = "".join(f'<template class="ck-source">{view}</template>' for _, view in views)
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+    return (f'{PAGE_START}'
             f'<meta http-equiv="Content-Security-Policy" content="{POLICY}"><title>collectkit '
             f'explorer: {title}</title><link rel="icon" href="data:,"><style>{PAGE_CSS}</style>'
             f'</head><body><div id="bar"></div><div id="main">'

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
-from . import prompts, protocols, store
+from . import foreign_files, prompts, protocols, store
 from .attempts import Recorder, RunStats
 from .config import Settings
 from .context_fit import hold_back
@@ -107,7 +107,7 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     redact = Redactor([api_key, *(secret for url in settings.base_urls
                                   for secret in url_secrets(url))])
     prices = load_prices(settings.prices)
-    store.refuse_foreign(path)
+    foreign_files.refuse_foreign(path)
     check_signature(path, sampling, allow_config_change)
     if problems is None:  # before anything is sent or written: bad data stops here
         problems = load_problems(settings.dataset, settings.problem_limit,

@@ -188,13 +188,13 @@ class BaseLLM(ABC):
         except openai.APIStatusError as exc:
             too_long = faults.context_overflow(exc.status_code, exc.message)
             raise RequestFailed(f"{exc.status_code} {type(exc).__name__}: "
-                                f"{_short(self.redact(exc.message))}",
+                                f"{faults.shorten(exc.message, 300, self.redact)}",
                                 status=exc.status_code,
                                 kind=faults.TOO_LONG if too_long else None) from None
         except (ValueError, pydantic.ValidationError) as exc:  # a broken 200 body: not
             # JSON, not UTF-8 (UnicodeDecodeError), or not a chat completion
             raise RequestFailed(f"malformed 200 response: {type(exc).__name__}: "
-                                f"{_short(self.redact(str(exc)))}", status=200) from None
+                                f"{faults.shorten(exc, 300, self.redact)}", status=200) from None
 
     async def _check_model(self, endpoint: Any, response: Any) -> None:
         """WrongModel if the reply is from a model its endpoint does not serve as --model."""

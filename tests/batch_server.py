@@ -12,17 +12,17 @@ lines only. --bad-lines makes the output hostile: the first line's body is not a
 one whose custom_id names no problem are added. --trickle S answers every /v1 call with 200
 headers, then one byte every S seconds, never ending (a batch API that holds its client);
 --reply-model M names M in every reply (an Azure deployment answering with its snapshot).
-GET /control/stats counts uploads, batches and retrievals. `BatchServer` starts it as a
-subprocess.
+--echo-key echoes the Bearer key it was sent, as a careless provider might: the first line is an
+error whose message holds the key after 190 characters (where a 200-character cut falls inside
+it), and a line whose custom_id is the key is added. GET /control/stats counts uploads, batches
+and retrievals. `BatchServer` starts it as a subprocess.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,10 +37,11 @@ ANSWER = r"The answer is (A). \boxed{42}"
 class BatchApp:
     def __init__(self, complete_after: float, reject_n: bool, max_choices: int = 0,
                  end_status: str = "completed", bad_lines: bool = False,
-                 trickle: float = 0.0, reply_model: str = "") -> None:
+                 trickle: float = 0.0, reply_model: str = "", echo_key: bool = False) -> None:
         self.complete_after, self.reject_n = complete_after, reject_n
         self.reply_model = reply_model  # the model replies name (default: the one asked)
         self.trickle, self.trickled = trickle, 0
+        self.echo_key, self.key = echo_key, ""
         self.end_status, self.bad_lines = end_status, bad_lines
         self.max_choices = max_choices
         self.files: dict[str, dict] = {}
@@ -72,6 +73,7 @@ class BatchApp:
         return web.Response(body=record["_content"], content_type="application/jsonl")
 
     async def create_batch(self, request: web.Request) -> web.Response:
+        self.key = request.headers.get("Authorization", "").removeprefix("Bearer ")
         params = await request.json()
         if params.get("input_file_id") not in self.files:
             return web.json_response({"error": {"message": "no such input file"}}, status=400)
@@ -133,6 +135,10 @@ class BatchApp:
             second["custom_id"] = second["custom_id"].rsplit("::", 1)[0]
             texts[:2] = [json.dumps(first), json.dumps(second)]
             texts += ['{"custom_id": "torn', json.dumps({**outputs[-1], "custom_id": "x::y"})]
+        if self.echo_key and outputs:
+            texts[0] = json.dumps({**outputs[0], "response": None, "error": {
+                "code": "bad", "message": "x" * 190 + self.key + " was refused"}})
+            texts.append(json.dumps({**outputs[-1], "custom_id": f"{self.key}::0"}))
         for kind, lines in (("output_file_id", texts), ("error_file_id",
                                                         [json.dumps(x) for x in errors])):
             if lines:
@@ -182,9 +188,10 @@ def main() -> None:
                         help="answer every /v1 call with one byte every S seconds, forever")
     parser.add_argument("--reply-model", default="",
                         help="replies name this model (an Azure deployment's snapshot)")
+    parser.add_argument("--echo-key", action="store_true")
     args = parser.parse_args()
     app = BatchApp(args.complete_after, args.reject_n, args.max_choices, args.end_status,
-                   args.bad_lines, args.trickle, args.reply_model)
+                   args.bad_lines, args.trickle, args.reply_model, args.echo_key)
     run_until_terminated(serve_app(app.build(), "127.0.0.1", args.port))
 
 
@@ -193,23 +200,17 @@ class BatchServer(StubServer):
 
     def __init__(self, complete_after: float = 0.0, reject_n: bool = False,
                  max_choices: int = 0, end_status: str = "completed",
-                 bad_lines: bool = False, trickle: float = 0.0, reply_model: str = "") -> None:
+                 bad_lines: bool = False, trickle: float = 0.0, reply_model: str = "",
+                 echo_key: bool = False) -> None:
         command = [sys.executable, str(Path(__file__).resolve()), "--port", "0",
                    "--complete-after", str(complete_after), "--max-choices", str(max_choices),
                    "--end-status", end_status, "--trickle", str(trickle),
                    "--reply-model", reply_model]
         command += ["--reject-n"] if reject_n else []
         command += ["--bad-lines"] if bad_lines else []
+        command += ["--echo-key"] if echo_key else []
         self.model = "batch-model"
-        self._stderr = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr)
-        self.pid = self.process.pid
-        try:
-            self.base_url = self._wait_for_ready_line()
-        except BaseException:
-            self.kill()
-            raise
-        self.root_url = self.base_url[: -len("/v1")]
+        self._launch(command)
 
 
 if __name__ == "__main__":

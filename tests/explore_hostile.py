@@ -90,7 +90,7 @@ def expected_texts(number: int) -> list[str]:
 
 
 # The markup the kit itself writes (page, problem views, widget HTML): anything else came from data.
-ALLOWED = {"html": {"lang"}, "head": set(), "meta": {"charset", "http-equiv", "content"},
+ALLOWED = {"html": {"lang"}, "head": set(), "meta": {"charset", "http-equiv", "name", "content"},
            "title": set(), "link": {"rel", "href"}, "style": set(), "body": set(),
            "div": {"id", "class", "data-testid"}, "p": set(), "template": {"class"},
            "script": {"type", "id"}, "details": {"class"}, "summary": set(),

@@ -430,6 +430,12 @@ class StubServer:
             command += ["--answer-text", answer_text]
         command += list(extra_args)
         self.model = model
+        self._launch(command)
+        self.port = int(self.base_url.rsplit(":", 1)[1].split("/")[0])
+
+    def _launch(self, command: list[str]) -> None:
+        """Start a server script that prints `READY URL`; wait for the URL (also for the batch
+        and Hub stand-ins, which are other scripts)."""
         self._stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr)
         self.pid = self.process.pid
@@ -438,7 +444,6 @@ class StubServer:
         except BaseException:
             self.kill()
             raise
-        self.port = int(self.base_url.rsplit(":", 1)[1].split("/")[0])
         self.root_url = self.base_url[: -len("/v1")]
 
     def _stderr_tail(self, limit: int = 3000) -> str:

@@ -25,6 +25,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..redact import shorten
 from .base import LETTERS, Benchmark, Located, Problem, ProblemError, hub_rows
 from .seed_values import (as_list, check_text, csv_choices, csv_integer, integer, integral_text,
                           is_null, nulls_cleared, optional_integer)
@@ -187,7 +188,7 @@ def _parquet(path: Path) -> Iterator[Located]:
         rows = pq.read_table(path).to_pylist()
     except pa.ArrowException as exc:
         raise ProblemError(f"{path}: not a readable Parquet file "
-                           f"({' '.join(str(exc).split())[:200]})") from None
+                           f"({shorten(exc, 200)})") from None
     for number, row in enumerate(rows, 1):
         yield Located(f"{path} row {number}", row)
 
