@@ -8,7 +8,9 @@ response with the kit under the protocol its source's prompt corresponds to (the
 without a label are counted apart). For GPQA also: how often the letter read equals `ref_letter`
 (an official-style reading), and how many rows got a letter where the response commits to none
 (`ref_letter` null; goal 0). `--list` prints every disagreement. MATH-500 and MMLU-Pro are
-measured by bench_grading.py. The last line holds the key figures.
+measured by bench_grading.py; here the multiple_choice reader is only run over the MMLU-Pro
+responses beside the split, against the cascade, to show where the two differ. The last line
+holds the key figures.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from collectkit.choice_extraction import extract_choice_letter  # noqa: E402
+from collectkit.extraction import extract_mcq_letter  # noqa: E402
 from collectkit.grading import grade_rows  # noqa: E402
 
 DEFAULT_DIR = REPO.parent / "shared" / "data" / "labeled" / "heldout2"
@@ -82,21 +86,49 @@ def agreement(benchmark: str, labeled: list[dict], listing: bool) -> dict:
     return figures
 
 
+def mmlu_pro_cross_check(path: Path) -> None:
+    """The multiple_choice reader on MMLU-Pro responses (not its protocol: a check that its
+    rules are general) against the zero-shot cascade, which guesses a last standalone letter."""
+    if not path.exists():
+        return
+    rows = load(path)
+    ours = [extract_choice_letter(r["response"], len(r["options"])) for r in rows]
+    cascade = [extract_mcq_letter(r["response"], len(r["options"])) for r in rows]
+    same = sum(a == b for a, b in zip(ours, cascade))
+    dropped = [(a, b, r) for a, b, r in zip(ours, cascade, rows) if a is None and b is not None]
+    print(f"MMLU-Pro ({len(rows)} rows) read by the multiple_choice reader: same letter as the "
+          f"cascade on {same}; the cascade's letter, ours none on {len(dropped)} (of those, the "
+          f"cascade's letter is the gold one on {sum(b == r['gold'] for _, b, r in dropped)}); "
+          f"other letters on {len(rows) - same - len(dropped)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--labeled-dir", type=Path, default=DEFAULT_DIR,
+    parser.add_argument("--labeled-dir", type=Path, default=None,
                         help=f"folder with the heldout2 *.dev.jsonl files (default: {DEFAULT_DIR})")
     parser.add_argument("--list", action="store_true", help="print every disagreement")
-    parser.add_argument("--summary-json", type=Path, default=None, help="also write the figures")
+    parser.add_argument("--summary-json", type=Path, default=None,
+                        help="also write the figures and goals (for run_all.py)")
     args = parser.parse_args()
-    if not args.labeled_dir.is_dir():
-        print(f"error: {args.labeled_dir}: no such folder (the labeled dev split)", file=sys.stderr)
+    folder = args.labeled_dir or DEFAULT_DIR
+    if not folder.is_dir():
+        if args.labeled_dir is None:  # a checkout without the shared data: nothing to measure
+            print(f"skipped: {folder} (the labeled dev split) is not here")
+            return
+        print(f"error: {folder}: no such folder (the labeled dev split)", file=sys.stderr)
         sys.exit(2)
-    figures = {name: agreement(name, load(args.labeled_dir / file), args.list)
+    figures = {name: agreement(name, load(folder / file), args.list)
                for name, file in FILES.items()}
-    if args.summary_json:
-        args.summary_json.write_text(json.dumps(figures, indent=2))
+    mmlu_pro_cross_check(folder.parent / "mmlu_pro_outputs.dev.jsonl")
     gpqa = figures["gpqa"]
+    if args.summary_json:
+        goals = [{"what": f"{name} grading agreement with labels",
+                  "value": round(figures[name]["agreement"], 4), "goal": f">= {GOAL}",
+                  "met": figures[name]["agreement"] >= GOAL} for name in ("gsm8k", "gpqa")]
+        goals.append({"what": "gpqa letters where the response commits to none",
+                      "value": gpqa["letter_without_commitment"], "goal": "0 (1 known)",
+                      "met": gpqa["letter_without_commitment"] <= 1})
+        args.summary_json.write_text(json.dumps({"figures": figures, "goals": goals}, indent=2))
     print(f"gsm8k_agreement={figures['gsm8k']['agreement']:.4f} "
           f"gpqa_agreement={gpqa['agreement']:.4f} aime_agreement="
           f"{figures['aime']['agreement']:.4f} gpqa_letter_without_commitment="

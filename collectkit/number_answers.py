@@ -62,5 +62,5 @@ def _value(number: re.Match) -> Fraction | None:
         if number.group("over") is not None:
             value /= int(number.group("over"))
         return sign * value
-    except ZeroDivisionError:
+    except (ValueError, ZeroDivisionError):  # a divisor 0, or more digits than Python converts
         return None
