@@ -40,7 +40,8 @@ JSON_ESCAPE = re.compile(r'\\(["\\/])|\\u([0-9a-fA-F]{4})')
 ANSWER_WORD = r"(?<![^\W\d_])(?:answer|ответ|antwort|réponse|respuesta|resposta|risposta)"
 # Phrases that introduce a final answer, markdown bold allowed around the words ("**Final
 # Answer**:", "**Answer:**"); the one stated last in the response wins.
-ANSWER_PHRASE = re.compile(ANSWER_WORD + r"[*\s]*(?:is\b[*\s]*:?|:)\**|答案\s*[:：]?", re.IGNORECASE)
+ANSWER_PHRASE = re.compile(ANSWER_WORD + r"[*\s]*(?:is\b[*\s]*:?|:)\**|答案\s*[:：]?",
+                           re.IGNORECASE)
 # Markdown around a whole answer (`**23**`, `` `60` ``) and quotes (`"60"`, `\"60\"` in code).
 WRAPPED = re.compile(r'(\*\*|\*|`|\\?"|“)(.+?)(?:\1|”)', re.DOTALL)
 MATH_DOLLAR = re.compile(r"(?<!\\)\$")  # `\$` is a dollar sign, not a delimiter
@@ -176,9 +177,11 @@ def clean_answer(answer: str | None) -> str | None:
     if delimited:
         answer = next(group for group in delimited.groups() if group is not None)
     answer = MATH_DOLLAR.sub("", answer).strip().rstrip(".,;").strip()
-    wrapped = WRAPPED.fullmatch(answer)
-    if wrapped:
-        return clean_answer(wrapped.group(2))
+    for _ in range(3):  # `**"60"**`: a few layers at most
+        wrapped = WRAPPED.fullmatch(answer)
+        if not wrapped or wrapped.group(1) in wrapped.group(2):  # `**5** and **6**`: not one
+            break
+        answer = wrapped.group(2).strip().rstrip(".,;").strip()
     if answer.endswith("**") and "**" not in answer[:-2]:  # `**Answer: 23**`: the bold's end
         answer = answer[:-2].rstrip()
     return answer or None
