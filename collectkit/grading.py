@@ -41,7 +41,7 @@ MAX_WRONG_ANSWERS_COMPARED = 12
 
 @dataclass(frozen=True)
 class GradingConfig:
-    match: str = "first"  # multiple choice: which "answer is (X)" wins, the first or the last
+    match: str = "first"  # multiple choice: which "answer is (X)" / "Answer: X" wins
     workers: int | None = None  # math-verify worker processes; None = os.cpu_count()
     timeout_s: int = 5  # math-verify's own per-step timeout (parse gold, parse pred, verify)
 
