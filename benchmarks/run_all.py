@@ -32,6 +32,7 @@ BENCHMARKS = [
     ("checkpoint", "bench_checkpoint.py", False),
     ("endpoints", "bench_endpoints.py", True),
     ("grading", "bench_grading.py", False),
+    ("grading agreement", "bench_grading_agreement.py", False),
     ("explore", "bench_explore.py", False),
     ("export", "bench_export.py", False),
     ("k vs n", "bench_k_vs_n.py", True),

@@ -61,7 +61,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--by-level", action="store_true", help="print a table per MATH level")
     parser.add_argument("--match", choices=MATCH_MODES, default="first",
                         help="multiple choice: take the first (official) or the last "
-                        "'answer is (X)' (default: first)")
+                        "'answer is (X)' / 'Answer: X' (default: first)")
     parser.add_argument("--protocol", default=None,
                         help="for rows that record no protocol (outputs collected elsewhere): "
                         "how to read their answers, e.g. json_answer or multiple_choice; one "

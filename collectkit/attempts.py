@@ -35,6 +35,8 @@ class RunStats:
     n_per_request: bool | None = None
     endpoints: list[dict[str, Any]] = field(default_factory=list)  # requests served per URL
     concurrency: dict[str, Any] = field(default_factory=dict)  # final / lowest in-flight limit
+    # replies per answering model and system_fingerprint, what each endpoint lists, changes
+    models: dict[str, Any] = field(default_factory=dict)
     cost: dict[str, Any] | None = None  # tokens × price (pricing.run_cost)
     batch: dict[str, Any] | None = None  # --batch: ids submitted, pending, merged
     failures: dict[str, str] = field(default_factory=dict)

@@ -22,84 +22,36 @@ import io
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletion
 
-from . import jsonl, protocols, store
-from .config import Settings
-from .faults import describe, redact_url
-from .batch_output import (BadLine, BatchError, batch_errors, custom_id,  # noqa: F401
-                           missing_failure, problem_of, read_line, read_output_file, short,
+from . import jsonl, store
+from .batch_client import BoundedClient
+from .batch_output import (BadLine, BatchError, BatchReport, batch_errors,  # noqa: F401
+                           custom_id, missing_failure, problem_of, read_line, read_output_file,
                            split_custom_id)
-from .faults import UNREACHABLE
-from .llm import Completion, LocalLLM, RemoteLLM, RequestFailed, _completions, sampling_params
+from .batch_requests import (ENDPOINT, batch_lines, request_body,  # noqa: F401 (the API)
+                             write_jsonl, write_requests_file)
+from .config import Settings
+from .endpoints import probe_listing
+from .faults import describe
+from .llm import Completion, RequestFailed
+from .model_identity import ModelIdentity
+from .redact import Redactor, redact_url, shorten
 from .problems import Problem
 
 log = logging.getLogger("collectkit")
 
-ENDPOINT = "/v1/chat/completions"
 FINISHED = {"completed", "failed", "expired", "cancelled"}
 # Providers known to reject n > 1 in a request body (DESIGN.md: Gemini 3).
 REJECTS_N = ("gemini-3",)
 
 
 def state_path(results: Path) -> Path:
-    return results.with_name(results.stem + ".batch.json")
-
-
-def request_body(settings: Settings) -> dict[str, Any]:
-    """model + the sampling parameters the online path would send (same filtering)."""
-    kind = LocalLLM if settings.api_mode == "local" else RemoteLLM
-    # split_params reads only the model id: the online path's filtering without a client
-    params, extra, _dropped = kind.split_params(SimpleNamespace(model=settings.model),
-                                                sampling_params(settings))
-    return {"model": settings.model, **params, **extra}
-
-
-def batch_lines(problems: list[Problem], settings: Settings, n_per_line: bool) -> list[dict]:
-    body, k = request_body(settings), settings.k_responses
-    lines = []
-    for problem in problems:
-        messages = protocols.messages(problem, settings.protocol)
-        if n_per_line or k == 1:
-            samples = [(0, {"n": k} if k > 1 else {})]
-        else:
-            seed = body.get("seed")
-            samples = [(i, {} if seed is None else {"seed": seed + i}) for i in range(k)]
-        for first, extra in samples:
-            lines.append({"custom_id": custom_id(problem.unique_id, first), "method": "POST",
-                          "url": ENDPOINT, "body": {**body, "messages": messages, **extra}})
-    return lines
-
-
-def write_jsonl(lines: list[dict]) -> bytes:
-    return "".join(map(jsonl.dumps_line, lines)).encode()
-
-
-@dataclass
-class BatchReport:
-    submitted: list[str] = field(default_factory=list)  # batch ids started by this run
-    submitted_problems: int = 0
-    pending: list[str] = field(default_factory=list)  # batch ids still running
-    pending_problems: int = 0  # problems of this run waiting in those batches
-    merged: int = 0  # problems appended by this run
-    failed: int = 0
-    finished_batches: list[str] = field(default_factory=list)
-
-    def line(self) -> str:
-        parts = [f"batch: {self.merged} problems merged, {self.failed} failed"]
-        if self.submitted:
-            parts.append(f"submitted {self.submitted_problems} problems as "
-                         f"{', '.join(self.submitted)}")
-        if self.pending:
-            parts.append(f"waiting for {', '.join(self.pending)}: run the same command later "
-                         "to merge")
-        return "; ".join(parts)
+    return store.batch_state_path(results)
 
 
 class BatchDriver:
@@ -107,12 +59,23 @@ class BatchDriver:
     row writers (inference.py), so batch rows are the same rows."""
 
     def __init__(self, settings: Settings, results_path: Path, client: openai.OpenAI,
-                 record_done, record_failure, attempts_used=lambda problem_id: 0) -> None:
+                 record_done, record_failure, attempts_used=lambda problem_id: 0,
+                 redact: Redactor | None = None) -> None:
         self.settings, self.path, self.client = settings, results_path, client
+        self.redact = redact or Redactor()  # before a text is cut short, printed or stored
         self.record_done, self.record_failure = record_done, record_failure
         self.attempts_used = attempts_used  # counted failures of a problem so far
         self.state_file = state_path(results_path)
         self.state = store.read_json(self.state_file) or {"batches": []}
+        self.identity = ModelIdentity(settings.model, self.redact)  # which model answered
+
+    def check_model(self, reply: Any) -> None:
+        """WrongModel for a reply from a model the batch API does not serve as --model (its
+        /v1/models asked when a reply names another; a local output file: --model only)."""
+        url = self.settings.base_urls[0] if self.client is not None else ""
+        self.identity.check(url or self.path.name, reply.model, reply.system_fingerprint,
+                            ask=(lambda: probe_listing(url, self.settings.resolve_api_key()))
+                            if url else None)
 
     def save(self) -> None:
         store.write_json_atomic(self.state_file, self.state)
@@ -176,14 +139,15 @@ class BatchDriver:
             named = line.get("custom_id") if isinstance(line, dict) else None
             problem_id = problem_of(named, known)
             if problem_id is None:
-                unmatched.append(str(line) if isinstance(line, BadLine) else
-                                 f"output line {number} names no problem of this batch "
-                                 f"(custom_id {short(named if named is not None else line)})")
+                shown = shorten(line if named is None else named, 200, self.redact)
+                unmatched.append(str(line) if isinstance(line, BadLine) else f"output line "
+                                 f"{number} names no problem of this batch (custom_id {shown})")
                 continue
             try:
-                read_line(problem_id, line, samples, errors, self.settings.model)
+                read_line(problem_id, line, samples, errors, self.check_model, self.redact)
             except (RequestFailed, ValueError, TypeError, AttributeError) as exc:
-                errors[problem_id] = RequestFailed(f"batch output line {number}: {short(exc)}",
+                errors[problem_id] = RequestFailed(f"batch output line {number}: "
+                                                   f"{shorten(exc, 200, self.redact)}",
                                                    status=200)
         for bad in unmatched[:3]:
             log.warning("batch %s: %s; skipped", entry["id"], bad)
@@ -270,32 +234,30 @@ class BatchMode:
         return drive(settings, path, recorder, todo, problems, self)
 
 
-def write_requests_file(settings: Settings, problems: list[Problem], path: str | Path,
-                        n_per_line: bool = True) -> int:
-    """The batch JSONL for `vllm run-batch -i` (or any batch API); returns its line count."""
-    lines = batch_lines(problems, settings, n_per_line)
-    store.write_text_atomic(Path(path), write_jsonl(lines).decode())
-    return len(lines)
-
-
 def drive(settings: Settings, path: Path, recorder: Any, todo: list[Problem],
           problems: list[Problem], mode: BatchMode) -> BatchReport:
     """Run the batch driver with the run's Recorder (blocking: collect() runs it in a thread)."""
     if mode.output_file is not None:
         report = BatchReport()
-        driver = BatchDriver(settings, path, None, recorder.done, recorder.failed)
+        driver = BatchDriver(settings, path, None, recorder.done, recorder.failed,
+                             redact=recorder.redact)
         driver.merge_lines({"id": mode.output_file.name, "problem_ids": [p.unique_id for p in todo]},
                            read_output_file(mode.output_file),
                            {p.unique_id: p for p in problems}, report)
+        recorder.stats.models = driver.identity.report()
         return report
-    client = openai.OpenAI(base_url=settings.base_urls[0], api_key=settings.resolve_api_key(),
+    # each whole call bounded by --request_timeout (a trickling API cannot hold the run)
+    client = BoundedClient(settings.base_urls[0], settings.resolve_api_key(),
                            timeout=settings.request_timeout, max_retries=settings.max_retries)
     with client:
         driver = BatchDriver(settings, path, client, recorder.done, recorder.failed,
-                             lambda problem_id: recorder.failures.get(problem_id, 0))
+                             lambda problem_id: recorder.failures.get(problem_id, 0),
+                             redact=recorder.redact)
         try:
             return driver.run(todo, problems, wait_s=mode.wait_s, poll_interval=mode.poll_s)
         except openai.APIError as exc:  # after the SDK's retries; what was merged is kept
             cause = " ".join(describe(exc).split())  # one line
             raise BatchError(f"the batch API at {redact_url(settings.base_urls[0])} failed: "
                              f"{recorder.redact(cause)}") from None
+        finally:
+            recorder.stats.models = driver.identity.report()

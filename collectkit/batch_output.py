@@ -1,15 +1,19 @@
 """Batch output lines as the kit reads them: custom ids, lines that are not JSON, a provider's
-reason for a failed batch, and a local output file (`vllm run-batch -o`) checked line by line."""
+reason for a failed batch, a local output file (`vllm run-batch -o`) checked line by line, and
+the report of a merge. Text from a line is redacted before it is cut short (a key cut in two
+would escape the redactor)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from openai.types.chat import ChatCompletion
 
 from . import jsonl
 from .faults import UNREACHABLE
+from .redact import Redactor, shorten
 from .llm import Completion, RequestFailed, _completions
 
 ID_SEPARATOR = "::"
@@ -39,6 +43,27 @@ def problem_of(value: Any, known: set[str]) -> str | None:
     return problem_id if separator and first.isdigit() and problem_id in known else None
 
 
+@dataclass
+class BatchReport:
+    submitted: list[str] = field(default_factory=list)  # batch ids started by this run
+    submitted_problems: int = 0
+    pending: list[str] = field(default_factory=list)  # batch ids still running
+    pending_problems: int = 0  # problems of this run waiting in those batches
+    merged: int = 0  # problems appended by this run
+    failed: int = 0
+    finished_batches: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        parts = [f"batch: {self.merged} problems merged, {self.failed} failed"]
+        if self.submitted:
+            parts.append(f"submitted {self.submitted_problems} problems as "
+                         f"{', '.join(self.submitted)}")
+        if self.pending:
+            parts.append(f"waiting for {', '.join(self.pending)}: run the same command later "
+                         "to merge")
+        return "; ".join(parts)
+
+
 class BadLine(str):
     """A line of a batch output file that is not JSON (the text says where and why)."""
 
@@ -47,11 +72,6 @@ def batch_errors(batch: Any) -> str:
     """The provider's reason for a failed batch (`errors.data[].message`), if it gave one."""
     data = getattr(getattr(batch, "errors", None), "data", None) or []
     return "; ".join(str(getattr(e, "message", e)) for e in data[:3])
-
-
-def short(value: Any, limit: int = 200) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def read_output_file(path: Path) -> list[dict]:
@@ -91,17 +111,20 @@ def missing_failure(batch_id: str, status: str, got: list[Completion], k: int, w
 
 
 def read_line(problem_id: str, line: dict, samples: dict, errors: dict,
-              model: str | None = None) -> None:
+              check: Callable[[Any], None] | None = None, redact: Redactor | None = None) -> None:
     """One output line: its completions into samples[problem_id], or its error into errors
-    (RequestFailed, ValueError or TypeError for a body the kit cannot store)."""
+    (RequestFailed, ValueError or TypeError for a body the kit cannot store; `check(reply)`
+    raises model_identity.WrongModel, a ValueError, for a reply from another model)."""
     response = line.get("response") or {}
     status = response.get("status_code")
     body = response.get("body") or {}
     if line.get("error") or status != 200 or not body.get("choices"):
         message = (line.get("error") or body.get("error") or {"message": "no choices"})
         text = message.get("message", str(message)) if isinstance(message, dict) else message
-        errors[problem_id] = RequestFailed(f"{status} batch line: {short(text)}",
+        errors[problem_id] = RequestFailed(f"{status} batch line: {shorten(text, 200, redact)}",
                                            status if isinstance(status, int) else None)
         return
-    samples.setdefault(problem_id, []).extend(
-        _completions(ChatCompletion.model_validate(body), model))
+    reply = ChatCompletion.model_validate(body)
+    if check is not None:
+        check(reply)
+    samples.setdefault(problem_id, []).extend(_completions(reply))

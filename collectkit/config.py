@@ -56,6 +56,8 @@ class Settings:
     api_key_env: str = DEFAULT_KEY_VARIABLE  # the NAME of the variable holding the key
     api_key: str | None = field(default=None, repr=False)  # only from a CLI flag; never saved
     request_timeout: float = 600.0
+    # a request may take longer where n × max_tokens at this rate does (llm.BaseLLM.deadline)
+    min_tokens_per_s: float = 10.0
     max_retries: int = 2  # the openai SDK's own retries (backoff, Retry-After)
     # generation
     temperature: float = 0.7
@@ -119,6 +121,7 @@ class Settings:
             "repetition_penalty": self.repetition_penalty is None
             or (_finite(self.repetition_penalty) and self.repetition_penalty > 0),
             "request_timeout": _finite(self.request_timeout) and self.request_timeout > 0,
+            "min_tokens_per_s": _finite(self.min_tokens_per_s) and self.min_tokens_per_s > 0,
             "max_retries": self.max_retries >= 0,
             "rpm": self.rpm is None or (_finite(self.rpm) and self.rpm > 0),
             "tpm": self.tpm is None or (_finite(self.tpm) and self.tpm > 0),

@@ -6,7 +6,9 @@ own retries) is taken out and probed with GET /v1/models until it answers, then 
 request that found it dead goes to another endpoint at once, so the caller never sees the failure
 and no attempt is counted. A timeout is not "stopped answering": the server took the request, so it
 is the caller's failure to count. Only when no endpoint answers does the connection error reach the
-caller (an unreachable, uncounted failure).
+caller (an unreachable, uncounted failure). An endpoint whose reply comes from a model it does not
+serve as --model (the caller's `check` raises model_identity.WrongModel) is taken out for the rest
+of the run, with one warning, and the request goes to another; the last endpoint left stays.
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ import httpx
 import openai
 
 from .config import split_urls
-from .faults import redact_url, server_took_it
+from .faults import server_took_it
+from .model_identity import WrongModel
+from .redact import Redactor, redact_url, shorten, url_secrets
 
 log = logging.getLogger("collectkit")
 
@@ -40,6 +44,21 @@ def probe_models(base_url: str, api_key: str | None = None,
     `timeout` bounds the whole probe, not only the gap between bytes (a server trickling its
     answer is "nothing answered"). Redirects are followed (at most 3), and the key is never
     sent to another origin: httpx drops Authorization when a redirect leaves the origin."""
+    status, entries = _probe(base_url, api_key, timeout)
+    return status, [entry.get("id") for entry in entries]
+
+
+def probe_listing(base_url: str, api_key: str | None = None,
+                  timeout: float = PROBE_TIMEOUT_S) -> list[tuple[str, str | None]] | None:
+    """listing() for blocking callers: (id, root) per listed model, None if none is listed."""
+    status, entries = _probe(base_url, api_key, timeout)
+    if status != 200:
+        return None
+    return [(entry["id"], entry.get("root") if isinstance(entry.get("root"), str) else None)
+            for entry in entries if isinstance(entry.get("id"), str)]
+
+
+def _probe(base_url: str, api_key: str | None, timeout: float) -> tuple[int | None, list[dict]]:
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     deadline = time.monotonic() + timeout
     try:
@@ -53,7 +72,8 @@ def probe_models(base_url: str, api_key: str | None = None,
                     return None, []
             if reply.status_code != 200:
                 return reply.status_code, []
-            return 200, [m.get("id") for m in json.loads(bytes(body)).get("data", [])]
+            return 200, [m for m in json.loads(bytes(body)).get("data", [])
+                         if isinstance(m, dict)]
     except (httpx.HTTPError, OSError, ValueError, AttributeError, TypeError):
         return None, []
 
@@ -84,6 +104,20 @@ async def answers(client: openai.AsyncOpenAI, timeout: float = PROBE_TIMEOUT_S) 
     return True
 
 
+async def listing(client: openai.AsyncOpenAI,
+                  timeout: float = PROBE_TIMEOUT_S) -> list[tuple[str, str | None]] | None:
+    """(id, root) per model GET /v1/models lists (vLLM gives each served name the model path as
+    root), or None when the endpoint lists nothing: no such route, an error, no answer within
+    `timeout` in all."""
+    try:
+        async with asyncio.timeout(timeout):
+            page = await client.with_options(max_retries=0, timeout=timeout).models.list()
+        return [(model.id, root if isinstance(root := getattr(model, "root", None), str)
+                 else None) for model in page.data if isinstance(model.id, str)]
+    except (openai.APIError, TimeoutError, ValueError, AttributeError, TypeError):
+        return None
+
+
 def is_endpoint_down(error: BaseException) -> bool:
     """No server took the request (refused, reset, closed; the SDK has already retried): the
     same line faults.py draws between unreachable and counted failures. A timeout after the
@@ -100,11 +134,15 @@ class Endpoint:
     failovers: int = 0  # requests that found it dead and went elsewhere
     up: bool = True
     downs: int = 0
+    taken_out: str = ""  # why it answers no more requests this run (another model)
     probe: asyncio.Task | None = field(default=None, repr=False)
 
     def report(self) -> dict[str, Any]:
-        return {"url": redact_url(self.url), "served": self.served, "failovers": self.failovers,
-                "times_down": self.downs, "up": self.up}
+        report = {"url": redact_url(self.url), "served": self.served,
+                  "failovers": self.failovers, "times_down": self.downs, "up": self.up}
+        if self.taken_out:
+            report["taken_out"] = self.taken_out
+        return report
 
 
 class EndpointPool:
@@ -121,18 +159,24 @@ class EndpointPool:
             http_client=openai.DefaultAioHttpClient(timeout=timeout, event_hooks=http_hooks)))
             for url in self.urls]
         self.probe_interval = probe_interval
+        self.redact = Redactor([api_key, *(s for url in self.urls for s in url_secrets(url))])
 
     def __len__(self) -> int:
         return len(self.endpoints)
 
     def pick(self) -> Endpoint:
         """The least busy endpoint that answers; when none does, the least busy of all (its
-        request then fails as unreachable, as with a single URL)."""
-        candidates = [e for e in self.endpoints if e.up] or self.endpoints
+        request then fails as unreachable, as with a single URL). One taken out for answering
+        as another model is never picked while another is left."""
+        kept = [e for e in self.endpoints if not e.taken_out] or self.endpoints
+        candidates = [e for e in kept if e.up] or kept
         return min(candidates, key=lambda e: (e.in_flight, e.served))
 
-    async def request(self, send: Callable[[openai.AsyncOpenAI], Awaitable[T]]) -> T:
-        """send(client) on the least busy endpoint; moves to another one if that one is dead."""
+    async def request(self, send: Callable[[openai.AsyncOpenAI], Awaitable[T]],
+                      check: Callable[[Endpoint, T], Awaitable[None]] | None = None) -> T:
+        """send(client) on the least busy endpoint; moves to another one if that one is dead,
+        or if `await check(endpoint, result)` raises WrongModel (it answers as another model:
+        taken out for the rest of the run, unless it is the last one left)."""
         while True:
             endpoint = self.pick()
             was_up = endpoint.up
@@ -148,7 +192,27 @@ class EndpointPool:
             finally:
                 endpoint.in_flight -= 1
             endpoint.served += 1
+            if check is not None:
+                try:
+                    await check(endpoint, result)
+                except WrongModel as wrong:
+                    if not self.take_out_for_good(endpoint, wrong):
+                        raise
+                    endpoint.failovers += 1
+                    continue
             return result
+
+    def take_out_for_good(self, endpoint: Endpoint, why: BaseException | str) -> bool:
+        """Out of the pool for the rest of the run, with one warning; False (kept) when it is
+        the last endpoint left."""
+        if endpoint.taken_out:
+            return True
+        if not any(e is not endpoint and not e.taken_out for e in self.endpoints):
+            return False
+        endpoint.taken_out = shorten(why, 200, self.redact)
+        log.warning("endpoint %s taken out of the pool for the rest of the run: %s",
+                    redact_url(endpoint.url), endpoint.taken_out)
+        return True
 
     def take_out(self, endpoint: Endpoint, reason: BaseException | str) -> None:
         if not endpoint.up:
@@ -156,7 +220,8 @@ class EndpointPool:
         endpoint.up = False
         endpoint.downs += 1
         log.warning("endpoint %s stopped answering (%s); probing %s/models until it is back",
-                    redact_url(endpoint.url), _short(reason), redact_url(endpoint.url))
+                    redact_url(endpoint.url), shorten(reason, 200, self.redact),
+                    redact_url(endpoint.url))
         endpoint.probe = asyncio.ensure_future(self._probe_until_back(endpoint))
 
     async def _probe_until_back(self, endpoint: Endpoint) -> None:
@@ -177,8 +242,3 @@ class EndpointPool:
             if endpoint.probe is not None:
                 endpoint.probe.cancel()
             await endpoint.client.close()
-
-
-def _short(reason: BaseException | str, limit: int = 200) -> str:
-    text = " ".join(str(reason).split())
-    return text if len(text) <= limit else text[:limit] + "…"

@@ -24,6 +24,8 @@ from typing import Callable, Iterator
 
 import psutil
 
+from .redact import redact_command, shorten
+
 HELD_VAR = "COLLECTKIT_ENGINE_LOCK_HELD"
 REMIND_S = 60.0  # a waiter repeats whom it waits for this often
 _RECORD = re.compile(r"^(?P<who>.*) \(pid (?P<pid>\d+)\)(?: since (?P<since>[\d.]+))?$")
@@ -114,7 +116,7 @@ def _openers(path: Path) -> list[psutil.Process]:
 
 def _name(process: psutil.Process) -> str:
     try:
-        return f"({' '.join(process.cmdline())[:80]})"
+        return f"({shorten(redact_command(process.cmdline()), 80)})"
     except psutil.Error:
         return ""
 

@@ -17,6 +17,7 @@ from .explore_data import (FILTERS, SORT_LABELS, SORTS, Explore, locate_answer, 
                            problem_table, vote_key)
 from .explore_html import export
 from .results import InputError
+from .store import StoreError
 
 __doc__ += "".join(f"- {name}: {meaning};\n" for name, meaning in FILTERS.items())
 __all__ = ["FILTERS", "SORTS", "SORT_LABELS", "Explore", "build_parser", "locate_answer", "main",
@@ -49,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m collectkit.explore` (and `collectkit explore`): counts, or --html OUT.html."""
     args = build_parser().parse_args(argv)
     try:
-        if args.html is not None and args.html.suffix.lower() in (".jsonl", ".json"):
-            raise InputError(f"--html {args.html}: give an .html path (refusing to write over "
-                             "a results or JSON file)")
+        if args.html is not None and args.html.suffix.lower() not in (".html", ".htm"):
+            raise InputError(f"--html {args.html}: give an .html path (the kit writes no "
+                             "other kind of file there)")
         if args.max_problems is not None and args.max_problems < 1:
             raise InputError("--max-problems must be at least 1")
         labels = [label.strip() for label in args.labels.split(",")] if args.labels else None
@@ -72,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         written = export(data, args.html, selection, args.max_problems, args.max_mb)
-    except OSError as exc:
+    except StoreError as exc:  # a full or read-only disk, a folder that cannot be made: one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the kit did not write, a link leading out of the folder
         print(f"error: cannot write {args.html}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.html} ({written['bytes'] / 1e6:.1f} MB): {written['note']}")

@@ -2,13 +2,20 @@
 
 `export` writes ONE self-contained file: inline CSS and JS, the data embedded as JSON, no CDN, no
 server — it opens from file://, in Colab's file browser, as an e-mail attachment. Each problem's
-view is rendered here, in Python (every text escaped), so the file's script only filters, sorts,
-pages and shows. Elements carry `data-testid` (problem-row, filter-<name>, response,
+view is rendered here, in Python (every value from a file escaped: they are untrusted), and sits in
+the page as an inert <template>; the file's script only filters, sorts, pages and shows (it builds
+its DOM with textContent, never innerHTML), the JSON it reads cannot close its <script> tag, and a
+Content-Security-Policy lets only the page's own script run and nothing be fetched. Elements carry `data-testid` (problem-row, filter-<name>, response,
 extracted-answer, count) and `ck-…` classes for tests. A run too large for one file is cut at
-`max_mb` (and `max_problems`), and the file and the return value say what was kept.
+`max_mb` (and `max_problems`), and the file and the return value say what was kept. An existing
+file is replaced only if it is an explorer page the kit wrote (it starts with PAGE_START), never
+through a link that leads out of its folder.
 """
 from __future__ import annotations
 
+import base64
+import errno
+import hashlib
 import json
 import math
 from collections import Counter
@@ -18,11 +25,18 @@ from typing import Any
 
 import pandas as pd
 
+from . import file_limits
 from .explore_data import FILTERS, SORT_LABELS, Explore, locate_answer, vote_key
 from .explore_page import SCRIPT
-from .store import write_text_atomic
+from .store import StoreError, os_errors, write_text_atomic
 
 PAGE_SIZE = 25
+# How every explorer page the kit writes begins (and the older pages, before the CSP line):
+# a page is replaced only if it begins so.
+PAGE_START = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+              '<meta name="generator" content="collectkit explorer">')
+KIT_PAGE_STARTS = (PAGE_START, '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>'
+                   'collectkit explorer: ')
 FOLD_AFTER_CHARS, KEEP_BEFORE_CHARS = 2_000, 1_200  # fold a long text before the answer
 STYLE = """
 .ck-problem{font:14px/1.45 system-ui,sans-serif;color:#1b1b1b}
@@ -57,7 +71,7 @@ button[aria-pressed=true]{background:#1565c0;color:#fff}
 
 
 def _level(row: dict[str, Any]) -> str:
-    return f" · level {row['level']}" if row.get("level") is not None else ""
+    return f" · level {escape(str(row['level']))}" if row.get("level") is not None else ""
 
 
 def _marked(text: str, span: tuple[int, int] | None) -> str:
@@ -86,16 +100,16 @@ def render_response(number: int, response: dict[str, Any], votes: Counter, is_mc
     if answer is None:
         meta.append("no answer extracted (unparsed)")
     else:
-        group = "the right answer" if right else f"group {response.get('answer_group')}"
+        group = "the right answer" if right else f"group {escape(str(response.get('answer_group')))}"
         meta.append(f"answer <code>{escape(str(answer))}</code> ({group}, "
                     f"{votes[vote_key(response)]} of {sum(votes.values())} votes)")
         if span is None:
             meta.append("not found verbatim in the text")
-    meta.append(f"{tokens if tokens is not None else '?'} tokens")
+    meta.append(f"{escape(str(tokens)) if tokens is not None else '?'} tokens")
     meta.append(f"finish {escape(str(response.get('finish_reason')))}")
-    reasoning = response.get("reasoning_content") or ""
+    reasoning = str(response.get("reasoning_content") or "")
     folded = (f'<details class="ck-reasoning"><summary>reasoning ({len(reasoning):,} chars)'
-              f'</summary><div class="ck-text">{escape(reasoning)}</div></details>'
+              f'</summary><div class="ck-text">{escape(str(reasoning))}</div></details>'
               if reasoning else "")
     return (f'<div class="ck-response ck-{"right" if right else "wrong"}" data-testid="response">'
             f'<div class="ck-meta">{" · ".join(meta)}</div>{folded}'
@@ -128,7 +142,7 @@ def render_problem(data: Explore, key: str) -> str:
         votes.pop(None, None)
         right = sum(bool(r.get("is_correct")) for r in responses)
         parts.append(f'<div class="ck-run"><div class="ck-run-head">{escape(label)}: {right} of '
-                     f'{len(responses)} right · {row.get("attempts", 1)} attempt(s)</div>')
+                     f'{len(responses)} right · {escape(str(row.get("attempts", 1)))} attempt(s)</div>')
         parts += [render_response(i, r, votes, is_mcq) for i, r in enumerate(responses, 1)]
         parts.append("</div>")
     parts.append("</div></div>")
@@ -148,6 +162,7 @@ def describe(selection: dict[str, Any]) -> str:
 def export(data: Explore, path: str | Path, selection: dict[str, Any] | None = None,
            max_problems: int | None = None, max_mb: float = 25.0) -> dict[str, Any]:
     """Write the explorer of the selected problems to `path`; returns bytes, kept, total, note."""
+    refuse_to_replace(Path(path))
     selection = dict(selection or {})
     run = selection.get("run") or data.labels[0]
     chosen = data.select(selection.get("filters") or (), run=run,
@@ -172,8 +187,28 @@ def export(data: Explore, path: str | Path, selection: dict[str, Any] | None = N
             + (f"; the first {len(views)} of {len(chosen)} in {order} ({', '.join(cuts)})"
                if cuts else ""))
     text = page_html(data, views, note)
-    write_text_atomic(Path(path), text)
+    path = Path(path)
+    with os_errors(path):
+        special = path.exists() and not path.is_file()
+    if special:  # a folder, or a device such as /dev/full: the atomic rename would replace it
+        raise StoreError(f"cannot write {path}: it is not a regular file; give an .html file path")
+    write_text_atomic(path, text)
     return {"bytes": len(text.encode()), "kept": len(views), "total": total, "note": note}
+
+
+def refuse_to_replace(path: Path) -> None:
+    """OSError (its strerror one line) unless `path` is free or an explorer page the kit wrote;
+    a link leading out of its folder is refused, dangling or not."""
+    leads_out = file_limits.link_out(path)
+    if leads_out:
+        raise OSError(errno.EPERM, leads_out.replace(f"{path} is ", "it is ", 1))
+    if not path.is_file():
+        return  # free (a folder fails on its own, as IsADirectoryError)
+    with open(path, "rb") as handle:
+        start = handle.read(max(len(kind.encode()) for kind in KIT_PAGE_STARTS))
+    if not any(start.startswith(kind.encode()) for kind in KIT_PAGE_STARTS):
+        raise FileExistsError(errno.EEXIST, "it exists and is not an explorer page the kit "
+                              "wrote; the kit does not replace it: choose another path")
 
 
 def _number(value: Any) -> float | None:
@@ -193,15 +228,35 @@ def page_html(data: Explore, views: list[tuple[str, str]], note: str) -> str:
                "filters": [[name, meaning] for name, meaning in FILTERS.items()],
                "sorts": list(SORT_LABELS.items()), "rows": rows,
                "questions": [questions[key] for key, _ in views],
-               "views": [view for _, view in views],
                "options": {"benchmark": sorted(kept["dataset"].astype(str).unique()),
                            "category": sorted(kept["category"].astype(str).unique()),
                            "level": sorted(int(v) for v in kept["level"].dropna().unique())}}
-    embedded = json.dumps(payload, ensure_ascii=False).replace("<", "\\u003c")  # no tag inside
     title = escape(", ".join(data.labels))
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>collectkit '
-            f'explorer: {title}</title><link rel="icon" href="data:,"><style>{STYLE}'
-            f'{PAGE_STYLE}</style></head><body><div id="bar"></div><div id="main">'
+    sources = "".join(f'<template class="ck-source">{view}</template>' for _, view in views)
+    return (f'{PAGE_START}'
+            f'<meta http-equiv="Content-Security-Policy" content="{POLICY}"><title>collectkit '
+            f'explorer: {title}</title><link rel="icon" href="data:,"><style>{PAGE_CSS}</style>'
+            f'</head><body><div id="bar"></div><div id="main">'
             f'<div id="list"></div><div id="view"><p>Click a problem (or press j / k).</p></div>'
-            f'</div><script type="application/json" id="ck-data">{embedded}</script>'
-            f"<script>{SCRIPT}</script></body></html>")
+            f'</div>{sources}<script type="application/json" id="ck-data">{script_json(payload)}'
+            f"</script><script>{SCRIPT}</script></body></html>")
+
+
+def script_json(value: Any) -> str:
+    """JSON to embed in a <script> element: no `</script>`, `<!--` or `]]>` can end or bend the
+    element, and U+2028/U+2029 (line ends to older JavaScript) are escaped too."""
+    text = json.dumps(value, ensure_ascii=False)
+    for char in "<>&\u2028\u2029":
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return text
+
+
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+PAGE_CSS = STYLE + PAGE_STYLE
+# Only the page's own script and style, by hash: a tag or handler that slipped into the data
+# (inline, or inserted) is refused, and nothing is fetched (the file works offline).
+POLICY = (f"default-src 'none'; script-src {_sha256(SCRIPT)}; style-src {_sha256(PAGE_CSS)}; "
+          "img-src data:; base-uri 'none'; form-action 'none'")

@@ -3,14 +3,16 @@
 It reads the JSON embedded in the page — rows `[run, view, dataset, category, level, id, preview,
 n, right, tokens, score, flags]`, `flags` bit i set when the row passes filter i (computed in
 Python by collectkit.explore_data, so the file and the notebook agree) — and filters, sorts, pages and
-shows the pre-rendered problem views. Keys: j / ↓ next problem, k / ↑ previous, n / → next page,
-p / ← previous page.
+shows the problem views Python rendered (escaped) into inert <template class="ck-source">
+elements, by cloning them; it never sets innerHTML, and every text it adds is textContent.
+Keys: j / ↓ next problem, k / ↑ previous, n / → next page, p / ← previous page.
 """
 
 SCRIPT = r"""
 (function () {
   "use strict";
   const D = JSON.parse(document.getElementById("ck-data").textContent);
+  const sources = document.querySelectorAll("template.ck-source");
   const S = {run: 0, benchmark: "", category: "", level: "", search: "", sort: "file",
              on: new Set(), page: 0, current: -1};
   const SORTS = {pass_rate: [10, 1], pass_rate_desc: [10, -1], tokens: [9, 1], tokens_desc: [9, -1]};
@@ -110,7 +112,7 @@ SCRIPT = r"""
   function show(i) {
     if (i < 0 || i >= shown.length) return;
     S.current = i;
-    view.innerHTML = D.views[shown[i][1]];
+    view.replaceChildren(sources[shown[i][1]].content.cloneNode(true));
     if (Math.floor(i / D.page) !== S.page) S.page = Math.floor(i / D.page);
     drawList();
   }

@@ -11,6 +11,7 @@ the filters keep (collectkit.explore_html).
 """
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -18,6 +19,7 @@ import ipywidgets as widgets
 
 from .explore_data import FILTERS, SORT_LABELS, Explore, page
 from .explore_html import STYLE, export, render_problem
+from .store import StoreError
 
 PAGE_SIZE = 20
 ROW_STYLE = """<style>
@@ -180,12 +182,16 @@ class Explorer:
 
     def save_html(self) -> dict[str, Any]:
         """Write the offline file of what the filters keep (run, filters, sort) to the path box."""
+        path = self.html_path.value
         try:
-            written = export(self.data, self.html_path.value, self.selection())
-        except OSError as exc:
-            self.saved.value = f"<span style='color:#c62828'>error: cannot write {self.html_path.value}: {exc.strerror or exc}</span>"
+            written = export(self.data, path, self.selection())
+        except (OSError, StoreError) as exc:  # every text from a file or the user is escaped
+            cause = getattr(exc, "strerror", None) or exc
+            message = str(exc) if isinstance(exc, StoreError) else f"cannot write {path}: {cause}"
+            self.saved.value = f"<span style='color:#c62828'>error: {escape(message)}</span>"
             return {}
-        self.saved.value = f"wrote {self.html_path.value} ({written['bytes'] / 1e6:.1f} MB): {written['note']}"
+        self.saved.value = escape(f"wrote {path} ({written['bytes'] / 1e6:.1f} MB): "
+                                  f"{written['note']}")
         return written
 
     def _repr_mimebundle_(self, **kwargs):

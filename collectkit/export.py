@@ -6,17 +6,19 @@ Parquet files per shape, with a dataset card.
 writes, per shape, `OUT/<shape>/` (`datasets.Dataset.save_to_disk`; read it back with
 `datasets.load_from_disk`) and `OUT/<shape>.parquet` (`pandas.read_parquet`), and `OUT/README.md`,
 a dataset card saying how the data was made (sources, models, protocols, sampling, the rules of
-each shape: see export_shapes.py). `--push_to_hub ORG/NAME` then uploads the folder as a dataset
-repository with the token from HF_TOKEN (or huggingface-cli login). Exit codes: 0 written
-(and pushed); 2 bad input or an unwritable folder (one line; nothing existing is touched before
-every input has been read); 3 written locally but the push failed (one line).
+each shape: see export_shapes.py). `--push_to_hub ORG/NAME` then uploads the files it wrote (and
+nothing else in the folder) to a private dataset repository, public with `--public`, with the token
+from HF_TOKEN (or huggingface-cli login): export_hub.py. The folder may hold the user's own files:
+the kit replaces only what it wrote there, refuses links that lead out of it, and replaces the
+previous export whole (written beside it, then renamed into place): export_folder.py. Exit codes:
+0 written (and pushed); 2 bad input, an unwritable folder, or an entry the kit did not write (one
+line; nothing existing is touched before every input has been read); 3 written locally but the
+push failed (one line); 130 / 143 Ctrl-C / SIGTERM (the previous export unchanged).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 import time
 from collections import Counter
@@ -26,13 +28,10 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import export_shapes, results, store
+from . import export_folder, export_hub, export_shapes, results, store
 from .cli.args import ArgumentParser
+from .export_folder import ExportError, Interrupted
 from .export_shapes import SHAPES, build
-
-
-class ExportError(Exception):
-    """One line naming the file or the setting that cannot be used."""
 
 
 def read_processed(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
@@ -60,7 +59,6 @@ def read_processed(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
 
 
 def write_parquet(tables: dict[str, pa.Table], out: Path) -> dict[str, Path]:
-    out.mkdir(parents=True, exist_ok=True)
     written = {}
     for shape, table in tables.items():
         written[shape] = out / f"{shape}.parquet"
@@ -73,10 +71,7 @@ def write_datasets(tables: dict[str, pa.Table], out: Path) -> None:
 
     datasets.disable_progress_bars()
     for shape, table in tables.items():
-        folder = out / shape
-        if folder.exists():
-            shutil.rmtree(folder)
-        datasets.Dataset(table).save_to_disk(str(folder))
+        datasets.Dataset(table).save_to_disk(str(out / shape))
 
 
 def dataset_card(rows: list[dict[str, Any]], tables: dict[str, pa.Table],
@@ -130,29 +125,26 @@ grading, which can be wrong.
 """
 
 
-def push_to_hub(out: Path, repo: str, private: bool) -> None:
-    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
-    from huggingface_hub import HfApi
-
-    api = HfApi(token=token)
-    api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
-    api.upload_folder(folder_path=str(out), repo_id=repo, repo_type="dataset",
-                      commit_message="collectkit export")
-
-
-def export(paths: list[str | Path], shapes: Iterable[str], out: str | Path) -> dict[str, int]:
-    """Read, build, write; returns rows per shape."""
+def export(paths: list[str | Path], shapes: Iterable[str], out: str | Path) -> dict[str, Any]:
+    """Read, build, write; returns rows per shape ("counts") and the files written, relative to
+    `out` ("files": all a push uploads). Nothing in `out` changes before every input has been
+    read and every entry checked; the new export replaces the previous one whole
+    (export_folder.py)."""
     rows = read_processed(paths)
     tables = build(rows, shapes)
     out = Path(out)
+    entries = ["README.md", *(f"{shape}.parquet" for shape in tables), *tables]
+    export_folder.check(out, entries)
     try:
-        write_parquet(tables, out)
-        write_datasets(tables, out)
-        store.write_text_atomic(out / "README.md",
-                                dataset_card(rows, tables, [Path(p).name for p in paths]))
-    except OSError as exc:
-        raise ExportError(f"{out}: cannot write ({exc.strerror or exc})") from None
-    return {shape: table.num_rows for shape, table in tables.items()}
+        with export_folder.Staging(out) as stage:
+            write_parquet(tables, stage.path)
+            write_datasets(tables, stage.path)
+            card = dataset_card(rows, tables, [Path(p).name for p in paths])
+            (stage.path / "README.md").write_text(card, encoding="utf-8")
+            files = stage.commit(entries)
+    except (OSError, store.StoreError) as exc:
+        raise ExportError(f"{out}: cannot write ({getattr(exc, 'strerror', None) or exc})") from None
+    return {"counts": {shape: table.num_rows for shape, table in tables.items()}, "files": files}
 
 
 def build_parser() -> ArgumentParser:
@@ -163,8 +155,12 @@ def build_parser() -> ArgumentParser:
                         help="which shape to write (default: all)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--push_to_hub", metavar="ORG/NAME",
-                        help="upload the folder as a Hub dataset (token: HF_TOKEN)")
-    parser.add_argument("--private", action="store_true", help="with --push_to_hub: private")
+                        help="upload the files this export wrote (nothing else in --out) as a "
+                        "private Hub dataset (token: HF_TOKEN)")
+    parser.add_argument("--public", action="store_true",
+                        help="with --push_to_hub: make the repository public")
+    parser.add_argument("--private", dest="public", action="store_false", default=False,
+                        help=argparse.SUPPRESS)  # the default now; kept for old scripts
     return parser
 
 
@@ -175,24 +171,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --push_to_hub {args.push_to_hub}: expected ORG/NAME", file=sys.stderr)
         return 2
     try:
-        counts = export(args.processed, shapes, args.out)
+        written = export(args.processed, shapes, args.out)
     except (ExportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(", ".join(f"{shape}: {count:,} rows" for shape, count in counts.items())
+    except (Interrupted, KeyboardInterrupt) as stop:  # Ctrl-C while reading: nothing written
+        replaced = getattr(stop, "replaced", False)
+        print(f"interrupted: {args.out} holds the "
+              f"{'new export (it was in place)' if replaced else 'previous export, unchanged'}",
+              file=sys.stderr)
+        return 128 + getattr(stop, "signal_number", 2)
+    print(", ".join(f"{shape}: {count:,} rows" for shape, count in written["counts"].items())
           + f" → {args.out}")
     if args.push_to_hub:
         try:
-            push_to_hub(Path(args.out), args.push_to_hub, args.private)
-        except Exception as exc:  # offline, no token, refused: the local export stands
-            message = " ".join(str(exc).split())[:300]
-            for secret in filter(None, (os.environ.get("HF_TOKEN"),
-                                        os.environ.get("HUGGING_FACE_HUB_TOKEN"))):
-                message = message.replace(secret, "***")
-            print(f"error: could not push to {args.push_to_hub} ({type(exc).__name__}: "
-                  f"{message}); the export is in {args.out}", file=sys.stderr)
+            pushed = export_hub.push(Path(args.out), written["files"], args.push_to_hub,
+                                     args.public)
+        except export_hub.PushError as exc:
+            print(f"error: could not push to {args.push_to_hub} ({exc}); the export is in "
+                  f"{args.out}", file=sys.stderr)
             return 3
-        print(f"pushed to https://huggingface.co/datasets/{args.push_to_hub}")
+        print(pushed.line())
     return 0
 
 

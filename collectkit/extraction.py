@@ -35,11 +35,15 @@ JSON_ANSWER_FIELD = re.compile(
 PLACEHOLDER = re.compile(r"[_.…\s]*|<[^<>]*>")
 # Only JSON's own escapes are undone: a lone backslash is LaTeX (`\frac`), never `\f` + "rac".
 JSON_ESCAPE = re.compile(r'\\(["\\/])|\\u([0-9a-fA-F]{4})')
-# Phrases that introduce a final answer; the one stated last in the response wins.
-ANSWER_PHRASE = re.compile(
-    r"final answer is\s*:?|(?<![A-Za-z])answer\s*(?:is\s*)?:\**|(?<![A-Za-z])answer is",
-    re.IGNORECASE,
-)
+# The word "answer" in the languages models most often answer in (a model asked in Russian
+# writes "Ответ:").
+ANSWER_WORD = r"(?<![^\W\d_])(?:answer|ответ|antwort|réponse|respuesta|resposta|risposta)"
+# Phrases that introduce a final answer, markdown bold allowed around the words ("**Final
+# Answer**:", "**Answer:**"); the one stated last in the response wins.
+ANSWER_PHRASE = re.compile(ANSWER_WORD + r"[*\s]*(?:is\b[*\s]*:?|:)\**|答案\s*[:：]?",
+                           re.IGNORECASE)
+# Markdown around a whole answer (`**23**`, `` `60` ``) and quotes (`"60"`, `\"60\"` in code).
+WRAPPED = re.compile(r'(\*\*|\*|`|\\?"|“)(.+?)(?:\1|”)', re.DOTALL)
 MATH_DOLLAR = re.compile(r"(?<!\\)\$")  # `\$` is a dollar sign, not a delimiter
 MATH_DELIMITED = re.compile(
     r"\$\$(.+?)(?<!\\)\$\$|\$(.+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL
@@ -173,12 +177,23 @@ def clean_answer(answer: str | None) -> str | None:
     if delimited:
         answer = next(group for group in delimited.groups() if group is not None)
     answer = MATH_DOLLAR.sub("", answer).strip().rstrip(".,;").strip()
+    for _ in range(3):  # `**"60"**`: a few layers at most
+        wrapped = WRAPPED.fullmatch(answer)
+        if not wrapped or wrapped.group(1) in wrapped.group(2):  # `**5** and **6**`: not one
+            break
+        answer = wrapped.group(2).strip().rstrip(".,;").strip()
+    if answer.endswith("**") and "**" not in answer[:-2]:  # `**Answer: 23**`: the bold's end
+        answer = answer[:-2].rstrip()
     return answer or None
 
 
 def _answer_after_phrase(text: str) -> str | None:
+    """The answer stated after the last answer phrase that states one: the rest of its line,
+    or the next line when the phrase ends its line (`**Final Answer:**` then `50`)."""
     for phrase in reversed(list(ANSWER_PHRASE.finditer(text))):
         tail = text[phrase.end() : phrase.end() + PHRASE_ANSWER_SPAN].lstrip(" *\t")
+        if tail.startswith(("\n", "\r")):
+            tail = tail.lstrip(" *\t\r\n")
         delimited = MATH_DELIMITED.match(tail)
         candidate = clean_answer(delimited.group(0) if delimited else tail.split("\n", 1)[0])
         if candidate:

@@ -1,4 +1,4 @@
-"""What a failed request means for the run, and keeping credentials out of everything written.
+"""What a failed request means for the run (keeping credentials out of text: redact.py).
 
 Three kinds of failure (after the openai SDK's own retries):
 - UNREACHABLE: no server took the request (refused, reset or closed before any byte came back).
@@ -17,8 +17,10 @@ from __future__ import annotations
 import re
 import socket
 import ssl
-from typing import Iterable
-from urllib.parse import urlsplit, urlunsplit, parse_qsl
+from urllib.parse import urlsplit
+
+from .redact import (KEY_SHAPES, REDACTED, URL_USERINFO, Redactor,  # noqa: F401
+                     redact_command, redact_url, shorten, url_secrets)
 
 UNREACHABLE = "unreachable"
 COUNTED = "counted"
@@ -41,10 +43,6 @@ TIMEOUTS_AFTER_ACCEPT = frozenset({"ReadTimeout", "WriteTimeout", "SocketTimeout
 # ... and the server answered, then its body was cut off mid-way: an answer that failed.
 CUT_OFF_ANSWER = frozenset({"ClientPayloadError", "ContentLengthError", "TransferEncodingError",
                             "ContentEncodingError"})
-REDACTED = "***"
-# Shapes of keys worth hiding even when they are not the configured one (a server's echo).
-KEY_SHAPES = re.compile(r"\b(?:sk-[A-Za-z0-9_\-]{8,}|AIza[A-Za-z0-9_\-]{20,})|(?<=Bearer )\S+")
-URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 def kind_of(status: int | None, timed_out: bool = False) -> str:
@@ -122,45 +120,3 @@ def why_unreachable(exc: BaseException, url: str = "") -> str:
 
 def fatal_reason(status: int, message: str, base_url: str) -> str:
     return f"{FATAL_STATUSES[status]} ({message}) at {base_url}; no attempt was counted"
-
-
-def redact_url(url: str) -> str:
-    """The URL without user:password@ and with query values hidden (?key=… is a common place)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return URL_USERINFO.sub(REDACTED + "@", url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = REDACTED + "@" + netloc.rsplit("@", 1)[1]
-    query = "&".join(f"{name}={REDACTED}" for name, _ in parse_qsl(parts.query,
-                                                                    keep_blank_values=True))
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def url_secrets(url: str) -> list[str]:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return []
-    found = [value for _, value in parse_qsl(parts.query)]
-    if parts.password:
-        found.append(parts.password)
-    if parts.username:
-        found.append(parts.username)
-    return found
-
-
-class Redactor:
-    """Replaces the given secrets (and anything shaped like an API key) in text before it is
-    written: error rows, manifests, log lines."""
-
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        # Very short values ("EMPTY", "x") would blank out ordinary words; they guard nothing.
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 6 and s != "EMPTY"},
-                              key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return URL_USERINFO.sub(REDACTED + "@", KEY_SHAPES.sub(REDACTED, text))

@@ -1,5 +1,6 @@
-"""What the file system allows the kit's files: name lengths, and the permissions a replaced
-file keeps (store.py raises and writes; this module only measures)."""
+"""What the file system allows the kit's files: name lengths, the permissions a replaced file
+keeps, and links that would take a write out of its folder (store.py, the export and the
+explorer raise and write; this module only measures)."""
 from __future__ import annotations
 
 import os
@@ -25,6 +26,20 @@ def name_too_long(results: Path) -> str | None:
     return (f"file name too long: {results.name[:40]}… ({len(results.name.encode())} bytes; "
             f"this file system allows {limit} per name, and the kit adds up to "
             f"{DERIVED_NAME_EXTRA}); choose a shorter --output_file")
+
+
+def link_out(path: Path, folder: Path | None = None) -> str | None:
+    """Why the kit will not write at `path`, in one line: it is a symbolic link (dangling or
+    not) whose target lies outside `folder` (default: the link's own folder), so a write would
+    create or replace a file elsewhere; None otherwise."""
+    if not path.is_symlink():
+        return None
+    inside = Path(os.path.realpath(folder if folder is not None else path.parent))
+    target = Path(os.path.realpath(path))
+    if target == inside or inside in target.parents:
+        return None
+    return (f"{path} is a link leading out of its folder (to {target}); the kit does not write "
+            "through it: remove the link, or choose another path")
 
 
 def permissions(path: Path) -> int:

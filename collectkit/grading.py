@@ -30,6 +30,7 @@ from typing import Any, Iterable
 
 from . import protocols
 from .extraction import MCQ_LETTERS, answer_key, normalize_math_answer, normalize_text_answer
+from .number_answers import number_value, strict_number
 from .tasks.registry import answer_kind_of
 from .workers import die_with_parent
 
@@ -40,7 +41,7 @@ MAX_WRONG_ANSWERS_COMPARED = 12
 
 @dataclass(frozen=True)
 class GradingConfig:
-    match: str = "first"  # multiple choice: which "answer is (X)" wins, the first or the last
+    match: str = "first"  # multiple choice: which "answer is (X)" / "Answer: X" wins
     workers: int | None = None  # math-verify worker processes; None = os.cpu_count()
     timeout_s: int = 5  # math-verify's own per-step timeout (parse gold, parse pred, verify)
 
@@ -138,18 +139,14 @@ def is_mcq(row: dict[str, Any]) -> bool:
     return answer_kind_of(row) == "letter"
 
 
-def _number(answer: str) -> Fraction | None:
-    key = answer_key(answer.replace(",", "").replace("\\%", "").rstrip("%"))
-    return key if isinstance(key, Fraction) else None
-
-
 def _settled(kind: str, gold: str, answer: str) -> bool | None:
-    """A verdict that needs no math-verify, or None: numbers compare by value (a non-number
-    answer goes on to math-verify), exact text by its normalized spelling."""
+    """A verdict that needs no math-verify, or None: numbers compare by value, the answer's
+    value read through units and words ("310 ounces"; number_answers.py; an answer stating no
+    single number goes on to math-verify), exact text by its normalized spelling."""
     if kind == "exact":
         return normalize_text_answer(answer) == normalize_text_answer(gold)
     if kind == "number":
-        gold_value, value = _number(gold), _number(answer)
+        gold_value, value = strict_number(gold), number_value(answer)
         if gold_value is not None and value is not None:
             return gold_value == value
     return None
@@ -216,20 +213,29 @@ def grade_rows(
     return graded
 
 
-def _wrong_answers(row: dict[str, Any]) -> dict[Any, str]:
+def _group_key(kind: str, answer: str) -> Any:
+    """Answers with equal keys are one answer: a number row's by value ("310 ounces" = "310")."""
+    value = number_value(answer) if kind == "number" else None
+    return answer_key(answer) if value is None else value
+
+
+def _wrong_answers(row: dict[str, Any], kind: str) -> dict[Any, str]:
     """Distinct wrong answers of an open-ended row: key -> first spelling seen."""
     found: dict[Any, str] = {}
     for resp in row["responses"]:
         if resp["extracted_answer"] is not None and not resp["is_correct"]:
-            found.setdefault(answer_key(resp["extracted_answer"]), resp["extracted_answer"])
+            found.setdefault(_group_key(kind, resp["extracted_answer"]), resp["extracted_answer"])
     return found
 
 
 def _assign_answer_groups(graded: list[dict[str, Any]], config: GradingConfig) -> None:
-    wrong = {id(row): _wrong_answers(row) for row in graded if not is_mcq(row)}
+    kinds = {id(row): answer_kind_of(row) for row in graded}
+    wrong = {id(row): _wrong_answers(row, kinds[id(row)]) for row in graded if not is_mcq(row)}
+    # Two different values are two answers: only pairs not both read as numbers need math-verify.
     pairs = [(a, b) for found in wrong.values() if len(found) <= MAX_WRONG_ANSWERS_COMPARED
-             for a, b in combinations(found.values(), 2)
-             if normalize_math_answer(a) != normalize_math_answer(b)]
+             for (key_a, a), (key_b, b) in combinations(found.items(), 2)
+             if normalize_math_answer(a) != normalize_math_answer(b)
+             and not (isinstance(key_a, Fraction) and isinstance(key_b, Fraction))]
     same = verify_pairs(pairs, config) if pairs else {}
     for row in graded:
         merged: dict[Any, Any] = {}  # answer key -> the key of the group it joined
@@ -247,5 +253,5 @@ def _assign_answer_groups(graded: list[dict[str, Any]], config: GradingConfig) -
             if resp["is_correct"]:
                 key: Any = ("correct",)
             else:
-                key = answer if is_mcq(row) else merged[answer_key(answer)]
+                key = answer if is_mcq(row) else merged[_group_key(kinds[id(row)], answer)]
             resp["answer_group"] = groups.setdefault(key, len(groups))

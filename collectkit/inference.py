@@ -15,22 +15,21 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
-from . import prompts, protocols, store
+from . import foreign_files, prompts, protocols, store
 from .attempts import Recorder, RunStats
 from .config import Settings
 from .context_fit import hold_back
-from .endpoints import probe_models
-from .faults import FATAL_STATUSES, Redactor, fatal_reason, redact_url, url_secrets
+from .faults import Redactor, fatal_reason, redact_url, url_secrets
 from .llm import BaseLLM, RequestFailed, create_llm, sampling_params
 from .pricing import load_prices, run_cost
 from .resume import plan_todo, resume_scan
 from .problems import Problem, file_tag, load_problems
 from .run_manifest import check_signature, run_signature, write_manifest
+from .server_check import CollectionError, check_server
 
 if TYPE_CHECKING:  # types only: collect() drives a batch through BatchMode.drive
     from .batch import BatchMode
@@ -51,10 +50,6 @@ ALIVE_INTERVAL_S = 2.0
 log = logging.getLogger("collectkit")
 
 
-class CollectionError(RuntimeError):
-    """The run cannot start or had to stop; the message says why and what to do."""
-
-
 def default_output_path(settings: Settings) -> Path:
     model = re.sub(r"[^\w.-]+", "_", settings.model).strip("_")
     tag = file_tag(settings.dataset, settings.dataset_fields)  # a data file: its stem
@@ -68,34 +63,6 @@ def resolve_output_path(settings: Settings, output_file: str | Path | None) -> P
         return default_output_path(settings)
     output = Path(output_file)
     return output if output.parent != Path(".") else Path(settings.output_dir) / output
-
-
-def check_server(settings: Settings, api_key: str) -> None:
-    """In local mode, fail early with the command to start a server if none answers, or with
-    the cause if one refuses the key or serves another model. Of several URLs, those that do
-    not answer yet are only named: the pool takes them in when they answer."""
-    if settings.api_mode != "local":
-        return
-    silent = []
-    for url in settings.base_urls:
-        where = redact_url(url)
-        status, models = probe_models(url, api_key)
-        if status in FATAL_STATUSES and status != 404:
-            raise CollectionError(f"{FATAL_STATUSES[status]} ({status} on /v1/models) at "
-                                  f"{where}; give the server's key with --api_key or "
-                                  "VLLM_API_KEY")
-        if models and settings.model not in models:
-            raise CollectionError(f"the server at {where} serves {', '.join(models)}, "
-                                  f"not {settings.model}; pass --model {models[0]}")
-        if not models:
-            silent.append(where)
-    if len(silent) == len(settings.base_urls):
-        raise CollectionError(
-            f"no server answers at {', '.join(silent)}; start one with: python -m "
-            f"collectkit.serve_llm --model {settings.model} "
-            f"--port {urlsplit(settings.base_urls[0]).port or settings.server_port}")
-    if silent:
-        log.warning("not answering yet, used once they answer: %s", ", ".join(silent))
 
 
 def run_collection(settings: Settings, problems: list[Problem] | None = None, *,
@@ -140,7 +107,7 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     redact = Redactor([api_key, *(secret for url in settings.base_urls
                                   for secret in url_secrets(url))])
     prices = load_prices(settings.prices)
-    store.refuse_foreign(path)
+    foreign_files.refuse_foreign(path)
     check_signature(path, sampling, allow_config_change)
     if problems is None:  # before anything is sent or written: bad data stops here
         problems = load_problems(settings.dataset, settings.problem_limit,
@@ -186,6 +153,7 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
                 stats.n_per_request = llm.supports_n
                 if isinstance(llm, BaseLLM):  # tests may pass a stand-in
                     stats.endpoints, stats.concurrency = llm.pool.report(), llm.limit.report()
+                    stats.models = llm.identity.report()
                 await llm.aclose()
             _final_manifest(path, settings, sampling, stats, status, reason)
     if stats.fatal:

@@ -10,17 +10,18 @@ import asyncio
 import logging
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Any
 
 import openai
 import pydantic
 from openai.types.chat import ChatCompletion
 
-from . import faults, logprobs, replies, request_options
+from . import faults, request_options
+from .completions import Completion, RequestFailed, completions as _completions, short as _short  # noqa: F401
 from .concurrency import SLOW_START_LEVEL, AdaptiveConcurrency
 from .config import Settings, split_urls
-from .endpoints import EndpointPool
+from .endpoints import EndpointPool, listing
+from .model_identity import ModelIdentity, WrongModel
 from .pricing import message_tokens
 
 log = logging.getLogger("collectkit")
@@ -32,64 +33,37 @@ LOCAL_EXTRA_PARAMS = frozenset({"repetition_penalty", "top_k", "min_p", "echo", 
 MAX_REMOTE_STOP = 4
 # OpenAI reasoning models take max_completion_tokens and fixed sampling.
 OPENAI_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
-THINK_BLOCK = re.compile(r"^\s*<think>(.*?)(?:</think>|$)(.*)$", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class Completion:
-    """One sampled response: the answer text, why it ended, thinking kept apart, token usage."""
-    text: str
-    finish_reason: str | None
-    reasoning_content: str | None = None
-    usage: dict[str, int] | None = None
-    served_model: str | None = None  # the model id the server answered with
-    system_fingerprint: str | None = None
-    logprobs: dict[str, Any] | None = None  # packed token logprobs (logprobs.pack), when asked
-
-    def record(self) -> dict[str, Any]:
-        record = {"full_response": self.text, "finish_reason": self.finish_reason,
-                  "reasoning_content": self.reasoning_content, "usage": self.usage,
-                  "model": self.served_model, "system_fingerprint": self.system_fingerprint}
-        if self.logprobs is not None:
-            record["logprobs"] = self.logprobs
-        return record
-
-
-class RequestFailed(Exception):
-    """A request failed after the SDK's retries. `kind` (faults.UNREACHABLE / COUNTED / FATAL)
-    says what it means for the run; `status` is the HTTP status (None: no response)."""
-
-    def __init__(self, message: str, status: int | None,
-                 partial: list[Completion] | None = None, kind: str | None = None,
-                 why: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.partial = partial or []
-        self.kind = kind or faults.kind_of(status)
-        self.why = why  # unreachable: in a few words, why no server took it
-
-    @property
-    def unreachable(self) -> bool:
-        return self.kind == faults.UNREACHABLE
-
-    @property
-    def fatal(self) -> bool:
-        return self.kind == faults.FATAL
-
+# The slowest generation, in tokens per second of the whole request (all n choices together),
+# that a request is waited for: its deadline is max(--request_timeout, n × max_tokens / this).
+DEFAULT_MIN_TOKENS_PER_S = 10.0
 
 # A failed request of several stands for all of them in this order: the run's cause first.
 _KIND_PRIORITY = {faults.FATAL: 0, faults.TOO_LONG: 1, faults.COUNTED: 1, faults.UNREACHABLE: 2}
+
+
+def request_deadline(timeout: float, min_tokens_per_s: float | None, max_tokens: int | None,
+                     n: int) -> float:
+    """Seconds one request of n choices may take in all: --request_timeout, or the time n ×
+    max_tokens take at --min_tokens_per_s where that is longer. A long reasoning generation
+    that keeps producing finishes; a server trickling bytes is still cut off."""
+    if not max_tokens or not min_tokens_per_s:
+        return timeout
+    return max(timeout, n * max_tokens / min_tokens_per_s)
 
 
 class BaseLLM(ABC):
     def __init__(self, model: str, base_url: str, api_key: str, sampling: dict[str, Any], *,
                  timeout: float = 600.0, max_retries: int = 2, max_concurrent: int = 16,
                  rpm: float | None = None, tpm: float | None = None,
-                 initial_concurrent: int | None = None) -> None:
+                 initial_concurrent: int | None = None,
+                 min_tokens_per_s: float | None = DEFAULT_MIN_TOKENS_PER_S) -> None:
         self.model = model
         self.base_url = base_url  # one URL, or several separated by commas
-        # The SDK's timeout bounds the gap between bytes; this bounds the whole request.
-        self.deadline = timeout
+        # Each request's deadline in all (asyncio.timeout) and between bytes (the SDK's
+        # timeout): `timeout`, or longer for what may be generated (deadline()).
+        self.timeout, self.min_tokens_per_s = timeout, min_tokens_per_s
         self.limit = AdaptiveConcurrency(max_concurrent, initial=initial_concurrent, rpm=rpm,
                                          tpm=tpm)
         self.pool = EndpointPool(base_url, api_key, timeout=timeout, max_retries=max_retries,
@@ -102,6 +76,7 @@ class BaseLLM(ABC):
             log.warning("parameters not sent to %s (%s): %s", model, type(self).__name__,
                         ", ".join(self.dropped))
         self.supports_n: bool | None = None  # learnt on the first request with n > 1
+        self.identity = ModelIdentity(model, self.redact)  # which model answered
 
     @abstractmethod
     def split_params(self, params: dict[str, Any]) -> tuple[dict, dict, list[str]]:
@@ -166,16 +141,30 @@ class BaseLLM(ABC):
         options = {"extra_json": self.extra_body} if self.extra_body else {}
         tokens = message_tokens(messages) + n * self.params.get(
             "max_tokens", self.params.get("max_completion_tokens", 0)) if self.limit.tpm else 0
+        deadline = self.deadline(n)
+        options["timeout"] = deadline  # between bytes: a generation is silent till it ends
         async with self.limit.slot(tokens):
             try:
-                async with asyncio.timeout(self.deadline):
+                async with asyncio.timeout(deadline):
                     response = await self._send(body, options)
             except TimeoutError:
-                raise RequestFailed(f"Timeout: no complete answer within --request_timeout "
-                                    f"{self.deadline:g} s (the whole request's deadline)",
+                raise RequestFailed(f"cut off: no complete answer within {deadline:g} s (the "
+                                    f"whole request's deadline: {self.deadline_rule(n)})",
                                     status=None, kind=faults.COUNTED) from None
-        return _completions(response, self.model, self.redact,
-                            self.params.get("top_logprobs", 0))
+        return _completions(response, None, self.redact, self.params.get("top_logprobs", 0))
+
+    def deadline(self, n: int) -> float:
+        return request_deadline(self.timeout, self.min_tokens_per_s, self._most_tokens(), n)
+
+    def deadline_rule(self, n: int) -> str:
+        if self.deadline(n) == self.timeout:
+            return f"--request_timeout {self.timeout:g} s"
+        return (f"{'n=%d × ' % n if n > 1 else ''}max_tokens {self._most_tokens()} at "
+                f"--min_tokens_per_s {self.min_tokens_per_s:g}, more than --request_timeout "
+                f"{self.timeout:g} s")
+
+    def _most_tokens(self) -> int | None:
+        return self.params.get("max_tokens", self.params.get("max_completion_tokens"))
 
     async def _send(self, body: dict, options: dict) -> Any:
         """The request through the pool; the SDK's errors become RequestFailed."""
@@ -184,9 +173,13 @@ class BaseLLM(ABC):
             # first walks every request through its TypedDict transform, ~0.5 ms CPU per
             # request and an identity on the plain strings and numbers sent here
             # (benchmarks/bench_client_overhead.py). Retries and errors stay the SDK's;
-            # the pool picks the endpoint and moves the request if that one is dead.
+            # the pool picks the endpoint and moves the request if that one is dead or
+            # answers as another model.
             return await self.pool.request(lambda client: client.post(
-                "/chat/completions", cast_to=ChatCompletion, body=body, options=options))
+                "/chat/completions", cast_to=ChatCompletion, body=body, options=options),
+                check=self._check_model)
+        except WrongModel as exc:
+            raise RequestFailed(_short(self.redact(str(exc))), status=200) from None
         except openai.APIConnectionError as exc:  # refused, reset, cut off, or timed out
             kind = faults.kind_of(None, timed_out=faults.server_took_it(exc))
             single = "" if "," in self.base_url else self.base_url
@@ -195,13 +188,19 @@ class BaseLLM(ABC):
         except openai.APIStatusError as exc:
             too_long = faults.context_overflow(exc.status_code, exc.message)
             raise RequestFailed(f"{exc.status_code} {type(exc).__name__}: "
-                                f"{_short(self.redact(exc.message))}",
+                                f"{faults.shorten(exc.message, 300, self.redact)}",
                                 status=exc.status_code,
                                 kind=faults.TOO_LONG if too_long else None) from None
         except (ValueError, pydantic.ValidationError) as exc:  # a broken 200 body: not
             # JSON, not UTF-8 (UnicodeDecodeError), or not a chat completion
             raise RequestFailed(f"malformed 200 response: {type(exc).__name__}: "
-                                f"{_short(self.redact(str(exc)))}", status=200) from None
+                                f"{faults.shorten(exc, 300, self.redact)}", status=200) from None
+
+    async def _check_model(self, endpoint: Any, response: Any) -> None:
+        """WrongModel if the reply is from a model its endpoint does not serve as --model."""
+        await self.identity.check_async(endpoint.url, getattr(response, "model", None),
+                                        getattr(response, "system_fingerprint", None),
+                                        lambda: listing(endpoint.client))
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -259,63 +258,5 @@ def create_llm(settings: Settings) -> BaseLLM:
                 sampling_params(settings), timeout=settings.request_timeout,
                 max_retries=settings.max_retries, max_concurrent=settings.max_concurrent,
                 rpm=settings.rpm, tpm=settings.tpm,
-                initial_concurrent=None if kind is LocalLLM else SLOW_START_LEVEL)
-
-
-def _completions(response: Any, model: str | None = None,
-                 redact: Any = str, top_n: int | None = None) -> list[Completion]:
-    """The choices of a parsed response, checked (replies.py); a 200 that is not a chat
-    completion the kit can store is a counted failure naming why (the SDK hands back a str for
-    text/plain and an empty model for `{}`). With `model`, a reply from another model is one."""
-    choices = getattr(response, "choices", None)
-    if not isinstance(choices, list):
-        raise RequestFailed(f"malformed 200 response: not a chat completion "
-                            f"({_short(redact(repr(response)), 120)})", status=200)
-    if model is not None:
-        try:
-            replies.check_model(model, getattr(response, "model", None))
-        except replies.BadReply as exc:
-            raise RequestFailed(_short(redact(str(exc))), status=200) from None
-    try:
-        return _parse_choices(response, choices, top_n)
-    except (AttributeError, TypeError, replies.BadReply) as exc:
-        raise RequestFailed(f"malformed 200 response: {_short(redact(str(exc)))}",
-                            status=200) from None
-
-
-def _parse_choices(response: Any, choices: list, top_n: int | None) -> list[Completion]:
-    usage = replies.usage_counts(getattr(response, "usage", None))
-    served = replies.text_field(getattr(response, "model", None), "model")
-    fingerprint = replies.text_field(getattr(response, "system_fingerprint", None),
-                                     "system_fingerprint")
-    completions = []
-    for i, choice in enumerate(choices):
-        message = choice.message
-        text = replies.text_field(message.content, "message.content") or ""
-        reasoning = replies.text_field(_sent_field(message, "reasoning_content")
-                                       or _sent_field(message, "reasoning"), "reasoning")
-        if reasoning is None and (think := THINK_BLOCK.match(text)):
-            reasoning, text = think.group(1).strip(), think.group(2).strip()
-        completions.append(Completion(text, replies.text_field(choice.finish_reason,
-                                                               "finish_reason"), reasoning,
-                                      usage if i == 0 else None, served, fingerprint,
-                                      logprobs.from_choice(choice, top_n)))
-    return completions
-
-
-def _sent_field(model: Any, name: str) -> Any:
-    """`model.<name>` if the server sent it (a declared field or a pydantic extra), else None.
-
-    Plain getattr on an absent extra takes pydantic's AttributeError path, ~6 µs: 8 times per
-    response of n=4 (benchmarks/bench_client_overhead.py)."""
-    value = getattr(model, "__dict__", {}).get(name)
-    if value is None:
-        extra = getattr(model, "model_extra", None)
-        if extra:
-            value = extra.get(name)
-    return value
-
-
-def _short(message: Any, limit: int = 300) -> str:
-    message = " ".join(str(message).split())
-    return message if len(message) <= limit else message[:limit] + "…"
+                initial_concurrent=None if kind is LocalLLM else SLOW_START_LEVEL,
+                min_tokens_per_s=settings.min_tokens_per_s)

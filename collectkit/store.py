@@ -44,6 +44,10 @@ def corrupt_path(path: Path) -> Path:
     return path.with_name(path.stem + ".corrupt.jsonl")
 
 
+def batch_state_path(results: Path) -> Path:
+    return results.with_name(results.stem + ".batch.json")
+
+
 @contextmanager
 def os_errors(path: Path, doing: str = "write") -> Iterator[None]:
     """OSError → StoreError: one line naming the path and the cause."""
@@ -51,30 +55,6 @@ def os_errors(path: Path, doing: str = "write") -> Iterator[None]:
         yield
     except OSError as exc:
         raise StoreError(f"cannot {doing} {path}: {exc.strerror or exc}") from None
-
-
-def refuse_foreign(results: Path) -> None:
-    """Refuse to append to (or cut the tail of) files the kit did not write."""
-    too_long = file_limits.name_too_long(results)
-    if too_long:
-        raise StoreError(too_long)
-    for path in (results, errors_path(results)):
-        with os_errors(path, "read"):
-            is_folder = path.is_dir()
-        if is_folder:
-            raise StoreError(f"{path} is a folder, not a results file; choose another "
-                             "--output_file")
-        with os_errors(path, "read"):
-            if not path.exists() or path.stat().st_size == 0:
-                continue
-            with open(path, "rb") as handle:
-                first = handle.read(len(ROW_START))
-        if not ROW_START.startswith(first):  # a prefix: a first row torn by a full disk
-            raise StoreError(f"{path} exists and is not a results file the kit wrote (it does "
-                             "not start with a unique_id row); choose another --output_file")
-    manifest = read_json(manifest_path(results))
-    if manifest is not None and "results_file" not in manifest:
-        raise StoreError(f"{manifest_path(results)} exists and is not a collectkit manifest")
 
 
 def recover_torn_tail(path: Path) -> int:

@@ -14,11 +14,16 @@ import sys
 from dataclasses import dataclass, fields
 from typing import Any, Iterable
 
+from .redact import secret_flag
+
 VLLM_MODULE = "vllm.entrypoints.openai.api_server"
 DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
 # Gemma 3 checkpoints are multimodal; text-only collection needs no image memory profile.
 GEMMA_VLLM_FLAGS = ("--limit-mm-per-prompt", '{"image": 0}')
-SECRET_FLAGS = ("--api-key",)
+# vLLM's flags that take a secret (redact.SECRET_FLAGS, in every spelling), and the variable that
+# carries it instead: argv is public (process lists, the kit's state file, `serve --status`, run
+# manifests). A quoted "--api-key KEY" inside one --server-arg is refused too.
+SECRET_VARIABLES = {"api-key": "VLLM_API_KEY", "hf-token": "HF_TOKEN"}
 
 
 class InvalidServerOption(ValueError):
@@ -56,10 +61,7 @@ class VllmOptions:
             raise InvalidServerOption(f"invalid value for dtype: {self.dtype!r} "
                                       f"(one of {', '.join(DTYPES)})")
         for arg in self.server_args:
-            if arg.split("=", 1)[0] in SECRET_FLAGS:
-                raise InvalidServerOption(
-                    f"{arg.split('=', 1)[0]} may not be a server argument (process lists would "
-                    "show it); give the key with --api-key or VLLM_API_KEY")
+            refuse_secret_flags(arg)
 
     @classmethod
     def from_kwargs(cls, options: dict[str, Any]) -> "VllmOptions":
@@ -101,6 +103,18 @@ class VllmOptions:
         if "gemma-3" in model.lower() and not _mentions(self.server_args, "--limit-mm-per-prompt"):
             flags += list(GEMMA_VLLM_FLAGS)
         return flags + list(self.server_args)
+
+
+def refuse_secret_flags(arg: str) -> None:
+    """InvalidServerOption naming the flag (never its value) when `arg`, or any word of it, is a
+    spelling of a flag that takes a secret."""
+    for word in arg.split():
+        flag = secret_flag(word)
+        if flag:
+            raise InvalidServerOption(
+                f"{word.split('=', 1)[0]} may not be a server argument (process lists, the state "
+                f"file and serve --status would show the secret): set {SECRET_VARIABLES[flag]} "
+                "instead")
 
 
 def vllm_launcher() -> list[str] | None:

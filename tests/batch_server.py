@@ -9,22 +9,26 @@ choices per line. --end-status failed|expired|cancelled ends every batch so: `fa
 output and a reason in `errors`, `expired` / `cancelled` with output for the first half of the
 lines only. --bad-lines makes the output hostile: the first line's body is not a chat completion
 (content 5), the second line's custom_id is the bare problem id, and a line that is not JSON and
-one whose custom_id names no problem are added. GET /control/stats counts uploads, batches and
-retrievals. `BatchServer` starts it as a subprocess.
+one whose custom_id names no problem are added. --trickle S answers every /v1 call with 200
+headers, then one byte every S seconds, never ending (a batch API that holds its client);
+--reply-model M names M in every reply (an Azure deployment answering with its snapshot).
+--echo-key echoes the Bearer key it was sent, as a careless provider might: the first line is an
+error whose message holds the key after 190 characters (where a 200-character cut falls inside
+it), and a line whose custom_id is the key is added. GET /control/stats counts uploads, batches
+and retrievals. `BatchServer` starts it as a subprocess.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from aiohttp import web
 
+import hostile_faults
 from stub_server import StubServer, run_until_terminated, serve_app
 
 ANSWER = r"The answer is (A). \boxed{42}"
@@ -32,8 +36,12 @@ ANSWER = r"The answer is (A). \boxed{42}"
 
 class BatchApp:
     def __init__(self, complete_after: float, reject_n: bool, max_choices: int = 0,
-                 end_status: str = "completed", bad_lines: bool = False) -> None:
+                 end_status: str = "completed", bad_lines: bool = False,
+                 trickle: float = 0.0, reply_model: str = "", echo_key: bool = False) -> None:
         self.complete_after, self.reject_n = complete_after, reject_n
+        self.reply_model = reply_model  # the model replies name (default: the one asked)
+        self.trickle, self.trickled = trickle, 0
+        self.echo_key, self.key = echo_key, ""
         self.end_status, self.bad_lines = end_status, bad_lines
         self.max_choices = max_choices
         self.files: dict[str, dict] = {}
@@ -65,6 +73,7 @@ class BatchApp:
         return web.Response(body=record["_content"], content_type="application/jsonl")
 
     async def create_batch(self, request: web.Request) -> web.Response:
+        self.key = request.headers.get("Authorization", "").removeprefix("Bearer ")
         params = await request.json()
         if params.get("input_file_id") not in self.files:
             return web.json_response({"error": {"message": "no such input file"}}, status=400)
@@ -113,7 +122,8 @@ class BatchApp:
             outputs.append({"id": f"req-{next(self.ids)}", "custom_id": cid, "error": None,
                             "response": {"status_code": 200, "request_id": cid, "body": {
                                 "id": f"chatcmpl-{cid}", "object": "chat.completion",
-                                "created": int(time.time()), "model": body["model"],
+                                "created": int(time.time()),
+                                "model": self.reply_model or body["model"],
                                 "choices": choices, "usage": {
                                     "prompt_tokens": 10, "completion_tokens": 8 * n,
                                     "total_tokens": 10 + 8 * n}}}})
@@ -125,6 +135,10 @@ class BatchApp:
             second["custom_id"] = second["custom_id"].rsplit("::", 1)[0]
             texts[:2] = [json.dumps(first), json.dumps(second)]
             texts += ['{"custom_id": "torn', json.dumps({**outputs[-1], "custom_id": "x::y"})]
+        if self.echo_key and outputs:
+            texts[0] = json.dumps({**outputs[0], "response": None, "error": {
+                "code": "bad", "message": "x" * 190 + self.key + " was refused"}})
+            texts.append(json.dumps({**outputs[-1], "custom_id": f"{self.key}::0"}))
         for kind, lines in (("output_file_id", texts), ("error_file_id",
                                                         [json.dumps(x) for x in errors])):
             if lines:
@@ -139,10 +153,20 @@ class BatchApp:
     async def stats(self, request: web.Request) -> web.Response:
         uploads = sum(f["purpose"] == "batch" for f in self.files.values())
         return web.json_response({"uploads": uploads, "batches": len(self.batches),
-                                  "retrieves": self.retrieves})
+                                  "retrieves": self.retrieves,
+                                  "trickled": self.trickled})
+
+    @web.middleware
+    async def trickling(self, request: web.Request, handler):
+        if not self.trickle or not request.path.startswith("/v1/"):
+            return await handler(request)
+        self.trickled += 1
+        await request.read()
+        return await hostile_faults.trickle(request, {"interval": self.trickle,
+                                                      "seconds": 3600})
 
     def build(self) -> web.Application:
-        app = web.Application(client_max_size=256 * 1024 * 1024)
+        app = web.Application(client_max_size=256 * 1024 * 1024, middlewares=[self.trickling])
         app.router.add_post("/v1/files", self.create_file)
         app.router.add_get("/v1/files/{file_id}/content", self.file_content)
         app.router.add_post("/v1/batches", self.create_batch)
@@ -160,9 +184,14 @@ def main() -> None:
     parser.add_argument("--end-status", default="completed",
                         choices=["completed", "failed", "expired", "cancelled"])
     parser.add_argument("--bad-lines", action="store_true")
+    parser.add_argument("--trickle", type=float, default=0.0, metavar="S",
+                        help="answer every /v1 call with one byte every S seconds, forever")
+    parser.add_argument("--reply-model", default="",
+                        help="replies name this model (an Azure deployment's snapshot)")
+    parser.add_argument("--echo-key", action="store_true")
     args = parser.parse_args()
     app = BatchApp(args.complete_after, args.reject_n, args.max_choices, args.end_status,
-                   args.bad_lines)
+                   args.bad_lines, args.trickle, args.reply_model, args.echo_key)
     run_until_terminated(serve_app(app.build(), "127.0.0.1", args.port))
 
 
@@ -171,22 +200,17 @@ class BatchServer(StubServer):
 
     def __init__(self, complete_after: float = 0.0, reject_n: bool = False,
                  max_choices: int = 0, end_status: str = "completed",
-                 bad_lines: bool = False) -> None:
+                 bad_lines: bool = False, trickle: float = 0.0, reply_model: str = "",
+                 echo_key: bool = False) -> None:
         command = [sys.executable, str(Path(__file__).resolve()), "--port", "0",
                    "--complete-after", str(complete_after), "--max-choices", str(max_choices),
-                   "--end-status", end_status]
+                   "--end-status", end_status, "--trickle", str(trickle),
+                   "--reply-model", reply_model]
         command += ["--reject-n"] if reject_n else []
         command += ["--bad-lines"] if bad_lines else []
+        command += ["--echo-key"] if echo_key else []
         self.model = "batch-model"
-        self._stderr = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr)
-        self.pid = self.process.pid
-        try:
-            self.base_url = self._wait_for_ready_line()
-        except BaseException:
-            self.kill()
-            raise
-        self.root_url = self.base_url[: -len("/v1")]
+        self._launch(command)
 
 
 if __name__ == "__main__":

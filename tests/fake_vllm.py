@@ -8,7 +8,8 @@ Standard library only. Driven by environment variables:
 FAKE_VLLM_RECORD   path of a JSON file to write at start: {"argv", "pid", "api_key"} where api_key
                    is the value of VLLM_API_KEY (how collectkit passes the key to vLLM).
 FAKE_VLLM_MODE     ready (default): after FAKE_VLLM_DELAY seconds, serve GET /v1/models with MODEL
-                   (401 without the right bearer token when VLLM_API_KEY is set);
+                   (401 without the right bearer token when VLLM_API_KEY is set), or every
+                   --served-model-name, each with root = MODEL, as vLLM lists them;
                    fail: print an error and exit 1 at once;
                    never: serve /v1/models, but never list MODEL.
 FAKE_VLLM_DELAY    seconds before the port opens in `ready` mode (default 0).
@@ -40,7 +41,7 @@ def main(argv: list[str]) -> int:
         parser.add_argument("--model", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--served-model-name")
+    parser.add_argument("--served-model-name", nargs="+")  # several names, as vLLM takes
     args, _unknown = parser.parse_known_args(argv)
 
     if os.environ.get("FAKE_VLLM_IGNORE_TERM") == "1":
@@ -61,7 +62,7 @@ def main(argv: list[str]) -> int:
         return 1
     if mode == "ready":
         time.sleep(float(os.environ.get("FAKE_VLLM_DELAY", "0")))
-    listed = [args.served_model_name or args.model] if mode == "ready" else []
+    listed = (args.served_model_name or [args.model]) if mode == "ready" else []
     api_key = os.environ.get("VLLM_API_KEY")
 
     class Handler(BaseHTTPRequestHandler):
@@ -69,8 +70,9 @@ def main(argv: list[str]) -> int:
             if api_key and self.headers.get("Authorization") != f"Bearer {api_key}":
                 return self._send(401, {"error": "invalid api key"})
             if self.path.rstrip("/") == "/v1/models":
-                return self._send(200, {"object": "list", "data": [
-                    {"id": name, "object": "model", "owned_by": "fake"} for name in listed]})
+                return self._send(200, {"object": "list", "data": [  # vLLM: root = the model
+                    {"id": name, "object": "model", "owned_by": "fake", "root": args.model}
+                    for name in listed]})
             return self._send(404, {"error": "not found"})
 
         def _send(self, status: int, body: dict) -> None:

@@ -21,6 +21,16 @@ Fault kinds:
                 other_model, redirect (location): see tests/hostile_faults.py
   POST /control/faults {"models_fault": {"kind": "redirect", "location": URL}} (or trickle)
                 applies to GET /v1/models until {"models_fault": null}
+Model identity (what real servers name in `model`, issue 24):
+  --served-model-name A B   like vLLM: lists A and B, each with root = --model, answers every
+                            request with A; a request naming neither gets vLLM's 404
+  --no-models-route         like an Azure OpenAI deployment: GET /v1/models is a 404; replies
+                            name --model (e.g. the snapshot gpt-4o-2024-08-06) whatever is asked
+  --model /m/x.gguf         like llama.cpp's server without --alias: lists and answers its file
+  --tokens-per-s R          a slow, steady generation: each reply takes its tokens / R seconds
+  --reply-models M1,M2 / --fingerprints F1,F2 with --switch-after N
+                            replies name M1 (system_fingerprint F1) for the first N chat
+                            requests, then M2 (F2): an alias swapped mid-run
 `StubServer` starts it as a subprocess for tests and benchmarks.
 """
 from __future__ import annotations
@@ -80,9 +90,20 @@ class StubApp:
     """Request handlers plus the fault queue, persistent mode and counters."""
 
     def __init__(self, model: str, completion_tokens: int, answer_text: str, delay: float,
-                 reasoning: bool):
+                 reasoning: bool, served_names: list[str] | None = None,
+                 models_route: bool = True, reply_models: list[str] | None = None,
+                 fingerprints: list[str] | None = None, switch_after: int = 0,
+                 tokens_per_s: float = 0.0):
         self.model, self.completion_tokens, self.delay = model, completion_tokens, delay
         self.answer_text, self.reasoning = answer_text, reasoning
+        self.served_names = served_names or []  # vLLM --served-model-name
+        self.models_route = models_route
+        self.reply_models = reply_models or [self.served_names[0] if self.served_names
+                                             else model]
+        self.fingerprints = fingerprints or [None]
+        self.switch_after = switch_after
+        self.tokens_per_s = tokens_per_s  # a steady generation: tokens / this seconds per reply
+        self.chat_requests = 0  # never reset: the switch happens once per server
         self.faults: deque[dict] = deque()
         self.mode: dict | None = None
         self.models_fault: dict | None = None  # applied to GET /v1/models
@@ -112,7 +133,8 @@ class StubApp:
         return message, "length" if cut else "stop"
 
     @functools.lru_cache(maxsize=4096)
-    def _body_parts(self, n: int, token_limit: int, seed) -> tuple[bytes, bytes]:
+    def _body_parts(self, n: int, token_limit: int, seed, model: str,
+                    fingerprint: str | None) -> tuple[bytes, bytes]:
         """Everything of the response but its id: (prefix, suffix) to concatenate around it."""
         choices = []
         for index in range(n):
@@ -121,14 +143,20 @@ class StubApp:
                             "finish_reason": finish_reason})
         tokens = min(token_limit, self.completion_tokens) * n
         body = {"id": "@ID@", "object": "chat.completion", "created": self.created,
-                "model": self.model, "choices": choices,
+                "model": model, "choices": choices, "system_fingerprint": fingerprint,
                 "usage": {"prompt_tokens": 10, "completion_tokens": tokens,
                           "total_tokens": 10 + tokens}}
         prefix, suffix = json.dumps(body).encode().split(b"@ID@")
         return prefix, suffix
 
+    def _identity(self) -> tuple[str, str | None]:
+        """The model and system_fingerprint this reply names (switched after --switch-after)."""
+        later = bool(self.switch_after) and self.chat_requests > self.switch_after
+        return (self.reply_models[min(later, len(self.reply_models) - 1)],
+                self.fingerprints[min(later, len(self.fingerprints) - 1)])
+
     def _completion(self, n: int, token_limit: int, seed) -> web.Response:
-        prefix, suffix = self._body_parts(n, token_limit, seed)
+        prefix, suffix = self._body_parts(n, token_limit, seed, *self._identity())
         body = prefix + b"chatcmpl-stub-%d" % next(self.request_ids) + suffix
         return web.Response(body=body, content_type="application/json")
 
@@ -138,6 +166,12 @@ class StubApp:
         if self.models_fault:
             return await hostile_faults.apply(self.models_fault["kind"], self.models_fault,
                                               request, b"{}")
+        if not self.models_route:  # an Azure deployment: no listing
+            return _openai_error(404, "Resource not found")
+        if self.served_names:  # vLLM: every served name, root = the model path
+            return _json_response({"object": "list", "data": [
+                {"id": name, "object": "model", "created": self.created, "owned_by": "vllm",
+                 "root": self.model, "parent": None} for name in self.served_names]})
         return _json_response({"object": "list", "data": [
             {"id": self.model, "object": "model", "created": self.created, "owned_by": "stub"}]})
 
@@ -154,6 +188,10 @@ class StubApp:
         self.param_keys.update(params.keys())
         self.last_request = params
         self.authorizations[request.headers.get("Authorization", "")] += 1
+        self.chat_requests += 1
+        if self.served_names and params.get("model") not in self.served_names:
+            self.status_counts["404"] += 1  # vLLM: a name it does not serve
+            return _openai_error(404, f"The model `{params.get('model')}` does not exist.")
 
         fault = self.faults.popleft() if self.faults else self.mode
         response = await self._apply(fault, request, n, token_limit, seed)
@@ -166,6 +204,8 @@ class StubApp:
                      seed) -> web.Response | None:
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.tokens_per_s:  # the n choices are generated side by side, as an engine does
+            await asyncio.sleep(token_limit / self.tokens_per_s)
         kind = str(fault.get("kind")) if fault else "ok"
         if kind in hostile_faults.KINDS:
             return await hostile_faults.apply(kind, fault, request,
@@ -298,13 +338,20 @@ def context_middleware(max_model_len: int, tokenize: bool):
 
 
 async def serve(args: argparse.Namespace) -> None:
-    stub = StubApp(args.model, args.completion_tokens, args.answer_text, args.delay, args.reasoning)
+    stub = StubApp(args.model, args.completion_tokens, args.answer_text, args.delay, args.reasoning,
+                   served_names=args.served_model_name, models_route=not args.no_models_route,
+                   reply_models=_names(args.reply_models), fingerprints=_names(args.fingerprints),
+                   switch_after=args.switch_after, tokens_per_s=args.tokens_per_s)
     app = stub.build()
     if args.max_in_flight:
         app.middlewares.append(capacity_middleware(args.max_in_flight, args.retry_after))
     if args.max_model_len:
         app.middlewares.append(context_middleware(args.max_model_len, not args.no_tokenize))
     await serve_app(app, args.host, args.port)
+
+
+def _names(value: str | None) -> list[str] | None:
+    return [name for name in value.split(",") if name] if value else None
 
 
 async def serve_app(app: web.Application, host: str, port: int) -> None:
@@ -343,6 +390,19 @@ def main(argv: list[str] | None = None) -> None:
                         help="a context length, as vLLM serves one (0: none)")
     parser.add_argument("--no-tokenize", action="store_true",
                         help="with --max-model-len: no POST /tokenize")
+    parser.add_argument("--served-model-name", nargs="+",
+                        help="like vLLM: list these names (root = --model), answer as the first")
+    parser.add_argument("--no-models-route", action="store_true",
+                        help="like an Azure deployment: GET /v1/models is a 404")
+    parser.add_argument("--reply-models", help="M1,M2: the model replies name (M2 after "
+                        "--switch-after requests)")
+    parser.add_argument("--fingerprints", help="F1,F2: the system_fingerprint of replies (F2 "
+                        "after --switch-after requests)")
+    parser.add_argument("--tokens-per-s", type=float, default=0.0,
+                        help="generate at this steady rate: each reply takes its tokens / this "
+                        "seconds, silent until it is whole (as a non-streaming engine)")
+    parser.add_argument("--switch-after", type=int, default=0,
+                        help="chat requests answered with M1/F1 before M2/F2 (0: never)")
     args = parser.parse_args(argv)
     run_until_terminated(serve(args))
 
@@ -370,6 +430,12 @@ class StubServer:
             command += ["--answer-text", answer_text]
         command += list(extra_args)
         self.model = model
+        self._launch(command)
+        self.port = int(self.base_url.rsplit(":", 1)[1].split("/")[0])
+
+    def _launch(self, command: list[str]) -> None:
+        """Start a server script that prints `READY URL`; wait for the URL (also for the batch
+        and Hub stand-ins, which are other scripts)."""
         self._stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr)
         self.pid = self.process.pid
@@ -378,7 +444,6 @@ class StubServer:
         except BaseException:
             self.kill()
             raise
-        self.port = int(self.base_url.rsplit(":", 1)[1].split("/")[0])
         self.root_url = self.base_url[: -len("/v1")]
 
     def _stderr_tail(self, limit: int = 3000) -> str:

@@ -191,3 +191,37 @@ def test_a_local_output_file_that_is_not_batch_output_is_refused_naming_the_line
     with pytest.raises(batch.BatchError, match="cannot read batch output"):
         batch_merge.merge_output_file(settings, tmp_path / "missing.jsonl", results, problems)
     assert not results.exists()  # nothing written
+
+
+def test_a_trickling_batch_api_is_cut_off_in_one_line(tmp_path):
+    """28.5: an API answering one byte every 0.2 s (each read under the SDK's timeout) held
+    --batch forever; each whole batch call is bounded by --request_timeout."""
+    out = tmp_path / "r.jsonl"
+    with BatchServer(trickle=0.2) as server:
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "collectkit", "run", "--batch",
+                               "--model", "gpt-4o-mini", "--api-mode", "remote", "--api-base",
+                               server.base_url, "--api-key", SECRET, "--num-problems", "2",
+                               "--k-responses", "2", "--max-retries", "0",
+                               "--request-timeout", "1", "--output-file", str(out), "--quiet"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - started
+        assert server.stats()["trickled"] == 1
+    error = done.stderr.strip()
+    assert done.returncode == 2 and error.count("\n") == 0 and "Traceback" not in error, error
+    assert (f"cut off: the batch API at {server.base_url} gave no complete answer to "
+            "files.create within 1 s") in error
+    assert took < 20 and SECRET not in error
+    assert json.loads(store.manifest_path(out).read_text())["status"] == "failed"
+
+
+def test_an_azure_batch_reply_naming_its_snapshot_merges(tmp_path):
+    """24.4 for --batch: replies from a deployment name the model's snapshot; the batch API
+    lists no models (404), so the first reply's model is the deployment's."""
+    problems = load_problems("both", 2)
+    out = tmp_path / "r.jsonl"
+    with BatchServer(reply_model="gpt-4o-2024-08-06") as server:
+        stats, report = run(batch_settings(server, tmp_path, model="prod-chat"), problems, out,
+                            wait_s=30)
+    assert report.merged == 2 and not rows(store.errors_path(out))
+    assert stats.models["answered"] == {"gpt-4o-2024-08-06": 2}

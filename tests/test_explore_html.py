@@ -21,8 +21,10 @@ def files(tmp_path_factory):
 
 
 def payload(html: str) -> dict:
+    """The page's JSON, with the problem views of its <template> elements as "views"."""
     found = re.search(r'<script type="application/json" id="ck-data">(.*?)</script>', html, re.S)
-    return json.loads(found.group(1))
+    views = re.findall(r'<template class="ck-source">(.*?)</template>', html, re.S)
+    return {**json.loads(found.group(1)), "views": views}
 
 
 def test_cli_writes_one_self_contained_file(files, tmp_path):

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
-import signal
 import subprocess
 
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from collectkit import store
 from collectkit.answer_extraction import main as extraction_main
 from collection_support import cli_command, lines, manifest, one_line_error, run_cli
+from disk_faults import in_mount_namespace, limit_file_size, mount_namespaces_work
 
 
 
@@ -116,17 +115,6 @@ def test_output_folder_is_a_file_and_output_file_is_a_folder(stub, tmp_path):
     assert done.returncode == 2 and "is a folder" in one_line_error(done)
 
 
-def _in_mount_namespace(script: str) -> list[str]:
-    return ["unshare", "-rm", "sh", "-c", script]
-
-
-def _mount_namespaces_work() -> bool:
-    if not shutil.which("unshare"):
-        return False
-    return subprocess.run(_in_mount_namespace("mount -t tmpfs tmpfs /mnt"),
-                          capture_output=True).returncode == 0
-
-
 def test_read_only_folder_is_one_line_and_the_file_stays_resumable(stub, tmp_path):
     out = tmp_path / "ro" / "r.jsonl"
     out.parent.mkdir()
@@ -134,12 +122,12 @@ def test_read_only_folder_is_one_line_and_the_file_stays_resumable(stub, tmp_pat
     before = out.read_bytes()
     command = cli_command(stub, "--output_file", str(out), problems=4)
     if os.geteuid() == 0:  # root ignores permission bits: a read-only bind mount instead
-        if not _mount_namespaces_work():
+        if not mount_namespaces_work():
             pytest.skip("running as root without mount namespaces: no way to make it read-only")
         folder = str(out.parent)
         script = (f"mount --bind {folder} {folder} && mount -o remount,ro,bind {folder} && "
                   'exec "$@"')
-        done = subprocess.run(_in_mount_namespace(script) + ["sh", *command], cwd=tmp_path,
+        done = subprocess.run(in_mount_namespace(script) + ["sh", *command], cwd=tmp_path,
                               capture_output=True, text=True, timeout=120)
     else:
         out.parent.chmod(0o555)
@@ -158,13 +146,6 @@ def test_read_only_folder_is_one_line_and_the_file_stays_resumable(stub, tmp_pat
     assert finished.returncode == 0 and len(lines(out)) == 4
 
 
-def _limit_file_size(limit: int):
-    def apply() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    return apply
-
-
 @pytest.mark.parametrize("mechanism", ["rlimit_fsize", "tmpfs_full"])
 def test_full_disk_mid_run_is_one_line_and_the_file_stays_resumable(stub, tmp_path, mechanism):
     folder = tmp_path / "small"
@@ -173,16 +154,16 @@ def test_full_disk_mid_run_is_one_line_and_the_file_stays_resumable(stub, tmp_pa
     command = cli_command(stub, "--output_file", str(out), problems=120)
     if mechanism == "rlimit_fsize":  # the kernel refuses writes past 48 KiB in this process
         done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True,
-                              timeout=120, preexec_fn=_limit_file_size(48 * 1024))
+                              timeout=120, preexec_fn=limit_file_size(48 * 1024))
         cause = "File too large"
     else:  # a real ENOSPC: a 48 KiB tmpfs over the folder; what it holds is copied out after
-        if not _mount_namespaces_work():
+        if not mount_namespaces_work():
             pytest.skip("no mount namespaces here (unshare -rm); rlimit_fsize covers the path")
         saved = tmp_path / "saved"
         saved.mkdir()
         script = (f'mount -t tmpfs -o size=48k tmpfs {folder} && "$@"; code=$?; '
                   f"cp -a {folder}/. {saved}/; exit $code")
-        done = subprocess.run(_in_mount_namespace(script) + ["sh", *command], cwd=tmp_path,
+        done = subprocess.run(in_mount_namespace(script) + ["sh", *command], cwd=tmp_path,
                               capture_output=True, text=True, timeout=120)
         for path in saved.iterdir():
             shutil.copy(path, folder / path.name)

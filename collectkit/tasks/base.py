@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from .. import jsonl
+from ..redact import shorten
 
 LETTERS = "ABCDEFGHIJ"
 ANSWER_KINDS = ("letter", "math", "number", "exact")
@@ -202,7 +203,7 @@ def hub_rows(name: str, hub_id: str, config: str | None, revision: str | None,
     try:
         return datasets.load_dataset(hub_id, config, revision=revision, split=split)
     except Exception as exc:  # noqa: BLE001  (offline, gated, not found: all one line)
-        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        reason = shorten(exc, 200) or type(exc).__name__  # the token hidden before the cut
         raise ProblemError(f"{name}: cannot load {where} from the Hugging Face Hub (no network, "
                            f"or no access): {reason}") from None
     finally:

@@ -7,12 +7,15 @@ for open-ended rows). Rows with choices are asked with the multiple-choice templ
 by letter; the others are graded against `answer_correct` (math equivalence by default).
 
 - Files: `.jsonl` (one object a line), `.json` (a list of objects), `.csv` (`choices` as a JSON
-  list in its cell, empty cells are null), `.parquet`. The dataset's name is the file's stem.
+  list or a Python list literal in its cell, as pandas' `to_csv` writes it; empty cells are
+  null), `.parquet`. The dataset's name is the file's stem. What pandas writes for mixed rows
+  reads as meant: NaN is null, an integral float (0.0) an integer (seed_values.py).
 - `hf:ORG/NAME[:CONFIG][@REVISION]`: a Hub dataset (split `test`), its columns mapped onto the
   fields by `--dataset_fields question=problem,answer_correct=answer` (a field not mapped is
   read from the column of its own name; `choices=A|B|C|D` joins columns into the options;
   `split=train` picks another split; rows without an id are numbered).
-A bad row is one ProblemError naming the file, the line (or row) and the field.
+A bad row (a lone surrogate in its text too) is one ProblemError naming the file, the line (or
+row) and the field.
 """
 from __future__ import annotations
 
@@ -23,7 +26,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .. import jsonl
+from ..redact import shorten
 from .base import LETTERS, Benchmark, Located, Problem, ProblemError, hub_rows
+from .seed_values import (as_list, check_text, csv_choices, csv_integer, integer, integral_text,
+                          is_null, nulls_cleared, optional_integer)
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 FIELDS = ("unique_id", "question", "choices", "choice_index_correct", "explanation_correct",
@@ -50,7 +56,12 @@ def _present(row: dict, key: str) -> bool:
 
 
 def seed_problem(row: dict, dataset: str) -> Problem:
-    """One row of the seed's format → Problem (ValueError/KeyError name the field)."""
+    """One row of the seed's format → Problem (ValueError/KeyError name the field).
+
+    NaN is null and an integral float an integer (pandas' float64 columns); see seed_values."""
+    if isinstance(row, dict):
+        row = nulls_cleared(row)
+        check_text(row, FIELDS)
     uid = row["unique_id"]
     if isinstance(uid, bool) or not isinstance(uid, (str, int)) or not str(uid).strip():
         raise ValueError("field 'unique_id' must be a non-empty string or an integer")
@@ -63,9 +74,7 @@ def seed_problem(row: dict, dataset: str) -> Problem:
     explanation = row.get("explanation_correct")
     if explanation is not None and not isinstance(explanation, str):
         raise ValueError("field 'explanation_correct' must be a string or null")
-    level = row.get("level")
-    if level is not None and (isinstance(level, bool) or not isinstance(level, int)):
-        raise ValueError("field 'level' must be an integer or null")
+    level = optional_integer(row.get("level"), "level")
     common = dict(unique_id=str(uid).strip(), dataset=dataset, question=question,
                   explanation_correct=explanation, category=category or DEFAULT_CATEGORY,
                   level=level)
@@ -84,24 +93,24 @@ def seed_problem(row: dict, dataset: str) -> Problem:
         raise ValueError(f"field 'answer_kind' must be one of {', '.join(OPEN_KINDS)}, "
                          f"not {kind!r}")
     return Problem(**common, choices=None, choice_index_correct=None,
-                   answer_correct=str(answer).strip(), answer_kind=kind)
+                   answer_correct=integral_text(answer).strip(), answer_kind=kind)
 
 
 def _choices(row: dict) -> tuple[tuple[str, ...], int]:
-    choices = row["choices"]
+    choices = as_list(row["choices"])
     if not isinstance(choices, (list, tuple)) or not 2 <= len(choices) <= len(LETTERS) \
-            or not all(isinstance(c, (str, int, float)) and str(c).strip() for c in choices):
+            or not all(isinstance(c, (str, int, float)) and not is_null(c) and str(c).strip()
+                       for c in choices):
         raise ValueError("field 'choices' must be a list of 2 to 10 non-empty options, or null")
-    index = row.get("choice_index_correct")
-    if isinstance(index, bool) or not isinstance(index, int):
-        raise ValueError(f"field 'choice_index_correct' must be an integer for a row with "
-                         f"choices, not {index!r}")
+    index = integer(row.get("choice_index_correct"), "choice_index_correct",
+                    " for a row with choices")
     if not 0 <= index < len(choices):
         raise ValueError(f"field 'choice_index_correct' {index} is outside choices "
                          f"(0 to {len(choices) - 1})")
     answer = row.get("answer_correct")
     options = [str(c).strip() for c in choices]
-    if answer is not None and str(answer).strip() not in (LETTERS[index], options[index]):
+    if answer is not None and integral_text(answer).strip() not in (LETTERS[index],
+                                                                     options[index]):
         raise ValueError(f"field 'answer_correct' {answer!r} disagrees with "
                          f"choice_index_correct {index} ({LETTERS[index]}: {options[index]!r})")
     return tuple(str(c) for c in choices), index
@@ -163,16 +172,12 @@ def _csv_row(row: dict, where: str) -> dict[str, Any]:
     values: dict[str, Any] = {k: (v if v != "" else None) for k, v in row.items() if k}
     try:
         if values.get("choices") is not None:
-            values["choices"] = json.loads(values["choices"])
+            values["choices"] = csv_choices(values["choices"])
         for key in ("choice_index_correct", "level"):
             if values.get(key) is not None:
-                values[key] = int(values[key])
-    except json.JSONDecodeError:
-        raise ProblemError(f"{where}: field 'choices' must be a JSON list "
-                           '(e.g. ["3", "4", "5"]) or empty') from None
-    except ValueError:
-        raise ProblemError(f"{where}: field {key!r} must be an integer or empty, "
-                           f"not {values[key]!r}") from None
+                values[key] = csv_integer(values[key], key)
+    except ValueError as exc:
+        raise ProblemError(f"{where}: {exc}") from None
     return values
 
 
@@ -184,7 +189,7 @@ def _parquet(path: Path) -> Iterator[Located]:
         rows = pq.read_table(path).to_pylist()
     except pa.ArrowException as exc:
         raise ProblemError(f"{path}: not a readable Parquet file "
-                           f"({' '.join(str(exc).split())[:200]})") from None
+                           f"({shorten(exc, 200)})") from None
     for number, row in enumerate(rows, 1):
         yield Located(f"{path} row {number}", row)
 
