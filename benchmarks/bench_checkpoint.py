@@ -3,7 +3,7 @@
 1. Write cost of whole runs of 1,000 and 10,000 problems × k=8 against the stub server (kit
    defaults otherwise: batch_size, max_concurrent; progress bar on, drawn to a file). Method:
    the writer is the only place the run writes (one `AppendWriter.append` per problem —
-   json.dumps, write, flush — plus the manifest, `write_json_atomic`, at start and end); it runs
+   dumps_line, write, flush — plus the manifest, `write_json_atomic`, at start and end); it runs
    synchronously on the event loop, so the time spent inside it is exactly the time checkpointing
    takes away from the run. Each run's child process wraps those two functions with perf_counter
    (wall) and thread_time (CPU) accumulators — the code inside is untouched. "Total run minus a
@@ -128,7 +128,7 @@ def bench_sampling(k: int) -> dict:
 def synthesize(path: Path, rows: int, k: int, seed: int = 0) -> dict:
     """A results file of `rows` real problems (ids made unique past the 12,532 real ones), each
     with k responses of a few hundred characters, and an errors file for ~2% of them."""
-    from collectkit import store
+    from collectkit import jsonl, store
     from collectkit.problems import load_problems
 
     rng = random.Random(seed)
@@ -155,15 +155,14 @@ def synthesize(path: Path, rows: int, k: int, seed: int = 0) -> dict:
                           if j == 0 else None} for j in range(k)]
             failed = rng.random() < 0.02
             if failed:
-                err.write(json.dumps({
+                err.write(jsonl.dumps_line({
                     "unique_id": record["unique_id"], "attempt": 1, "counted": True,
                     "error": "500 InternalServerError: Stub server injected HTTP 500.",
                     "time": "2025-01-01T00:00:00+0000",
-                    "partial_responses": responses[:rng.randint(0, k - 1)]},
-                    ensure_ascii=False) + "\n")
+                    "partial_responses": responses[:rng.randint(0, k - 1)]}))
             row = {**record, "responses": responses, "attempts": 2 if failed else 1,
                    "model": "smollm2-135m-instruct", "sampling": sampling, "status": "ok"}
-            line = json.dumps(row, ensure_ascii=False) + "\n"
+            line = jsonl.dumps_line(row)  # as the kit's writer writes it (U+0085 escaped)
             out.write(line)
             written += len(line.encode())
     return {"rows": rows, "bytes": written, "error_rows": sum(1 for _ in open(errors))}

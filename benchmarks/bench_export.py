@@ -12,7 +12,6 @@ No engine is started. The last line holds the ratio that matters.
 """
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import base_parser, max_rss_mb, write_summary  # noqa: E402
 
-from collectkit import export  # noqa: E402
+from collectkit import export, jsonl  # noqa: E402
 from collectkit.export_shapes import build  # noqa: E402
 from collectkit.problems import load_problems  # noqa: E402
 
@@ -56,11 +55,11 @@ def write_processed(path: Path, responses: int, k: int) -> tuple[int, int]:
             row = {**problem.record(), "unique_id": f"{problem.unique_id}#{number}",
                    "responses": answers, "attempts": 1, "model": "bench-model",
                    "sampling": sampling, "status": "ok"}
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.write(jsonl.dumps_line(row))  # as the kit writes it (U+0085 escaped)
     return count, written
 
 
-def main() -> None:
+def main() -> int:
     parser = base_parser(__doc__)
     parser.add_argument("--responses", type=int, default=100_000)
     parser.add_argument("--k", type=int, default=8)
@@ -101,9 +100,10 @@ def main() -> None:
              "goal": f"< {GOAL_S:.0f}", "met": parquet_s < GOAL_S}])
         print(f"{responses:,} responses → Parquet in {parquet_s:.2f} s "
               f"(goal < {GOAL_S:.0f} s: {'met' if parquet_s < GOAL_S else 'NOT met'})")
+        return code
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -102,9 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    graded = grade_rows([row for _, rows in loaded for row in rows], match=args.match,
-                        workers=args.workers, timeout_s=args.timeout,
-                        unrecorded_protocol=args.protocol)
+    try:
+        graded = grade_rows([row for _, rows in loaded for row in rows], match=args.match,
+                            workers=args.workers, timeout_s=args.timeout,
+                            unrecorded_protocol=args.protocol)
+    except ProtocolError as exc:  # a row recording a protocol this version does not know
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     start = 0
     for path, rows in loaded:
         file_rows, start = graded[start : start + len(rows)], start + len(rows)

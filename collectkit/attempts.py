@@ -5,12 +5,11 @@ passes through the run's Redactor first. RunStats holds the run's figures (the m
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import store
+from . import jsonl, store
 from .faults import TOO_LONG, Redactor
 from .llm import Completion, RequestFailed
 from .problems import Problem
@@ -85,8 +84,7 @@ def row_tail(sampling: dict[str, Any]) -> bytes:
 
     A resume recognises a whole row of the same settings by this tail without parsing it
     (store.scan_results), so `sampling` and `status` must stay the last two keys of result_row."""
-    return (", " + json.dumps({"sampling": sampling, "status": "ok"},
-                              ensure_ascii=False)[1:] + "\n").encode()
+    return (", " + jsonl.dumps({"sampling": sampling, "status": "ok"})[1:] + "\n").encode()
 
 
 def redacted_record(completion: Completion, redact: Redactor) -> dict[str, Any]:

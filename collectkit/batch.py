@@ -28,7 +28,7 @@ from typing import Any
 
 import openai
 
-from . import store
+from . import jsonl, store
 from .batch_client import BoundedClient
 from .batch_output import (BadLine, BatchError, BatchReport, batch_errors,  # noqa: F401
                            custom_id, missing_failure, problem_of, read_line, read_output_file,
@@ -115,7 +115,7 @@ class BatchDriver:
         for file_id in (batch.output_file_id, batch.error_file_id):
             if not file_id:
                 continue
-            for number, raw in enumerate(self.client.files.content(file_id).text.splitlines(), 1):
+            for number, raw in enumerate(jsonl.split_lines(self.client.files.content(file_id).text), 1):
                 if raw.strip():
                     try:
                         lines.append(json.loads(raw))

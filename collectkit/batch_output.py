@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from openai.types.chat import ChatCompletion
 
+from . import jsonl
 from .faults import UNREACHABLE
 from .redact import Redactor, shorten
 from .llm import Completion, RequestFailed, _completions
@@ -83,7 +84,7 @@ def read_output_file(path: Path) -> list[dict]:
         raise BatchError(f"cannot read batch output {path}: not UTF-8 text ({exc.reason} at "
                          f"byte {exc.start})") from None
     lines = []
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(jsonl.split_lines(text), 1):
         if raw.strip():
             try:
                 line = json.loads(raw)

@@ -2,12 +2,11 @@
 with the body the online path would send."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from . import protocols, store
+from . import jsonl, protocols, store
 from .batch_output import custom_id
 from .config import Settings
 from .llm import LocalLLM, RemoteLLM, sampling_params
@@ -42,7 +41,7 @@ def batch_lines(problems: list[Problem], settings: Settings, n_per_line: bool) -
 
 
 def write_jsonl(lines: list[dict]) -> bytes:
-    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
+    return "".join(map(jsonl.dumps_line, lines)).encode()
 
 
 def write_requests_file(settings: Settings, problems: list[Problem], path: str | Path,

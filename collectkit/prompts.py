@@ -15,6 +15,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 
+from . import jsonl
 from .problems import LETTERS, Problem
 
 OPEN_ENDED_TEMPLATE = (
@@ -83,8 +84,8 @@ def validation_examples() -> dict[str, tuple[dict, ...]]:
     """The bundled MMLU-Pro validation rows, per category, in file order."""
     path = resources.files("collectkit") / "data" / VALIDATION_FILE
     by_category: dict[str, list[dict]] = {}
-    with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
-        for line in lines:
+    with path.open("rb") as raw, gzip.open(raw, "rb") as lines:
+        for _, line in jsonl.decoded_lines(lines):
             row = json.loads(line)
             by_category.setdefault(row["category"], []).append(row)
     return {category: tuple(rows) for category, rows in by_category.items()}

@@ -6,8 +6,10 @@ each response graded) are read by the same rule:
 - a last line without its newline that is not a whole JSON object is torn — still being written by
   a collection, or cut off when one was killed (the writer, `store.recover_torn_tail`, cuts it on
   resume): it is skipped and counted, never an error;
-- any other line that is not a row (bad JSON, not an object, a required field missing) is an
-  InputError naming the file and line.
+- any other line that is not a row (bad JSON, not an object, a required field missing, a field
+  of the wrong type: row_schema.py, a lone surrogate) is an InputError naming the file, the line
+  and the field.
+Lines end at "\\n" only (jsonl.py: U+0085, U+2028, \\r … inside a row are text).
 Outputs are written atomically (a reader sees the old file or the new one, never half of it).
 """
 from __future__ import annotations
@@ -16,9 +18,11 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from . import jsonl
 from .grading import grade_rows
 from .lengths import truncation_summary
 from .metrics import summarize
+from .row_schema import row_problem
 from .store import StoreError, write_json_atomic, write_text_atomic
 
 PROCESSED_SUFFIX = ".processed.jsonl"
@@ -55,7 +59,8 @@ def read_results_counting(path: Path, allow_empty: bool = False
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
-    lines = text.splitlines()
+    lines = jsonl.split_lines(text)
+    surrogates = jsonl.may_hold_surrogates(text)
     skipped = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -67,7 +72,7 @@ def read_results_counting(path: Path, allow_empty: bool = False
                 skipped += 1
                 continue
             raise InputError(f"{path} line {number}: malformed JSON ({exc})") from None
-        _check_row(row, path, number)
+        _check_row(row, path, number, surrogates and jsonl.may_hold_surrogates(line))
         rows.pop(str(row["unique_id"]), None)
         rows[str(row["unique_id"])] = row
     if not rows and not allow_empty:
@@ -76,7 +81,7 @@ def read_results_counting(path: Path, allow_empty: bool = False
     return list(rows.values()), skipped
 
 
-def _check_row(row: Any, path: Path, number: int) -> None:
+def _check_row(row: Any, path: Path, number: int, surrogates: bool = False) -> None:
     if not isinstance(row, dict):
         raise InputError(f"{path} line {number}: expected a JSON object")
     missing = [field for field in REQUIRED_FIELDS if field not in row]
@@ -85,6 +90,14 @@ def _check_row(row: Any, path: Path, number: int) -> None:
     responses = row["responses"]
     if not isinstance(responses, list) or not all(isinstance(r, dict) for r in responses):
         raise InputError(f"{path} line {number}: 'responses' must be a list of objects")
+    problem = row_problem(row)
+    if problem:
+        raise InputError(f"{path} line {number}: {problem}")
+    field = jsonl.surrogate_field(row) if surrogates else None
+    if field:
+        raise InputError(f"{path} line {number}: field {field!r} holds a lone surrogate (a "
+                         "\\ud800-\\udfff escape that is half of a character; no UTF-8 file "
+                         "can hold it, and the kit never writes one): replace it, e.g. by \\ufffd")
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
@@ -132,4 +145,4 @@ def write_graded(source: Path, rows: list[dict[str, Any]], processed: Path, summ
 
 
 def jsonl_text(rows: Iterable[dict[str, Any]]) -> str:
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    return "".join(map(jsonl.dumps_line, rows))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from . import file_limits
+from . import file_limits, jsonl
 
 # Rows are written with unique_id first, so resuming reads ids without parsing whole lines.
 LEADING_ID = re.compile(rb'^\{"unique_id": ("(?:[^"\\]|\\.)*")')
@@ -108,7 +108,7 @@ def scan_results(path: Path, trusted_end: bytes = b"", k: int | None = None) -> 
     if not path.exists():
         return scan
     with os_errors(path, "read"), open(path, "rb") as handle:
-        for number, line in enumerate(handle, 1):
+        for number, line in jsonl.file_lines(handle):
             match = LEADING_ID.match(line)
             if (match and trusted_end and line.endswith(trusted_end)
                     and line.count(ROW_START) == 1
@@ -150,7 +150,7 @@ def scan_errors(path: Path) -> tuple[dict[str, int], list[tuple[int, str]]]:
     bad = []
     if path.exists():
         with os_errors(path, "read"), open(path, "rb") as handle:
-            for number, line in enumerate(handle, 1):
+            for number, line in jsonl.file_lines(handle):
                 if not line.strip():
                     continue
                 row, why = _whole_row(line, results=False)
@@ -169,7 +169,7 @@ def move_lines_out(path: Path, numbers: set[int]) -> int:
     with os_errors(path, "repair"):
         kept, moved = [], []
         with open(path, "rb") as handle:
-            for number, line in enumerate(handle, 1):
+            for number, line in jsonl.file_lines(handle):
                 (moved if number in numbers else kept).append(line)
         with open(corrupt_path(path), "ab") as out:
             out.writelines(line if line.endswith(b"\n") else line + b"\n" for line in moved)
@@ -213,7 +213,7 @@ class AppendWriter:
         self._open()
 
     def append(self, row: dict[str, Any]) -> None:
-        line = json.dumps(row, ensure_ascii=False) + "\n"
+        line = jsonl.dumps_line(row)
         try:
             self._handle.write(line)
             self._handle.flush()
@@ -267,7 +267,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(path, jsonl.dumps(data, indent=2) + "\n")
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -23,7 +23,8 @@ def stub_settings(server: StubServer, tmp_path: Path, **changes) -> Settings:
 
 
 def lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    """The rows of a JSONL file, split at "\\n" only (as collectkit/jsonl.py does)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
 
 
 def manifest(results: Path) -> dict:

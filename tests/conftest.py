@@ -43,7 +43,8 @@ def pytest_configure(config):
 SLOW_MODULES = {"test_hardening_files", "test_hardening_cli", "test_hardening_server",
                 "test_collection", "test_scaling", "test_endpoints", "test_concurrency",
                 "test_batch", "test_compare", "test_hostile_files", "test_hostile_server",
-                "test_reasoning_flags", "test_explore_html", "test_progress"}
+                "test_reasoning_flags", "test_explore_html", "test_progress", "test_line_breaks",
+                "test_odd_rows"}
 
 
 def pytest_collection_modifyitems(config, items):

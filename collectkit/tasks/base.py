@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
+from .. import jsonl
 from ..redact import shorten
 
 LETTERS = "ABCDEFGHIJ"
@@ -170,8 +171,8 @@ def text(row: dict, key: str) -> str:
 
 def read_bundled(name: str, filename: str) -> Iterator[dict]:
     path = resources.files("collectkit") / "data" / filename
-    with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
+    with path.open("rb") as raw, gzip.open(raw, "rb") as lines:
+        for number, line in jsonl.decoded_lines(lines):
             try:
                 yield json.loads(line)
             except json.JSONDecodeError as exc:

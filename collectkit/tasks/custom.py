@@ -25,6 +25,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+from .. import jsonl
 from ..redact import shorten
 from .base import LETTERS, Benchmark, Located, Problem, ProblemError, hub_rows
 from .seed_values import (as_list, check_text, csv_choices, csv_integer, integer, integral_text,
@@ -136,8 +137,8 @@ def read_file(path: Path) -> Iterator[Located]:
 
 
 def _jsonl(path: Path) -> Iterator[Located]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
+    with path.open("rb") as lines:
+        for number, line in jsonl.decoded_lines(lines):
             if not line.strip():
                 continue
             try:
