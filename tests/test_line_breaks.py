@@ -46,10 +46,9 @@ def collect(stub: StubServer, out: Path, dataset: str, *extra: str) -> subproces
 def html_views(page: Path) -> list[str]:
     """The problem views embedded in an explorer file, their text as a reader sees it (tags
     gone, entities decoded)."""
-    text = page.read_text(encoding="utf-8")
-    embedded = re.search(r'<script type="application/json" id="ck-data">(.*?)</script>', text,
-                         re.S).group(1)
-    return [html.unescape(re.sub(r"<[^>]+>", "", view)) for view in json.loads(embedded)["views"]]
+    text = page.read_bytes().decode("utf-8")  # not read_text: it would turn a \r into \n
+    views = re.findall(r'<template class="ck-source">(.*?)</template>', text, re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", view)) for view in views]
 
 
 @pytest.fixture
