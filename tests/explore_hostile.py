@@ -1,5 +1,5 @@
 """Processed files whose every text field is hostile markup, for the explorer's escaping tests
-(tests/test_explore_escaping.py, tests/browser/test_explorer_hostile.py).
+(tests/explorer/test_explore_escaping.py, tests/browser/test_explorer_hostile.py).
 
 `ATTACK` tries each way out: an element with a handler, a `</script>` that would close the page's
 JSON, a quote and `>` that would leave an attribute, `</template>` (the page keeps its views in

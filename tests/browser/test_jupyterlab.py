@@ -22,8 +22,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from collectkit.config import EMBEDDED_MODEL
-from collectkit.serve import recorded_servers
+from collectkit.collect.settings import EMBEDDED_MODEL
+from collectkit.serve.server import recorded_servers
 
 from explorer_checks import check_offline_file, screenshot_explorer, use_the_explorer
 from lab import CHROMIUM, JupyterLab, NotebookPage, browser

@@ -1,0 +1,148 @@
+"""Reading and writing results files: the one reader every command, notebook and tool uses.
+
+A results file (`X.jsonl`, raw, one row per problem) and its processed copy (`X.processed.jsonl`,
+each response graded) are read by the same rule:
+- a problem seen twice keeps its later row;
+- a last line without its newline that is not a whole JSON object is torn — still being written by
+  a collection, or cut off when one was killed (the writer, `store.recover_torn_tail`, cuts it on
+  resume): it is skipped and counted, never an error;
+- any other line that is not a row (bad JSON, not an object, a required field missing, a field
+  of the wrong type: row_schema.py, a lone surrogate) is an InputError naming the file, the line
+  and the field.
+Lines end at "\\n" only (jsonl.py: U+0085, U+2028, \\r … inside a row are text).
+Outputs are written atomically (a reader sees the old file or the new one, never half of it).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from collectkit.store import jsonl
+from collectkit.grade.grading import grade_rows
+from collectkit.analyze.lengths import truncation_summary
+from collectkit.analyze.metrics import summarize
+from collectkit.store.row_schema import row_problem
+from collectkit.store.append import StoreError, write_json_atomic, write_text_atomic
+
+PROCESSED_SUFFIX = ".processed.jsonl"
+SUMMARY_SUFFIX = ".summary.json"
+ERRORS_SUFFIX = ".errors.jsonl"
+SKIPPED_SUFFIXES = (PROCESSED_SUFFIX, ERRORS_SUFFIX)
+REQUIRED_FIELDS = ("unique_id", "answer_correct", "responses")
+
+
+class InputError(StoreError):
+    """A results file cannot be used; the message is one line naming the file (and line)."""
+
+
+def results_files(path: Path) -> list[Path]:
+    """The results files at `path`: the file itself, or a directory's `*.jsonl` files other
+    than processed outputs and error logs."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise InputError(f"{path}: no such file or directory")
+    files = sorted(p for p in path.glob("*.jsonl") if not p.name.endswith(SKIPPED_SUFFIXES))
+    if not files:
+        raise InputError(f"{path}: no results files (*.jsonl) in this directory")
+    return files
+
+
+def read_results_counting(path: Path, allow_empty: bool = False
+                          ) -> tuple[list[dict[str, Any]], int]:
+    """(rows, number of torn last lines skipped: 0 or 1); see the module's rule."""
+    path = Path(path)
+    rows: dict[str, dict[str, Any]] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    lines = jsonl.split_lines(text)
+    surrogates = jsonl.may_hold_surrogates(text)
+    skipped = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number == len(lines) and not text.endswith("\n"):  # torn: still being written
+                skipped += 1
+                continue
+            raise InputError(f"{path} line {number}: malformed JSON ({exc})") from None
+        _check_row(row, path, number, surrogates and jsonl.may_hold_surrogates(line))
+        rows.pop(str(row["unique_id"]), None)
+        rows[str(row["unique_id"])] = row
+    if not rows and not allow_empty:
+        raise InputError(f"{path}: no results rows (the file is empty"
+                         f"{' but for a torn last line' if skipped else ''})")
+    return list(rows.values()), skipped
+
+
+def _check_row(row: Any, path: Path, number: int, surrogates: bool = False) -> None:
+    if not isinstance(row, dict):
+        raise InputError(f"{path} line {number}: expected a JSON object")
+    missing = [field for field in REQUIRED_FIELDS if field not in row]
+    if missing:
+        raise InputError(f"{path} line {number}: missing field(s) {', '.join(missing)}")
+    responses = row["responses"]
+    if not isinstance(responses, list) or not all(isinstance(r, dict) for r in responses):
+        raise InputError(f"{path} line {number}: 'responses' must be a list of objects")
+    problem = row_problem(row)
+    if problem:
+        raise InputError(f"{path} line {number}: {problem}")
+    field = jsonl.surrogate_field(row) if surrogates else None
+    if field:
+        raise InputError(f"{path} line {number}: field {field!r} holds a lone surrogate (a "
+                         "\\ud800-\\udfff escape that is half of a character; no UTF-8 file "
+                         "can hold it, and the kit never writes one): replace it, e.g. by \\ufffd")
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """The rows of one results file; an InputError when it has none."""
+    return read_results_counting(path)[0]
+
+
+def load_results(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a results or processed file, [] for an empty one (a run that has not finished
+    a problem yet); a torn last line is skipped."""
+    return read_results_counting(Path(path), allow_empty=True)[0]
+
+
+def grade_file(path: str | Path, match: str = "first", workers: int | None = None,
+               timeout_s: int = 5, protocol: str | None = None) -> list[dict[str, Any]]:
+    """Read one results file and return its rows graded (see grading.grade_rows); `protocol`
+    reads the rows that record none (outputs collected elsewhere)."""
+    return grade_rows(read_results(Path(path)), match=match, workers=workers, timeout_s=timeout_s,
+                      unrecorded_protocol=protocol)
+
+
+def output_paths(source: Path, output: Path | None, many_inputs: bool) -> tuple[Path, Path]:
+    """(processed, summary) paths for one results file."""
+    stem = source.name[: -len(".jsonl")] if source.name.endswith(".jsonl") else source.name
+    if output is None:
+        folder = source.parent
+    elif many_inputs or output.is_dir() or not output.name.endswith(".jsonl"):
+        folder = output
+    else:
+        base = output.name.removesuffix(".jsonl").removesuffix(".processed")
+        return output, output.with_name(base + SUMMARY_SUFFIX)
+    return folder / (stem + PROCESSED_SUFFIX), folder / (stem + SUMMARY_SUFFIX)
+
+
+def write_graded(source: Path, rows: list[dict[str, Any]], processed: Path, summary_path: Path,
+                 match: str) -> dict[str, Any]:
+    """Write the processed rows and their summary; returns the summary."""
+    summary = {"source": str(source), "match": match, **summarize(rows),
+               "grading_timeouts": sum(bool(r.get("grading_timeout")) for row in rows
+                                       for r in row.get("responses") or []),
+               "truncation": truncation_summary(rows)}
+    write_text_atomic(processed, jsonl_text(rows))
+    write_json_atomic(summary_path, summary)
+    return summary
+
+
+def jsonl_text(rows: Iterable[dict[str, Any]]) -> str:
+    return "".join(map(jsonl.dumps_line, rows))
