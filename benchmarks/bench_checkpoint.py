@@ -65,7 +65,7 @@ def child_run(args) -> None:
 
     store.AppendWriter.append = timed("append", store.AppendWriter.append)
     store.write_json_atomic = timed("manifest", store.write_json_atomic)
-    import collectkit.collect.manifest as run_manifest  # imported the name: patch it there too
+    from collectkit.collect import manifest as run_manifest  # imported the name: patch it there too
     run_manifest.store.write_json_atomic = store.write_json_atomic
 
     problems = load_problems("both", args.problems)
