@@ -27,6 +27,7 @@ _API = {
     "serve": "collectkit.workflow.steps", "Server": "collectkit.workflow.steps",
     "settings": "collectkit.workflow.steps", "collect": "collectkit.workflow.steps",
     "grade": "collectkit.workflow.steps", "Interrupted": "collectkit.workflow.steps",
+    "results_file": "collectkit.workflow.steps",
     "load": "collectkit.workflow.run", "Run": "collectkit.workflow.run",
     "FIGURES": "collectkit.workflow.run",
     "compare": "collectkit.workflow.comparison", "Comparison": "collectkit.workflow.comparison",

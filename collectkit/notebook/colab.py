@@ -1,5 +1,6 @@
 """What the Colab notebook needs beyond the pipeline: the model a runtime can serve, results on
-Google Drive (so a run resumes in a new VM), and HF_TOKEN from Colab's secrets.
+Google Drive (so a run resumes in a new VM), HF_TOKEN from Colab's secrets, and the context
+length and dtype a GPU needs (`collectkit.colab.context_length`, `.gpu_dtype`, `.engine_for`).
 
 Off Colab each of these does the local thing: the embedded model on a CPU, `drive_folder` as a
 plain folder, the environment's own HF_TOKEN. The install cell itself cannot live here (it runs
@@ -11,7 +12,10 @@ import os
 import sys
 from pathlib import Path
 
+from collectkit.collect.context_fit import needed_context_length as context_length  # noqa: F401
 from collectkit.collect.settings import EMBEDDED_MODEL
+from collectkit.notebook.server import engine_for  # noqa: F401  (vLLM flags only for vLLM)
+from collectkit.serve.vllm_command import vllm_dtype_for_this_gpu as gpu_dtype  # noqa: F401
 
 GPU_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"  # fits a T4 (15 GB) in half precision with room for KV
 DRIVE_MOUNT = "/content/drive"

@@ -1,6 +1,5 @@
-"""Helpers behind the notebooks (notebooks/*.ipynb, colab/): the model chooser and the server
-(from notebook_server), finding a run folder's files, grading into the processed file, small
-display tables.
+"""Helpers behind the public API: finding a run folder's files, grading into the processed file,
+small display tables, interrupting a collection with one line.
 
 The notebooks define no functions of their own: whatever logic they need lives here or in the rest
 of the package, so it is tested and importable (`make demo` runs them headless).
@@ -15,7 +14,7 @@ import pandas as pd
 
 from collectkit.store import append as store
 from collectkit.collect.settings import split_urls
-from collectkit.notebook.server import (COMMON_MODELS, ENGINES, Machine, ModelChooser, ServeError,
+from collectkit.notebook.server import (ENGINES, Machine, ServeError,
                               describe_server, engine_for, ensure_server, keep_or_stop,
                               served_model_id, server_line, this_machine)
 from collectkit.store.results import (ERRORS_SUFFIX, PROCESSED_SUFFIX, SUMMARY_SUFFIX, grade_file,  # noqa: F401
@@ -190,7 +189,7 @@ def graded_table(rows: list[dict[str, Any]], limit: int | None = None) -> pd.Dat
 
 
 __all__ = [
-    "COMMON_MODELS", "ENGINES", "GradedRun", "Machine", "ModelChooser", "ServeError", "collected_table",
+    "ENGINES", "GradedRun", "Machine", "ServeError", "collected_table",
     "describe_server", "engine_for", "ensure_server", "keep_or_stop", "server_line",
     "this_machine", "find_processed_file", "find_results_file",
     "grade_and_write", "graded_table", "load_manifest", "processed_paths", "resolve_model",

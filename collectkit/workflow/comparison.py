@@ -20,8 +20,6 @@ class Comparison:
         labels = list(labels) if labels else None
         self.runs, self.notes = comparable.common_ground(tables.load_runs(paths, labels))
         self.baseline = baseline or None
-        if len(self.runs) == 1:
-            self.notes.append(comparable.single_run_note(self.runs))
 
     @property
     def labels(self) -> list[str]:
@@ -46,9 +44,13 @@ class Comparison:
 
     def agreement(self) -> pd.DataFrame:
         """Response i of one run against response i of the baseline, with Cohen's kappa."""
-        agreed = tables.agreement(self.runs, self.baseline)
-        self.notes.extend(note for note in comparable.kappa_notes(agreed) if note not in self.notes)
-        return metrics.rounded(agreed)
+        return metrics.rounded(tables.agreement(self.runs, self.baseline))
+
+    def agreement_notes(self) -> list[str]:
+        """What to keep in mind reading the agreement table (one run; kappa undefined)."""
+        notes = [comparable.single_run_note(self.runs),
+                 *comparable.kappa_notes(tables.agreement(self.runs, self.baseline))]
+        return [note for note in notes if note]
 
     def plot(self, save_to: str | Path | None = None) -> Figure:
         """Accuracy per category, runs side by side (saved as categories.png under `save_to`)."""

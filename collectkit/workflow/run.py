@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 
 from collectkit.analyze import confidence, length_plots, lengths, metrics, plots
 from collectkit.notebook.runs import (collected_table, find_processed_file, graded_table,
-                                      load_manifest)
-from collectkit.store.results import PROCESSED_SUFFIX, load_results
+                                      load_manifest, stem_of)
+from collectkit.store.results import PROCESSED_SUFFIX, SUMMARY_SUFFIX, load_results
 
 FIGURES = ("accuracy_by_category", "accuracy_by_level", "pass_maj_at_k", "unparsed_by_category",
            "accuracy_vs_length", "calibration", "tokens_throughput")
@@ -49,6 +49,11 @@ class Run:
     def df(self) -> pd.DataFrame:
         """One row per response."""
         return metrics.responses_frame(self.rows)
+
+    @property
+    def summary_file(self) -> Path:
+        """X.summary.json beside the processed file (written by `grade`)."""
+        return self.path.with_name(stem_of(self.path) + SUMMARY_SUFFIX)
 
     @property
     def manifest(self) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from collectkit.serve.server import ServerHandle, served_models
 from collectkit.tasks.protocols import with_recommended_sampling
 from collectkit.workflow.run import Run
 
-__all__ = ["Interrupted", "Server", "collect", "grade", "serve", "settings"]
+__all__ = ["Interrupted", "Server", "collect", "grade", "results_file", "serve", "settings"]
 
 
 class Server:
@@ -60,6 +60,11 @@ def settings(**flags: Any) -> Settings:
             "", port=flags.get("server_port", 8000), host=flags.get("server_host", "127.0.0.1"),
             api_mode=flags.get("api_mode", "local"), api_base=flags.get("api_base", ""))
     return with_recommended_sampling(Settings.load(flags))
+
+
+def results_file(run_settings: Settings) -> Path:
+    """Where `collect` writes these settings' results (the same settings: the same file)."""
+    return default_output_path(run_settings)
 
 
 async def collect(run_settings: Settings | None = None, *, output_file: str | Path | None = None,

@@ -79,7 +79,8 @@ def test_colab_parameters_drive_folder_auto_model_and_fitting_context():
     assert parameters["model"] == "" and parameters["max_model_len"] == 0
     assert parameters["drive_folder"] == "" and parameters["protocol"] == ""
     everything = "\n".join(cell.source for cell in code_cells(links.COLAB_NOTEBOOK))
-    assert "needed_context_length(plan)" in everything
+    assert "colab.context_length(plan)" in everything
+    assert colab.context_length is needed_context_length
     assert "colab.results_folder(run_dir, drive_folder)" in everything
     assert "colab.use_hf_token()" in everything and "colab.default_model(model)" in everything
 

@@ -20,6 +20,7 @@ import pytest
 
 from collectkit.store import links
 from collectkit.notebook import runs as ns
+from collectkit.notebook.chooser import ModelChooser
 from collectkit.collect.settings import EMBEDDED_MODEL
 from collectkit.serve.server import recorded_servers, start_server
 
@@ -196,8 +197,35 @@ def test_no_event_loop_patching_anywhere():
 def test_notebooks_await_collection_in_the_kernels_loop():
     for relative in ("notebooks/02_run_inference.ipynb", COLAB):
         sources = "\n".join(cell.source for cell in code_cells(read(relative)))
-        assert ("await collect(" in sources or "await ns.interruptible(collect(" in sources) \
-            and "run_collection" not in sources, relative
+        assert "await collectkit.collect(" in sources and "run_collection" not in sources, relative
+
+
+# What a notebook may import from the kit: the public API, and the chooser widget for notebook 01.
+KIT_IMPORTS = {"collectkit", "collectkit.colab", "collectkit.notebook.chooser"}
+
+
+@pytest.mark.parametrize("relative", ALL_NOTEBOOKS)
+def test_notebooks_import_only_the_public_api(relative):
+    imported = set()
+    for cell in code_cells(read(relative)):
+        source = "\n".join(line for line in cell.source.splitlines() if not line.startswith("%"))
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported |= {f"{node.module}.{alias.name}" if node.module == "collectkit"
+                             else node.module for alias in node.names}
+    kit = {name for name in imported if name.split(".")[0] == "collectkit"}
+    assert "collectkit" in kit and kit <= KIT_IMPORTS, (relative, kit - KIT_IMPORTS)
+
+
+@pytest.mark.parametrize("relative", ALL_NOTEBOOKS)
+def test_each_step_has_a_markdown_cell_before_it(relative):
+    cells = read(relative).cells
+    for before, cell in zip(cells, cells[1:]):
+        if cell.cell_type == "code" and "parameters" not in cell.metadata.get("tags", []):
+            assert before.cell_type == "markdown" or before.cell_type == "code" and \
+                "fig" in before.source.splitlines()[-1:], (relative, cell.source[:80])
 
 
 def test_sync_helper_works_inside_a_running_loop(tmp_path):
@@ -231,7 +259,7 @@ def test_sync_helper_works_inside_a_running_loop(tmp_path):
 # ------------------------------------------------------------------------------ helpers (no engine)
 
 def test_model_chooser_offers_common_models_and_free_text():
-    chooser = ns.ModelChooser()
+    chooser = ModelChooser()
     assert chooser.model == EMBEDDED_MODEL and chooser.engine == "auto"
     assert {"google/gemma-3-4b-it", "Qwen/Qwen2.5-7B-Instruct",
             "meta-llama/Llama-3.1-8B-Instruct"} <= set(chooser.model_box.options)
@@ -258,7 +286,7 @@ def test_engine_notes_say_what_this_machine_can_run():
     assert gpu.summary().startswith("This machine (16 CPU cores, a CUDA GPU and vLLM) can run "
                                     "vLLM models on the GPU")
     here = ns.this_machine()  # the note shows this machine's facts, never a GPU it lacks
-    chooser = ns.ModelChooser(model="Qwen/Qwen2.5-7B-Instruct")
+    chooser = ModelChooser(model="Qwen/Qwen2.5-7B-Instruct")
     assert here.summary().replace('"', "&quot;") in chooser.note.value
     if not here.cuda_gpu:
         assert "cannot start here" in chooser.note.value
@@ -266,7 +294,7 @@ def test_engine_notes_say_what_this_machine_can_run():
 
 
 def test_start_button_shows_an_error_as_one_line(tmp_path):
-    chooser = ns.ModelChooser(str(tmp_path / "missing.gguf"), port=free_port(), log_dir=tmp_path)
+    chooser = ModelChooser(str(tmp_path / "missing.gguf"), port=free_port(), log_dir=tmp_path)
     assert "no server yet" in chooser.status.value
     chooser.start_button.click()
     assert chooser.server is None and not chooser.start_button.disabled
@@ -281,12 +309,12 @@ def test_start_button_shows_an_error_as_one_line(tmp_path):
 def test_start_button_starts_then_reuses_the_server(tmp_path, stop_recorded):
     port = free_port()
     settings = dict(port=port, n_parallel=2, max_model_len=1024, log_dir=str(tmp_path / "rel"))
-    chooser = ns.ModelChooser(**settings)
+    chooser = ModelChooser(**settings)
     chooser.start_button.click()
     assert chooser.server is not None, chooser.status.value
     assert f"started a llamacpp server: PID {chooser.server.pid}" in chooser.status.value
     assert Path(chooser.server.log_path).is_absolute()
-    again = ns.ModelChooser(**settings)  # a rerun of the chooser cell: it says what is running
+    again = ModelChooser(**settings)  # a rerun of the chooser cell: it says what is running
     assert f"running: llamacpp server PID {chooser.server.pid}" in again.status.value
     again.start_button.click()
     assert f"reused the running llamacpp server: PID {chooser.server.pid}" in again.status.value
@@ -502,7 +530,7 @@ def test_chooser_with_a_wrong_gguf_path_says_no_such_file_even_with_a_server_on_
         _save_state(ServerHandle(os.getpid(), stub.base_url, stub.model, "llamacpp", "log",
                                  str(state_dir() / f"server-{port}.json"), time.time(),
                                  process_tree.start_time(os.getpid())))
-        chooser = ns.ModelChooser(str(tmp_path / "nope.gguf"), port=port)
+        chooser = ModelChooser(str(tmp_path / "nope.gguf"), port=port)
         chooser.start_button.click()
         status = chooser.status.value
     assert f"error: no such file: {tmp_path / 'nope.gguf'}" in status, status
