@@ -324,7 +324,7 @@ def run_demo(args: argparse.Namespace, echo=print) -> DemoResult:
 
 
 def _run_files(run_dir: Path) -> list[Path]:
-    from collectkit.notebook.runs import run_files
+    from collectkit.workflow.files import run_files
 
     return run_files(run_dir)
 
@@ -333,7 +333,7 @@ def report(result: DemoResult, echo=print) -> None:
     import pandas as pd
 
     from collectkit.analyze import metrics
-    from collectkit.notebook.runs import processed_paths
+    from collectkit.workflow.files import processed_paths
     from collectkit.store.results import load_results
 
     processed, summary = processed_paths(result.results_file)

@@ -6,7 +6,7 @@ import html
 from typing import Any, Iterable
 
 from collectkit.collect.settings import EMBEDDED_MODEL
-from collectkit.notebook.server import ENGINE_NAMES, ENGINES, engine_for, ensure_server, server_line, this_machine
+from collectkit.workflow.servers import ENGINE_NAMES, ENGINES, engine_for, ensure_server, server_line, this_machine
 from collectkit.serve.server import ServerHandle, find_server
 from collectkit.workflow.steps import Server
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from collectkit.collect.context_fit import needed_context_length as context_length  # noqa: F401
 from collectkit.collect.settings import EMBEDDED_MODEL
-from collectkit.notebook.server import engine_for  # noqa: F401  (vLLM flags only for vLLM)
+from collectkit.workflow.servers import engine_for  # noqa: F401  (vLLM flags only for vLLM)
 from collectkit.serve.vllm_command import vllm_dtype_for_this_gpu as gpu_dtype  # noqa: F401
 
 GPU_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"  # fits a T4 (15 GB) in half precision with room for KV
@@ -31,7 +31,7 @@ def default_model(model: str = "") -> str:
     embedded model on llama.cpp (a CPU runtime, or a machine without vLLM)."""
     if model:
         return model
-    from collectkit.notebook.server import this_machine
+    from collectkit.workflow.servers import this_machine
 
     machine = this_machine()
     return GPU_MODEL if machine.cuda_gpu and machine.vllm_installed else EMBEDDED_MODEL

@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from collectkit.analyze import confidence, length_plots, lengths, metrics, plots
-from collectkit.notebook.runs import (collected_table, find_processed_file, graded_table,
+from collectkit.workflow.files import (collected_table, find_processed_file, graded_table,
                                       load_manifest, stem_of)
 from collectkit.store.results import PROCESSED_SUFFIX, SUMMARY_SUFFIX, load_results
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from collectkit.collect.run import collect as collect_into, default_output_path
 from collectkit.collect.settings import Settings
-from collectkit.notebook.runs import (Interrupted, find_results_file, grade_and_write,
+from collectkit.workflow.files import (Interrupted, find_results_file, grade_and_write,
                                       interruptible, resolve_model)
-from collectkit.notebook.server import describe_server, ensure_server, keep_or_stop
+from collectkit.workflow.servers import describe_server, ensure_server, keep_or_stop
 from collectkit.collect.settings import EMBEDDED_MODEL
 from collectkit.serve.server import ServerHandle, served_models
 from collectkit.tasks.protocols import with_recommended_sampling

@@ -98,7 +98,7 @@ def test_the_old_colab_context_overflowed_and_the_computed_one_fits():
 
 def test_default_model_off_a_gpu_is_the_embedded_one():
     assert colab.default_model("my/model") == "my/model"
-    from collectkit.notebook.server import this_machine
+    from collectkit.workflow.servers import this_machine
 
     machine = this_machine()
     expected = colab.GPU_MODEL if machine.cuda_gpu and machine.vllm_installed else EMBEDDED_MODEL

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from collectkit.store import links
-from collectkit.notebook import runs as ns
+from collectkit.workflow import files as ns
 from collectkit.notebook.chooser import ModelChooser
 from collectkit.collect.settings import EMBEDDED_MODEL
 from collectkit.serve.server import recorded_servers, start_server

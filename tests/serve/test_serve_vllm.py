@@ -363,7 +363,7 @@ def test_the_recorded_command_is_found_by_base_url(fake_vllm):
 
 def test_notebook_reuse_probe_sends_the_servers_key(fake_vllm, monkeypatch):
     """A running server that requires a key is reused, not reported as 'not answering'."""
-    from collectkit.notebook.server import ensure_server
+    from collectkit.workflow.servers import ensure_server
 
     monkeypatch.setenv("VLLM_API_KEY", "sk-notebook-reuse")
     port = free_port()

@@ -10,7 +10,7 @@ import pytest
 
 from collectkit.cli import extract as answer_extraction
 from collectkit.analyze import compare
-from collectkit.notebook import runs as notebook_support
+from collectkit.workflow import files as notebook_support
 from collectkit.store import results
 from collectkit.store import append as store
 

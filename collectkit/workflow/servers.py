@@ -1,7 +1,7 @@
 """The server side of the notebooks: starting or reusing the server recorded for a port, what this
 machine can run, and one-line descriptions of a server (the chooser widget: notebook/chooser.py).
 
-Re-exported by `collectkit.notebook.runs` (the notebooks' `ns`).
+Re-exported by `collectkit.workflow.files` (the notebooks' `ns`).
 """
 from __future__ import annotations
 

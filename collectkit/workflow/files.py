@@ -14,7 +14,7 @@ import pandas as pd
 
 from collectkit.store import append as store
 from collectkit.collect.settings import split_urls
-from collectkit.notebook.server import (ENGINES, Machine, ServeError,
+from collectkit.workflow.servers import (ENGINES, Machine, ServeError,
                               describe_server, engine_for, ensure_server, keep_or_stop,
                               served_model_id, server_line, this_machine)
 from collectkit.store.results import (ERRORS_SUFFIX, PROCESSED_SUFFIX, SUMMARY_SUFFIX, grade_file,  # noqa: F401
