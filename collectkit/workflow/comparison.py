@@ -46,6 +46,11 @@ class Comparison:
         """Response i of one run against response i of the baseline, with Cohen's kappa."""
         return metrics.rounded(tables.agreement(self.runs, self.baseline))
 
+    @property
+    def single_run_note(self) -> str:
+        """Why the paired tables are empty with one run ("" with more)."""
+        return comparable.single_run_note(self.runs)
+
     def agreement_notes(self) -> list[str]:
         """What to keep in mind reading the agreement table (one run; kappa undefined)."""
         notes = [comparable.single_run_note(self.runs),
