@@ -18,9 +18,9 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from collectkit.collect.attempts import WARN_SHARE, truncation_warnings  # noqa: F401  (the API)
 from collectkit.collect.pricing import estimate_tokens
 from collectkit.tasks.registry import label as _registry_label
-WARN_SHARE = 0.10  # warn when at least this share of a benchmark's responses hit max_tokens
 LENGTH_COLUMNS = ["unique_id", "dataset", "response_index", "finish_reason", "truncated",
                   "is_correct", "tokens", "tokens_source", "answer_tokens", "reasoning_tokens"]
 TABLE_COLUMNS = ["n_responses", "n_truncated", "truncated_share", "accuracy_complete",
@@ -105,19 +105,6 @@ def truncation_summary(rows_or_frame) -> dict[str, dict[str, Any]]:
                          value.item() if hasattr(value, "item") else value)
                    for key, value in record.items()}
             for name, record in zip(table.index, table.to_dict("records"))}
-
-
-def truncation_warnings(counts: dict[str, tuple[int, int]], max_tokens: int | None,
-                        share: float = WARN_SHARE) -> list[str]:
-    """One line per benchmark where at least `share` of responses hit max_tokens.
-    `counts`: {dataset: (responses that stopped on max_tokens, responses)}."""
-    lines = []
-    for dataset, (cut, total) in sorted(counts.items()):
-        if total and cut / total >= share:
-            limit = f"--max_tokens {max_tokens}" if max_tokens else "max_tokens"
-            lines.append(f"{100 * cut / total:.0f} % of {label(dataset)} responses hit {limit} "
-                         f"({cut} of {total}): raise it")
-    return lines
 
 
 def accuracy_by_length(rows_or_frame, bins: int = 8) -> pd.DataFrame:

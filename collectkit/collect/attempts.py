@@ -14,6 +14,9 @@ from collectkit.store import append as store
 from collectkit.collect.faults import TOO_LONG, Redactor
 from collectkit.collect.client import Completion, RequestFailed
 from collectkit.tasks.load import Problem
+from collectkit.tasks.registry import label
+
+WARN_SHARE = 0.10  # warn when at least this share of a benchmark's responses hit max_tokens
 
 
 @dataclass
@@ -61,10 +64,21 @@ class RunStats:
 
     def truncation_warnings(self, max_tokens: int | None) -> list[str]:
         """'83 % of MATH-500 responses hit --max_tokens 96 …' per benchmark with a large share."""
-        from collectkit.analyze.lengths import truncation_warnings
-
         return truncation_warnings({name: (cut, total) for name, (cut, total)
                                     in self.truncated.items()}, max_tokens)
+
+
+def truncation_warnings(counts: dict[str, tuple[int, int]], max_tokens: int | None,
+                        share: float = WARN_SHARE) -> list[str]:
+    """One line per benchmark where at least `share` of responses hit max_tokens.
+    `counts`: {dataset: (responses that stopped on max_tokens, responses)}."""
+    lines = []
+    for dataset, (cut, total) in sorted(counts.items()):
+        if total and cut / total >= share:
+            limit = f"--max_tokens {max_tokens}" if max_tokens else "max_tokens"
+            lines.append(f"{100 * cut / total:.0f} % of {label(str(dataset))} responses hit "
+                         f"{limit} ({cut} of {total}): raise it")
+    return lines
 
 
 def context_advice(stats: RunStats, max_tokens: int, limit: int = 5) -> str:
