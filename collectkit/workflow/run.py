@@ -138,8 +138,9 @@ class Run:
 
         return Explorer.open(self.path, html_path=html_path)
 
-    def export(self, out: str | Path, format: str | Iterable[str] = "all") -> dict[str, int]:
-        """Training data (`collectkit export --format`): rows per shape written under `out`."""
+    def export(self, out: str | Path, format: str | Iterable[str] = "all") -> dict[str, Any]:
+        """Training data (`collectkit export --format`) under `out`: rows per shape ("counts")
+        and the files written ("files")."""
         from collectkit.training_data.dataset import export
         from collectkit.training_data.shapes import SHAPES
 

@@ -65,8 +65,9 @@ def test_grade_then_load_gives_the_tables_and_figures(two_runs):
 
 def test_export_writes_the_shapes(two_runs, tmp_path):
     graded = collectkit.grade(two_runs[0])
-    counts = graded.export(tmp_path / "data", format="sft")
-    assert set(counts) == {"sft"} and (tmp_path / "data").is_dir()
+    written = graded.export(tmp_path / "data", format="sft")
+    assert set(written["counts"]) == {"sft"} and written["counts"]["sft"] >= 1
+    assert all((tmp_path / "data" / name).exists() for name in written["files"])
 
 
 def test_compare_puts_runs_side_by_side(two_runs, tmp_path):
