@@ -20,9 +20,11 @@ from collectkit.analyze.lengths import truncation_warnings
 from collectkit.analyze.metrics import accuracy_table
 from collectkit.tasks.protocols import ProtocolError
 # The results files are read and written by collectkit.store.results; re-exported for existing callers.
+from collectkit.analyze.summary import write_graded
+from collectkit.grade.grading import grade_file  # noqa: F401  (the old name)
 from collectkit.store.results import (PROCESSED_SUFFIX, REQUIRED_FIELDS, SKIPPED_SUFFIXES,  # noqa: F401
-                                SUMMARY_SUFFIX, InputError, grade_file, jsonl_text, output_paths,
-                                read_results, read_results_counting, results_files, write_graded)
+                                      SUMMARY_SUFFIX, InputError, jsonl_text, output_paths,
+                                      read_results, read_results_counting, results_files)
 from collectkit.store.append import StoreError
 
 PRINTED_COLUMNS = ["n_problems", "n_responses", "k", "accuracy", "ci_low", "ci_high", "pass@k",

@@ -20,9 +20,10 @@ from typing import Any, Iterable, Mapping
 
 from dotenv import dotenv_values, find_dotenv
 
+from collectkit.serve.embedded_model import EMBEDDED_MODEL
 from collectkit.tasks import input_checks
+from collectkit.tasks.input_checks import ConfigError  # noqa: F401  (raised here, caught by name)
 
-EMBEDDED_MODEL = "smollm2-135m-instruct"
 DEFAULT_STOP = ("<end_of_turn>", "<|im_end|>")
 ENV_PREFIX = "COLLECTKIT_"
 # Variables users already know from the seed scripts and from vLLM, read besides COLLECTKIT_*.
@@ -39,10 +40,6 @@ LOCAL_KEY_VARIABLES = ("COLLECTKIT_SERVER_API_KEY", "VLLM_API_KEY")
 REASONING_EFFORTS = (None, "none", "minimal", "low", "medium", "high")
 MAX_TOP_LOGPROBS = 20  # OpenAI's limit for top_logprobs
 FIND_DOTENV = "find"  # Settings.load's default: the nearest .env from the current folder upward
-
-
-class ConfigError(ValueError):
-    """A setting has a value that cannot be used; the message names the setting."""
 
 
 @dataclass(frozen=True)

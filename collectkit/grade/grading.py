@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from itertools import combinations
+from pathlib import Path
 from typing import Any, Iterable
 
+from collectkit.store.results import read_results
 from collectkit.tasks import protocols
 from collectkit.tasks.extraction import MCQ_LETTERS, answer_key, normalize_math_answer, normalize_text_answer
 from collectkit.tasks.number_answers import number_value, strict_number
@@ -255,3 +257,11 @@ def _assign_answer_groups(graded: list[dict[str, Any]], config: GradingConfig) -
             else:
                 key = answer if is_mcq(row) else merged[_group_key(kinds[id(row)], answer)]
             resp["answer_group"] = groups.setdefault(key, len(groups))
+
+
+def grade_file(path: str | Path, match: str = "first", workers: int | None = None,
+               timeout_s: int = 5, protocol: str | None = None) -> list[dict[str, Any]]:
+    """Read one results file and return its rows graded (see grade_rows); `protocol`
+    reads the rows that record none (outputs collected elsewhere)."""
+    return grade_rows(read_results(Path(path)), match=match, workers=workers, timeout_s=timeout_s,
+                      unrecorded_protocol=protocol)

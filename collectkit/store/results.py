@@ -19,11 +19,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from collectkit.store import jsonl
-from collectkit.grade.grading import grade_rows
-from collectkit.analyze.lengths import truncation_summary
-from collectkit.analyze.metrics import summarize
 from collectkit.store.row_schema import row_problem
-from collectkit.store.append import StoreError, write_json_atomic, write_text_atomic
+from collectkit.store.append import StoreError
 
 PROCESSED_SUFFIX = ".processed.jsonl"
 SUMMARY_SUFFIX = ".summary.json"
@@ -111,14 +108,6 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
     return read_results_counting(Path(path), allow_empty=True)[0]
 
 
-def grade_file(path: str | Path, match: str = "first", workers: int | None = None,
-               timeout_s: int = 5, protocol: str | None = None) -> list[dict[str, Any]]:
-    """Read one results file and return its rows graded (see grading.grade_rows); `protocol`
-    reads the rows that record none (outputs collected elsewhere)."""
-    return grade_rows(read_results(Path(path)), match=match, workers=workers, timeout_s=timeout_s,
-                      unrecorded_protocol=protocol)
-
-
 def output_paths(source: Path, output: Path | None, many_inputs: bool) -> tuple[Path, Path]:
     """(processed, summary) paths for one results file."""
     stem = source.name[: -len(".jsonl")] if source.name.endswith(".jsonl") else source.name
@@ -130,18 +119,6 @@ def output_paths(source: Path, output: Path | None, many_inputs: bool) -> tuple[
         base = output.name.removesuffix(".jsonl").removesuffix(".processed")
         return output, output.with_name(base + SUMMARY_SUFFIX)
     return folder / (stem + PROCESSED_SUFFIX), folder / (stem + SUMMARY_SUFFIX)
-
-
-def write_graded(source: Path, rows: list[dict[str, Any]], processed: Path, summary_path: Path,
-                 match: str) -> dict[str, Any]:
-    """Write the processed rows and their summary; returns the summary."""
-    summary = {"source": str(source), "match": match, **summarize(rows),
-               "grading_timeouts": sum(bool(r.get("grading_timeout")) for row in rows
-                                       for r in row.get("responses") or []),
-               "truncation": truncation_summary(rows)}
-    write_text_atomic(processed, jsonl_text(rows))
-    write_json_atomic(summary_path, summary)
-    return summary
 
 
 def jsonl_text(rows: Iterable[dict[str, Any]]) -> str:

@@ -6,7 +6,12 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from collectkit.collect.faults import redact_url
+from collectkit.store.redact import redact_url
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used; the message names the setting."""
+
 
 KEY_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 

@@ -26,15 +26,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from collectkit.tasks import prompts
-from collectkit.collect.settings import ConfigError, Settings
+from collectkit.tasks.input_checks import ConfigError
 from collectkit.tasks.choice_extraction import extract_choice_letter
 from collectkit.tasks.extraction import extract_math_answer, extract_mcq_letter, extract_official_letter
 from collectkit.tasks.load import DATASETS, Problem
 from collectkit.tasks.base import Benchmark
 from collectkit.tasks.registry import REGISTRY, benchmarks, families, family_of
+
+if TYPE_CHECKING:  # a protocol reads a run's settings; it never builds them
+    from collectkit.collect.settings import Settings
 
 Extractor = Callable[[Any, int, Any, str], Any]  # (text, n_options, finish_reason, match)
 FALLBACK_DEFAULTS = {"mcq": "multiple_choice", "open": "boxed"}  # datasets outside the registry
@@ -213,7 +216,7 @@ def sampling_defaults(resolved: Mapping[str, Protocol]) -> dict[str, Any]:
 def with_recommended_sampling(settings: Settings, given: Mapping[str, Any] = {}) -> Settings:
     """`settings` with its protocols' recommended sampling (e.g. r1: temperature 0.6, top_p
     0.95) for each value the user left at the kit's default and did not pass in `given`."""
-    defaults = Settings()
+    defaults = type(settings)()  # the kit's defaults
     recommended = sampling_defaults(for_settings(settings))
     changes = {name: value for name, value in recommended.items()
                if given.get(name) is None and getattr(settings, name) == getattr(defaults, name)}

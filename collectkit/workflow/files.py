@@ -17,8 +17,9 @@ from collectkit.collect.settings import split_urls
 from collectkit.workflow.servers import (ENGINES, Machine, ServeError,
                               describe_server, engine_for, ensure_server, keep_or_stop,
                               served_model_id, server_line, this_machine)
-from collectkit.store.results import (ERRORS_SUFFIX, PROCESSED_SUFFIX, SUMMARY_SUFFIX, grade_file,  # noqa: F401
-                      output_paths, write_graded)
+from collectkit.analyze.summary import write_graded
+from collectkit.grade.grading import grade_file
+from collectkit.store.results import ERRORS_SUFFIX, PROCESSED_SUFFIX, SUMMARY_SUFFIX, output_paths  # noqa: F401
 from collectkit.serve.server import ServerHandle, find_server, served_models
 
 NOT_RESULTS_SUFFIXES = (PROCESSED_SUFFIX, ERRORS_SUFFIX)

@@ -11,6 +11,8 @@ import pytest
 from collectkit.cli import extract as answer_extraction
 from collectkit.analyze import compare
 from collectkit.workflow import files as notebook_support
+from collectkit.analyze import summary
+from collectkit.grade import grading
 from collectkit.store import results
 from collectkit.store import append as store
 
@@ -70,9 +72,10 @@ def test_empty_files_and_repeated_ids(tmp_path):
 
 def test_the_old_names_are_the_same_objects():
     for name in ("InputError", "read_results", "read_results_counting", "results_files",
-                 "grade_file", "output_paths", "write_graded", "PROCESSED_SUFFIX"):
+                 "output_paths", "PROCESSED_SUFFIX"):
         assert getattr(answer_extraction, name) is getattr(results, name)
-    assert notebook_support.write_graded is results.write_graded
+    assert answer_extraction.grade_file is grading.grade_file
+    assert notebook_support.write_graded is answer_extraction.write_graded is summary.write_graded
     assert not hasattr(store, "load_results")  # one reader, not two
 
 
