@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from stub_server import StubServer  # noqa: E402
-sys.path.insert(0, str(Path(__file__).parents[1] / "tasks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tasks"))
 from test_own_data import EXPECTED, ROWS, STUB_MODEL, read_jsonl, write_jsonl  # noqa: E402
 
 from collectkit.analyze import compare

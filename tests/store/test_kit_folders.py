@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from collection_support import REPO, run_cli
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training_data"))
 from test_export import response, row
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
