@@ -13,13 +13,18 @@ the same in "status" and "reason".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
+from typing import Iterator
+
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from collectkit.collect.attempts import context_advice
 from collectkit.collect.batch.driver import BatchError, BatchMode, BatchReport
 from collectkit.cli.args import ArgumentParser
 from collectkit.collect.settings import ConfigError, Settings
+from collectkit.collect.live import LIVE_LOGGER, report_lines
 from collectkit.collect.run import CollectionError, resolve_output_path, run_collection
 from collectkit.collect.pricing import PriceError, cost_line, estimate_open_problems
 from collectkit.tasks.load import ProblemError
@@ -77,6 +82,10 @@ SETTING_FLAGS = {
                                 "seconds where that exceeds --request_timeout (default 10)"),
     "max_retries": (int, "the openai SDK's retries per request (default 2)"),
     "server_port": (int, "local server port, used when --api_base is not given"),
+    "target_halfwidth": (float, "stop once every benchmark's 95%% interval (an anytime-valid "
+                         "confidence sequence) has a half-width below this, e.g. 0.02 "
+                         "(default 0: collect the whole selection); a smaller one later "
+                         "extends the same file"),
 }
 
 
@@ -101,6 +110,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--repair", action="store_true",
                         help="move corrupt lines to X.corrupt.jsonl and collect them again")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--no_live_grading", action="store_true",
+                        help="do not grade rows while collecting (no live accuracy, no "
+                        "--target-halfwidth)")
     parser.add_argument("--batch", action="store_true",
                         help="through the provider's batch API (half price): submit, and merge "
                         "finished batches when the same command runs again")
@@ -123,18 +135,21 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     overrides = {name: getattr(args, name) for name in SETTING_FLAGS}
     overrides.update(api_key=args.api_key, stop=tuple(args.stop) if args.stop else None,
-                     api_base=",".join(args.api_base) if args.api_base else None)
+                     api_base=",".join(args.api_base) if args.api_base else None,
+                     live_grading=False if args.no_live_grading else None)
     try:
         settings = with_recommended_sampling(Settings.load(overrides), given=overrides)
         output = resolve_output_path(settings, args.output_file)
         if args.dry_run:
             print(estimate_open_problems(settings, output, batch=args.batch).line())
             return 0
-        stats = run_collection(settings, output_path=output,
-                               retry_failed=args.retry_failed, repair=args.repair,
-                               allow_config_change=args.allow_config_change,
-                               progress=not args.quiet, stop_on_sigterm=True,
-                               batch=BatchMode(wait_s=args.batch_wait) if args.batch else None)
+        with live_log_lines():
+            stats = run_collection(settings, output_path=output,
+                                   retry_failed=args.retry_failed, repair=args.repair,
+                                   allow_config_change=args.allow_config_change,
+                                   progress=not args.quiet, stop_on_sigterm=True,
+                                   batch=BatchMode(wait_s=args.batch_wait) if args.batch
+                                   else None)
     except (ConfigError, CollectionError, ConfigMismatch, ProblemError, StoreError,
             PriceError, BatchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -144,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     except asyncio.CancelledError:
         return _interrupted("SIGTERM", 143)
     print(stats.line())
+    for line in report_lines(stats.live, stats.target_reached, stats.not_needed):
+        print(line)
     for warning in stats.truncation_warnings(settings.max_tokens):
         print(f"warning: {warning}", file=sys.stderr)
     if stats.cost:
@@ -167,6 +184,22 @@ def main(argv: list[str] | None = None) -> int:
     if stats.unfinished:
         return 1
     return 0
+
+
+@contextlib.contextmanager
+def live_log_lines() -> Iterator[None]:
+    """The live figures' periodic line on stderr, above the progress bar."""
+    logger = logging.getLogger(LIVE_LOGGER)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        with logging_redirect_tqdm(loggers=[logger]):
+            yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def _interrupted(by: str, code: int) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from collectkit.store import jsonl
 from collectkit.store import append as store
@@ -49,14 +49,19 @@ class RunStats:
     unreachable_why: str = ""  # the last unreachable failure's cause, in a few words
     # problems whose prompt + max_tokens exceed the server's context (id → why), not retried
     too_long: dict[str, str] = field(default_factory=dict)
+    live: dict[str, Any] | None = None  # the live figures at the end (collect.live.report)
+    target_reached: bool = False  # stopped because every half-width is below the target
+    not_needed: int = 0  # problems left uncollected because the target was reached
 
     @property
     def tokens_per_s(self) -> float:
         return self.completion_tokens / self.wall_s if self.wall_s else 0.0
 
     def line(self) -> str:
-        return (f"{self.done}/{self.planned} problems done, {self.unfinished} unfinished; "
-                f"{self.failed} failed attempts ({self.unreachable} unreachable, not counted) "
+        needless = f", {self.not_needed} not needed" if self.not_needed else ""
+        return (f"{self.done}/{self.planned} problems done, {self.unfinished} unfinished"
+                f"{needless}; {self.failed} failed attempts ({self.unreachable} unreachable, "
+                f"not counted) "
                 f"in {self.rounds} round(s), {self.skipped_done} already done, "
                 f"{self.skipped_exhausted} out of attempts; {self.responses} responses, "
                 f"{self.completion_tokens:,} tokens, {self.tokens_per_s:.1f} tokens/s, "
@@ -131,6 +136,7 @@ class Recorder:
                  sampling: dict[str, Any], redact: Redactor) -> None:
         self.results, self.errors, self.failures, self.stats = results, errors, failures, stats
         self.k, self.model, self.sampling, self.redact = k, model, sampling, redact
+        self.on_row: Callable[[dict[str, Any]], None] | None = None  # each row once written
 
     def done(self, problem: Problem, completions: list[Completion]) -> bool:
         """Write the problem's row if it has exactly k responses; otherwise a counted failure."""
@@ -139,9 +145,11 @@ class Recorder:
                 f"got {len(completions)} of {self.k} responses", status=200,
                 partial=completions))
             return False
-        self.results.append(result_row(problem, completions,
-                                       self.failures.get(problem.unique_id, 0) + 1, self.model,
-                                       self.sampling, self.redact))
+        row = result_row(problem, completions, self.failures.get(problem.unique_id, 0) + 1,
+                         self.model, self.sampling, self.redact)
+        self.results.append(row)
+        if self.on_row is not None:
+            self.on_row(row)
         stats = self.stats
         stats.done += 1
         stats.responses += len(completions)

@@ -17,7 +17,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tqdm.auto import tqdm
 
 from collectkit.store import foreign_files
 from collectkit.tasks import prompts
@@ -26,8 +25,10 @@ from collectkit.store import append as store
 from collectkit.collect.attempts import Recorder, RunStats
 from collectkit.collect.settings import Settings
 from collectkit.collect.context_fit import hold_back
-from collectkit.collect.faults import Redactor, fatal_reason, redact_url, url_secrets
-from collectkit.collect.client import BaseLLM, RequestFailed, create_llm, sampling_params
+from collectkit.collect.live import LiveFigures, live_figures
+from collectkit.collect.faults import Redactor, url_secrets
+from collectkit.collect.client import BaseLLM, create_llm, sampling_params
+from collectkit.collect.rounds import rounds
 from collectkit.collect.pricing import load_prices, run_cost
 from collectkit.collect.resume import plan_todo, resume_scan
 from collectkit.tasks.load import Problem, file_tag, load_problems
@@ -37,17 +38,12 @@ from collectkit.collect.server_check import CollectionError, check_server
 if TYPE_CHECKING:  # types only: collect() drives a batch through BatchMode.drive
     from collectkit.collect.batch.driver import BatchMode
 
+# At the end of a run, the live figures wait this long at most for the last rows' grades.
+FINAL_GRADING_WAIT_S = 120.0
+
 __all__ = ["CollectionError", "RunStats", "check_server", "collect", "default_output_path",
            "resolve_output_path", "run_collection"]
 
-# After this many problems in a row found no server, the run stops instead of spinning.
-UNREACHABLE_STREAK_FACTOR = 2
-# The progress bar's postfix (failures, tokens/s) is refreshed at most this often.
-POSTFIX_INTERVAL_S = 0.5
-MAX_ROUND_PAUSE_S = 60.0
-# While no problem finishes (a busy machine, long answers), the postfix shows the requests in
-# flight this often, so the bar says work is alive before the first problem completes.
-ALIVE_INTERVAL_S = 2.0
 
 
 log = logging.getLogger("collectkit")
@@ -105,6 +101,9 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     """Collect into `output_path` online, or with `batch` through a batch API (batch.py): the
     same plan, rows and files either way."""
     path = Path(output_path) if output_path else default_output_path(settings)
+    if batch is not None and settings.target_halfwidth:
+        raise CollectionError("--target-halfwidth stops an online run; a batch is priced and "
+                              "sent whole: drop --batch or the target")
     sampling = run_signature(settings, sampling_params(settings), prompts)
     api_key = settings.resolve_api_key()
     redact = Redactor([api_key, *(secret for url in settings.base_urls
@@ -127,6 +126,8 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
         llm = None if batch else llm or create_llm(settings)
         recorder = Recorder(results, errors, failures, stats, settings.k_responses,
                             settings.model, sampling, redact)
+        live = live_figures(settings, problems, path, done, recorder) if (
+            batch is None and settings.live_grading) else None
         if batch is None:  # what the server's context cannot hold is not sent (context_fit.py)
             todo = await asyncio.to_thread(hold_back, settings, api_key, todo, recorder, lambda
                                            problem: protocols.messages(problem, settings.protocol))
@@ -135,13 +136,17 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
         status, reason = "failed", "unknown"
         try:
             if batch is None:
-                await _rounds(todo, llm, settings, recorder, progress)
+                await rounds(todo, llm, settings, recorder, progress, live)
+                if live is not None:  # the last rows' grades, for the final figures
+                    await asyncio.to_thread(live.wait, FINAL_GRADING_WAIT_S)
             else:
                 report = await asyncio.to_thread(batch.drive, settings, path, recorder,
                                                  todo, problems)
                 stats.batch = asdict(report)
-            stats.unfinished += stats.planned - stats.done
-            status, reason = _outcome(stats)
+            if stats.target_reached:
+                stats.not_needed = stats.planned - stats.done
+            stats.unfinished += stats.planned - stats.done - stats.not_needed
+            status, reason = _outcome(stats, live)
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
             status, reason = "interrupted", (exc.args[0] if exc.args else "Ctrl-C")
             raise
@@ -149,6 +154,9 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
             reason = redact(f"{type(exc).__name__}: {exc}")
             raise
         finally:
+            if live is not None:
+                live.close()
+                stats.live = live.report()
             stats.wall_s = time.monotonic() - started
             stats.cost = run_cost(settings.model, stats.prompt_tokens, stats.completion_tokens,
                                   batch=batch is not None, table=prices)
@@ -164,12 +172,14 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     return stats
 
 
-def _outcome(stats: RunStats) -> tuple[str, str]:
+def _outcome(stats: RunStats, live: LiveFigures | None) -> tuple[str, str]:
     if stats.batch and stats.batch["pending"]:
         stats.unfinished -= stats.batch["pending_problems"]
         return "waiting", f"batch {', '.join(stats.batch['pending'])} still running"
     if stats.stopped_early:
         return "stopped", stats.stopped_early
+    if stats.target_reached and live is not None:
+        return "finished", live.reached_reason()
     if stats.unfinished:
         return "unfinished", f"{stats.unfinished} problems out of attempts"
     return "finished", ""
@@ -182,112 +192,3 @@ def _final_manifest(path: Path, settings: Settings, sampling: dict, stats: RunSt
     except store.StoreError:
         if status not in ("failed", "interrupted"):
             raise  # otherwise the run's own error (a full disk, Ctrl-C) is already on its way
-
-
-async def _rounds(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder: Recorder,
-                  progress: bool) -> None:
-    """The plan, then the problems that failed, again, after a pause that doubles each round,
-    while they have attempts left; at most max_attempts rounds (uncounted failures too)."""
-    stats = recorder.stats
-    # Counts the whole selection, what earlier runs collected included: an interrupted rerun
-    # shows the true count (5/10), not this run's share of it (1/6).
-    bar = tqdm(total=stats.skipped_done + stats.skipped_exhausted + len(todo),
-               initial=stats.skipped_done, unit="problem", disable=not progress,
-               dynamic_ncols=True)
-    try:
-        for number in range(settings.max_attempts):
-            if number:
-                await asyncio.sleep(min(settings.retry_backoff_s * 2 ** (number - 1),
-                                        MAX_ROUND_PAUSE_S))
-            stats.rounds += 1
-            failed = await _drain(todo, llm, settings, recorder, bar)
-            todo = [p for p in failed if p.unique_id not in stats.too_long
-                    and recorder.failures.get(p.unique_id, 0) < settings.max_attempts]
-            if stats.stopped_early or not todo:
-                return
-        if stats.failed and stats.failed == stats.unreachable:  # not one attempt was counted
-            stats.stopped_early = (f"no server answered at {redact_url(settings.base_url)}: "
-                                   f"{stats.unreachable_why or 'no connection'}; "
-                                   f"{len(todo)} problem(s) wait for it, no attempt was counted")
-    finally:
-        bar.set_postfix(failed=stats.failed, tok_s=f"{_rate(stats, bar):.0f}", refresh=False)
-        bar.refresh()
-        bar.close()
-
-
-async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder: Recorder,
-                 bar: tqdm) -> list[Problem]:
-    """Keep up to batch_size problems in flight; the one writer appends each as it finishes.
-    Returns the problems that failed."""
-    queue = iter(todo)
-    pending: dict[asyncio.Task, Problem] = {}
-    failed: list[Problem] = []
-    stats = recorder.stats
-    streak_limit = UNREACHABLE_STREAK_FACTOR * max(settings.batch_size, settings.max_concurrent)
-    unreachable_streak = 0
-    next_postfix = 0.0
-
-    def refill() -> None:
-        while len(pending) < settings.batch_size and not stats.stopped_early:
-            problem = next(queue, None)
-            if problem is None:
-                return
-            pending[asyncio.ensure_future(
-                _ask(llm, problem, settings.k_responses, settings.protocol))] = problem
-
-    try:
-        refill()
-        while pending:
-            finished, _ = await asyncio.wait(pending, timeout=ALIVE_INTERVAL_S,
-                                             return_when=asyncio.FIRST_COMPLETED)
-            if not finished:  # nothing finished for a while: show the requests are out there
-                bar.set_postfix(in_flight=_in_flight(llm), failed=stats.failed,
-                                tok_s=f"{_rate(stats, bar):.0f}", refresh=True)
-                continue
-            for task in finished:
-                problem = pending.pop(task)
-                outcome = task.result()
-                if isinstance(outcome, list) and recorder.done(problem, outcome):
-                    unreachable_streak = 0
-                    bar.update(1)
-                    continue
-                failed.append(problem)
-                if isinstance(outcome, RequestFailed):
-                    recorder.failed(problem, outcome)
-                    unreachable_streak = unreachable_streak + 1 if outcome.unreachable else 0
-                    if outcome.fatal and not stats.stopped_early:
-                        stats.fatal = True
-                        stats.stopped_early = fatal_reason(outcome.status,
-                                                           recorder.redact(str(outcome)),
-                                                           redact_url(settings.base_url))
-                if unreachable_streak >= streak_limit and not stats.stopped_early:
-                    stats.stopped_early = (f"no server answered for {unreachable_streak} "
-                                           f"problems in a row at "
-                                           f"{redact_url(settings.base_url)}")
-                if time.monotonic() >= next_postfix:  # formatting it per problem costs ~15 µs
-                    next_postfix = time.monotonic() + POSTFIX_INTERVAL_S
-                    bar.set_postfix(in_flight=_in_flight(llm), failed=stats.failed,
-                                    tok_s=f"{_rate(stats, bar):.0f}", refresh=False)
-            refill()
-    finally:
-        for task in pending:
-            task.cancel()
-    return failed
-
-
-async def _ask(llm: BaseLLM, problem: Problem, k: int, protocol: str = "") -> list | RequestFailed:
-    """One problem's request(s); a failed request is returned as data, never raised."""
-    try:
-        return await llm.sample(protocols.messages(problem, protocol), k)
-    except RequestFailed as exc:
-        return exc
-
-
-def _in_flight(llm: BaseLLM) -> int | str:
-    limit = getattr(llm, "limit", None)  # tests may pass a stand-in without one
-    return limit.in_flight if limit is not None else "?"
-
-
-def _rate(stats: RunStats, bar: tqdm) -> float:
-    elapsed = bar.format_dict.get("elapsed") or 0
-    return stats.completion_tokens / elapsed if elapsed else 0.0

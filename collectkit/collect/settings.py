@@ -94,6 +94,10 @@ class Settings:
     max_attempts: int = 3
     retry_backoff_s: float = 2.0  # pause before the first in-run retry round; doubles each round
     output_dir: str = "results"
+    # live figures (collect/live.py): grade rows as they arrive; stop once every benchmark's
+    # anytime-valid 95% interval has a half-width below target_halfwidth (0: no target)
+    live_grading: bool = True
+    target_halfwidth: float = 0.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -126,6 +130,8 @@ class Settings:
             "tensor_parallel_size": self.tensor_parallel_size >= 1,
             "server_port": 0 <= self.server_port < 65536,
             "gpu_util": _finite(self.gpu_util) and 0 < self.gpu_util <= 1,
+            "target_halfwidth": _finite(self.target_halfwidth)
+            and 0 <= self.target_halfwidth < 0.5,
         }
         if not input_checks.variable_name(self.api_key_env):  # never echoed: may be the key
             raise ConfigError("api_key_env takes the NAME of the variable that holds the key "
@@ -135,6 +141,8 @@ class Settings:
         if bad:
             name = bad[0]
             raise ConfigError(f"invalid value for {name}: {getattr(self, name)!r}")
+        if self.target_halfwidth and not self.live_grading:
+            raise ConfigError("target_halfwidth needs live grading; drop --no_live_grading")
         from collectkit.tasks.registry import check_names
 
         try:

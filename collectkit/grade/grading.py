@@ -44,14 +44,16 @@ MAX_WRONG_ANSWERS_COMPARED = 12
 @dataclass(frozen=True)
 class GradingConfig:
     match: str = "first"  # multiple choice: which "answer is (X)" / "Answer: X" wins
-    workers: int | None = None  # math-verify worker processes; None = os.cpu_count()
+    # math-verify worker processes; None = os.cpu_count(); 0 = in this process, which must then be
+    # running in its main thread (a worker of its own, as collect.live's)
+    workers: int | None = None
     timeout_s: int = 5  # math-verify's own per-step timeout (parse gold, parse pred, verify)
 
     def __post_init__(self) -> None:
         if self.match not in MATCH_MODES:
             raise ValueError(f"match must be one of {MATCH_MODES}, not {self.match!r}")
-        if self.workers is not None and self.workers < 1:
-            raise ValueError("workers must be >= 1")
+        if self.workers is not None and self.workers < 0:
+            raise ValueError("workers must be >= 0")
 
 
 @lru_cache(maxsize=4096)
@@ -126,6 +128,8 @@ def verify_pairs(pairs: Iterable[tuple[str, str]], config: GradingConfig = Gradi
 
 
 def _verify_in_pool(todo: list[tuple[str, str]], config: GradingConfig) -> list[bool]:
+    if config.workers == 0:
+        return _verify_batch(todo, config.timeout_s)
     import math_verify  # noqa: F401  imported before forking so workers inherit it
 
     workers = max(1, min(config.workers or os.cpu_count() or 1, len(todo) // 8))

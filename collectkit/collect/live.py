@@ -1,0 +1,283 @@
+"""Live figures while a run collects: each finished problem graded as it arrives, per benchmark
+accuracy with an anytime-valid interval, unparsed and cut-off shares, and the target half-width.
+
+Rows are graded by grade.grading.grade_rows (the extraction and grading of `collectkit extract`,
+its defaults) in one worker process of its own, started with `spawn` (math-verify's timeouts
+use signal.alarm, which needs a process's main thread; spawn inherits none of the collector's
+threads) and at a lower priority than the collector and a local engine. The collector only
+hands rows over, in batches: grading never waits on it, nor it on grading.
+
+Each benchmark's interval (analyze.sequences: a betting confidence sequence) takes the
+problems' scores in the selection's seeded order (tasks.load: the order --num_problems draws),
+never in the order they happen to finish: a score joins once every problem before it has joined
+or is out of attempts (those are listed as skipped). So the problems behind the interval are
+always a prefix of the seeded order, an unbiased sample whenever the run stops. Rows already in
+the file (a rerun) are graded first, in the worker, from the file itself.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import wait as wait_for
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from collectkit.analyze.sequences import MeanSequence, interval_name
+from collectkit.grade.workers import die_with_parent
+
+LIVE_LOGGER = "collectkit.live"
+log = logging.getLogger(LIVE_LOGGER)
+
+LOG_INTERVAL_S = 30.0  # the periodic log line (collectkit run prints it)
+SUBMIT_INTERVAL_S = 0.25  # rows are handed to the worker at most this often …
+SUBMIT_ROWS = 64  # … or once this many wait
+WORKER_NICE = 10
+# Summary of one graded row: (unique_id, score = share right, unparsed, cut off, responses)
+Summary = tuple[str, float, int, int, int]
+
+
+def _start_worker(parent_pid: int) -> None:
+    die_with_parent(parent_pid)
+    try:
+        os.nice(WORKER_NICE)
+    except OSError:
+        pass
+    import math_verify  # noqa: F401  loaded once, before the first row arrives
+
+
+def grade_summaries(rows: list[dict[str, Any]]) -> list[Summary]:
+    """In the worker: grade the rows as `collectkit extract` does, keep what the figures need."""
+    from collectkit.grade.grading import grade_rows
+
+    summaries = []
+    for row in grade_rows(rows, workers=0):
+        responses = row["responses"]
+        n = len(responses)
+        summaries.append((str(row["unique_id"]),
+                          sum(bool(r.get("is_correct")) for r in responses) / n if n else 0.0,
+                          sum(r.get("extracted_answer") is None for r in responses),
+                          sum(r.get("finish_reason") == "length" for r in responses), n))
+    return summaries
+
+
+def grade_file(path: str, ids: set[str]) -> list[Summary]:
+    """In the worker: the rows of `ids` already in a results file (a rerun's), graded."""
+    from collectkit.store.results import read_results_counting
+
+    rows, _ = read_results_counting(Path(path), allow_empty=True)
+    return grade_summaries([slim(row) for row in rows if str(row.get("unique_id")) in ids])
+
+
+def slim(row: dict[str, Any]) -> dict[str, Any]:
+    """What grading reads of a row: its fields, and of each response its text and ending."""
+    return {**row, "responses": [{"full_response": r.get("full_response"),
+                                  "finish_reason": r.get("finish_reason")}
+                                 for r in row.get("responses") or []]}
+
+
+def live_figures(settings: Any, problems: Iterable[Any], path: Path, done: set[str],
+                 recorder: Any) -> LiveFigures:
+    """The figures of a run about to collect into `path` (`done`: the ids already there),
+    fed by the recorder's rows; a problem out of attempts or too long for the context is
+    skipped by the intervals."""
+    stats = recorder.stats
+
+    def gone(uid: str) -> bool:
+        return uid in stats.too_long or recorder.failures.get(uid, 0) >= settings.max_attempts
+
+    live = LiveFigures(problems, gone, settings.target_halfwidth)
+    live.preload(path, done)
+    recorder.on_row = live.add
+    return live
+
+
+@dataclass
+class Benchmark:
+    """One benchmark's figures over the prefix of its seeded order graded so far."""
+    name: str
+    order: list[str]
+    sequence: MeanSequence = field(default_factory=MeanSequence)
+    position: int = 0
+    waiting: dict[str, Summary] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    unparsed: int = 0
+    cut_off: int = 0
+    responses: int = 0
+    last_problem: str | None = None
+
+    @property
+    def exhausted(self) -> bool:
+        return self.position == len(self.order)
+
+    def advance(self, gone: Callable[[str], bool]) -> None:
+        while self.position < len(self.order):
+            uid = self.order[self.position]
+            if uid in self.waiting:
+                _, score, unparsed, cut_off, n = self.waiting.pop(uid)
+                self.sequence.add(score)
+                self.unparsed, self.cut_off = self.unparsed + unparsed, self.cut_off + cut_off
+                self.responses += n
+                self.last_problem = uid
+            elif gone(uid):
+                self.skipped.append(uid)
+            else:
+                return
+            self.position += 1
+
+    def entry(self) -> dict[str, Any]:
+        s, n = self.sequence, self.responses
+        return {"problems": s.n, "selection": len(self.order),
+                "accuracy": round(s.mean, 6) if s.n else None, "low": round(s.low, 6),
+                "high": round(s.high, 6), "halfwidth": round(s.halfwidth, 6),
+                "unparsed": round(self.unparsed / n, 6) if n else None,
+                "cut_off": round(self.cut_off / n, 6) if n else None,
+                "last_problem": self.last_problem, "skipped": list(self.skipped)}
+
+    def short(self) -> str:
+        s = self.sequence
+        if not s.n:
+            return "grading…"
+        return (f"{s.mean:.3f}±{s.halfwidth:.3f} unp {self.unparsed / self.responses:.0%} "
+                f"cut {self.cut_off / self.responses:.0%}")
+
+    def text(self) -> str:
+        s = self.sequence
+        if not s.n:
+            return f"{self.name} no problem graded yet"
+        return (f"{self.name} accuracy {s.mean:.3f} [{s.low:.3f}, {s.high:.3f}] "
+                f"(±{s.halfwidth:.3f}) over {s.n}/{len(self.order)} problems, unparsed "
+                f"{self.unparsed / self.responses:.1%}, cut off {self.cut_off / self.responses:.1%}")
+
+
+class LiveFigures:
+    """The collector's side: `add(row)` as rows are written, `poll()` often (cheap), `reached`
+    once every benchmark's half-width is below the target, `close()` at the end."""
+
+    def __init__(self, problems: Iterable[Any], gone: Callable[[str], bool],
+                 target_halfwidth: float = 0.0) -> None:
+        self.gone, self.target = gone, target_halfwidth
+        self.benchmarks: dict[str, Benchmark] = {}
+        self._owner: dict[str, tuple[Benchmark, int]] = {}  # id → its benchmark, its place
+        for problem in problems:
+            bench = self.benchmarks.setdefault(str(problem.dataset), Benchmark(
+                str(problem.dataset), []))
+            self._owner[problem.unique_id] = bench, len(bench.order)
+            bench.order.append(problem.unique_id)
+        self._pool = ProcessPoolExecutor(max_workers=1, initializer=_start_worker,
+                                         initargs=(os.getpid(),),
+                                         mp_context=multiprocessing.get_context("spawn"))
+        self._buffer: list[dict[str, Any]] = []
+        # the worker starts now (a second or two: math-verify loads); wait() waits for it too
+        self._futures: list[Future] = [self._pool.submit(grade_summaries, [])]
+        self._next_submit = self._next_log = time.monotonic()
+        self._next_log += LOG_INTERVAL_S
+        self.failed: str | None = None  # why grading stopped, if it did
+
+    def preload(self, path: Path, done: set[str]) -> None:
+        """Grade the rows of this selection already in the results file (in the worker)."""
+        ids = {uid for uid in done if uid in self._owner}
+        if ids:
+            self._futures.append(self._pool.submit(grade_file, str(path), ids))
+
+    def add(self, row: dict[str, Any]) -> None:
+        if str(row.get("unique_id")) in self._owner:
+            self._buffer.append(slim(row))
+
+    def poll(self) -> None:
+        now = time.monotonic()
+        if self._buffer and (len(self._buffer) >= SUBMIT_ROWS or now >= self._next_submit):
+            self._submit(now)
+        if any(future.done() for future in self._futures):
+            self._collect([f for f in self._futures if f.done()])
+        if now >= self._next_log:
+            self._next_log = now + LOG_INTERVAL_S
+            log.info("%s", self.line())
+
+    def wait(self, timeout_s: float | None = None) -> None:
+        """Until every row handed over is graded (or timeout_s passes)."""
+        if self._buffer:
+            self._submit(time.monotonic())
+        done, _ = wait_for(self._futures, timeout=timeout_s)
+        self._collect(list(done))
+
+    def _submit(self, now: float) -> None:
+        if self.failed is None:
+            self._futures.append(self._pool.submit(grade_summaries, self._buffer))
+        self._buffer, self._next_submit = [], now + SUBMIT_INTERVAL_S
+
+    def _collect(self, finished: list[Future]) -> None:
+        for future in finished:
+            self._futures.remove(future)
+            try:
+                summaries = future.result()
+            except Exception as exc:  # a broken worker: figures stop, collection goes on
+                if self.failed is None:
+                    self.failed = f"{type(exc).__name__}: {exc}"
+                    log.warning("live grading stopped (%s); the run goes on without it",
+                                self.failed)
+                continue
+            for summary in summaries:
+                bench, place = self._owner.get(summary[0], (None, 0))
+                if bench is not None and place >= bench.position:  # not counted yet
+                    bench.waiting[summary[0]] = summary
+        for bench in self.benchmarks.values():
+            bench.advance(self.gone)
+
+    @property
+    def reached(self) -> bool:
+        """Every benchmark below the target (or out of problems), one at least below it."""
+        below = [b.sequence.halfwidth < self.target for b in self.benchmarks.values()]
+        return self.target > 0 and any(below) and all(
+            ok or b.exhausted for ok, b in zip(below, self.benchmarks.values()))
+
+    def reached_reason(self) -> str:
+        """The manifest's reason for a run the target stopped."""
+        shown = ", ".join(f"{name} ±{b.sequence.halfwidth:.4f} over {b.sequence.n} problems"
+                          + ("" if b.sequence.halfwidth < self.target else ", out of problems")
+                          for name, b in self.benchmarks.items())
+        return (f"target_halfwidth reached: every benchmark's half-width is below "
+                f"{self.target:g} ({shown}; {interval_name()})")
+
+    def postfix(self) -> dict[str, str]:
+        return {name: bench.short() for name, bench in self.benchmarks.items()}
+
+    def line(self) -> str:
+        return "live: " + "; ".join(b.text() for b in self.benchmarks.values())
+
+    def report(self) -> dict[str, Any]:
+        """For the manifest (RunStats.live) and the final lines."""
+        return {"interval": interval_name(), "target_halfwidth": self.target,
+                "reached": self.reached, "grading_failed": self.failed,
+                "benchmarks": {name: b.entry() for name, b in self.benchmarks.items()}}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def report_lines(report: dict[str, Any] | None, stopped: bool = False,
+                 not_needed: int = 0) -> list[str]:
+    """The final lines of `collectkit run`: each benchmark's accuracy and which interval it is,
+    and why the run stopped when the target did it."""
+    if not report:
+        return []
+    lines = []
+    for name, entry in report["benchmarks"].items():
+        if not entry["problems"]:
+            lines.append(f"{name}: no problem graded")
+            continue
+        lines.append(f"{name}: accuracy {entry['accuracy']:.3f} [{entry['low']:.3f}, "
+                     f"{entry['high']:.3f}] (±{entry['halfwidth']:.3f}) over "
+                     f"{entry['problems']} problems, {report['interval']}; unparsed "
+                     f"{entry['unparsed']:.1%}, cut off {entry['cut_off']:.1%}")
+    if stopped:
+        lines.append(f"stopped: target_halfwidth {report['target_halfwidth']:g} reached, "
+                     f"{not_needed} problems not needed; a smaller --target-halfwidth "
+                     "extends the same file")
+    if report.get("grading_failed"):
+        lines.append(f"live grading stopped: {report['grading_failed']}")
+    return lines
+
