@@ -13,8 +13,11 @@ predictable plug-in bets of their eq. 26, c = 1/2). For each candidate mean m on
     K+_t(m) = Π (1 + λ+_i(m) (x_i − m)),   K−_t(m) = Π (1 − λ−_i(m) (x_i − m)),
     λ_t = sqrt(2 log(2/α) / (σ̂²_{t−1} t log(1 + t))),  λ+ = min(λ, c/m),  λ− = min(λ, c/(1−m)),
     σ̂²_t = (1/4 + Σ (x_i − μ̂_i)²) / (t + 1),  μ̂_t = (1/2 + Σ x_i) / (t + 1),
-and m is rejected once (K+ + K−)/2 ≥ 1/α (Ville's inequality); a rejected m stays rejected (the
-running intersection, itself anytime-valid). The interval runs from the grid point below the
+and m is rejected once (K+ + K−)/2 ≥ 1/α (Ville's inequality: the mean of two nonnegative
+martingales is one; the paper's max(K+, K−)/2 is at most this, so slightly wider); a rejected m
+stays rejected (the running intersection, itself anytime-valid). The capital matches confseq
+0.0.11's `betting_mart(x, m, convex_comb=True, theta=1/2, trunc_scale=1/2)` to 1e-13 (checked
+by hand; confseq is not a dependency: it needs scipy and a C++ build). The interval runs from the grid point below the
 lowest m still standing to the one above the highest, so the grid only widens it.
 
 Values are per-problem scores in [0, 1] (pass@1: the share of a problem's k responses that are
