@@ -62,8 +62,12 @@ class Run:
     def line(self) -> str:
         if self.graded_from is not None:
             return self.graded_from.line()
-        if self.stats is not None:
-            return self.stats.line()
+        if self.stats is not None:  # a collection: its figures, and its live accuracy
+            from collectkit.collect.live import report_lines
+
+            return "\n".join([self.stats.line(), *report_lines(
+                getattr(self.stats, "live", None), getattr(self.stats, "target_reached", False),
+                getattr(self.stats, "not_needed", 0))])
         responses = sum(len(row.get("responses") or []) for row in self.rows)
         return f"{len(self.rows)} problems, {responses} responses in {self.path}"
 
