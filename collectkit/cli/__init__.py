@@ -1,4 +1,4 @@
-"""`collectkit` — one command: `collectkit serve|run|extract|compare|explore|export …`.
+"""`collectkit` — one command: `collectkit serve|run|plan|extract|compare|explore|export …`.
 
 Each subcommand is the `main(argv)` of a module that also runs as `python -m collectkit.<module>`
 and as a `collectkit-<name>` script; `python -m collectkit` is this command. A module is imported
@@ -34,6 +34,8 @@ COMMANDS = {
     "explore": Command("collectkit.cli.explore", "read the samples: filter, sort, one offline HTML "
                        "file"),
     "export": Command("collectkit.cli.export", "export responses as training data"),
+    "plan": Command("collectkit.cli.plan", "how many problems × k reach a target interval "
+                    "half-width, and their cost"),
 }
 
 # A third-party module a subcommand may miss → the extra that installs it.

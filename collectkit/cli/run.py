@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+from pathlib import Path
 from typing import Iterator
 
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -25,6 +26,7 @@ from collectkit.collect.batch.driver import BatchError, BatchMode, BatchReport
 from collectkit.cli.args import ArgumentParser
 from collectkit.collect.settings import ConfigError, Settings
 from collectkit.collect.live import LIVE_LOGGER, report_lines
+from collectkit.collect.plan import plan_lines
 from collectkit.collect.run import CollectionError, resolve_output_path, run_collection
 from collectkit.collect.pricing import PriceError, cost_line, estimate_open_problems
 from collectkit.tasks.load import ProblemError
@@ -142,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         output = resolve_output_path(settings, args.output_file)
         if args.dry_run:
             print(estimate_open_problems(settings, output, batch=args.batch).line())
+            if settings.target_halfwidth:
+                print("\n".join(dry_run_plan(settings, output)))
             return 0
         with live_log_lines():
             stats = run_collection(settings, output_path=output,
@@ -184,6 +188,17 @@ def main(argv: list[str] | None = None) -> int:
     if stats.unfinished:
         return 1
     return 0
+
+
+def dry_run_plan(settings: Settings, output: Path) -> list[str]:
+    """--dry_run with --target-halfwidth: the plan from the rows already collected."""
+    if not output.exists() or not output.stat().st_size:
+        return [f"plan: nothing collected yet in {output}; collectkit plan --target-halfwidth "
+                f"{settings.target_halfwidth:g} --accuracy A says how many problems it takes"]
+    try:
+        return plan_lines(settings, settings.target_halfwidth, pilot=output)
+    except ValueError as exc:  # the file lacks a benchmark of the selection
+        return [f"plan: {exc}"]
 
 
 @contextlib.contextmanager
