@@ -61,6 +61,7 @@ class MeanSequence:
         self._log_plus = np.zeros(grid_size)
         self._log_minus = np.zeros(grid_size)
         self._standing = np.ones(grid_size, dtype=bool)
+        self._window = 0, grid_size
         self._cap_plus, self._cap_minus = BET_CAP / self.grid, BET_CAP / (1 - self.grid)
         self.n, self.total = 0, 0.0
         self._smoothed_mean, self._sum_sq = 0.5, 0.25  # μ̂_t and (t + 1) σ̂²_t of the paper
@@ -80,15 +81,23 @@ class MeanSequence:
             raise ValueError(f"a score must be in [0, 1], not {value!r}")
         t = self.n + 1
         bet = _bet(self._sum_sq / t, t, self.alpha)
-        self._log_plus += np.log1p(np.minimum(bet, self._cap_plus) * (x - self.grid))
-        self._log_minus += np.log1p(-np.minimum(bet, self._cap_minus) * (x - self.grid))
+        a, b = self._window  # every point still standing is in it: only those are updated
+        gap = x - self.grid[a:b]
+        plus, minus = self._log_plus[a:b], self._log_minus[a:b]
+        plus += np.log1p(np.minimum(bet, self._cap_plus[a:b]) * gap)
+        minus += np.log1p(-np.minimum(bet, self._cap_minus[a:b]) * gap)
+        standing = self._standing[a:b]
         with np.errstate(over="ignore"):  # (K+ + K−)/2 < 1/α, as in confidence_sequence
-            self._standing &= np.exp(self._log_plus) + np.exp(self._log_minus) < 2 / self.alpha
+            standing &= np.exp(plus) + np.exp(minus) < 2 / self.alpha
         self.n, self.total = t, self.total + x
         self._smoothed_mean = (0.5 + self.total) / (t + 1)
         self._sum_sq += (x - self._smoothed_mean) ** 2
-        self.low, self.high = _block_ends(self._standing[None, :], self.grid, 0,
-                                          (self.low, self.high))[2]
+        alive = np.flatnonzero(standing)
+        if len(alive):  # else (a miss, or the grid too coarse) the last interval stays
+            first, last = a + int(alive[0]), a + int(alive[-1])
+            self._window = first, last + 1
+            self.low = float(self.grid[first - 1]) if first else 0.0
+            self.high = float(self.grid[last + 1]) if last + 1 < len(self.grid) else 1.0
 
     def extend(self, values: Iterable[float]) -> "MeanSequence":
         for value in values:

@@ -35,7 +35,7 @@ log = logging.getLogger(LIVE_LOGGER)
 LOG_INTERVAL_S = 30.0  # the periodic log line (collectkit run prints it)
 SUBMIT_INTERVAL_S = 0.25  # rows are handed to the worker at most this often …
 SUBMIT_ROWS = 64  # … or once this many wait
-WORKER_NICE = 10
+WORKER_NICE = 19  # grading takes the CPU only the collector and a local engine leave
 # Summary of one graded row: (unique_id, score = share right, unparsed, cut off, responses)
 Summary = tuple[str, float, int, int, int]
 
