@@ -35,6 +35,7 @@ log = logging.getLogger(LIVE_LOGGER)
 LOG_INTERVAL_S = 30.0  # the periodic log line (collectkit run prints it)
 SUBMIT_INTERVAL_S = 0.25  # rows are handed to the worker at most this often …
 SUBMIT_ROWS = 64  # … or once this many wait
+MAX_LEAD = 256  # with a target, the collector waits while more rows than this await grades
 WORKER_NICE = 19  # grading takes the CPU only the collector and a local engine leave
 # Summary of one graded row: (unique_id, score = share right, unparsed, cut off, responses)
 Summary = tuple[str, float, int, int, int]
@@ -171,21 +172,31 @@ class LiveFigures:
                                          initargs=(os.getpid(),),
                                          mp_context=multiprocessing.get_context("spawn"))
         self._buffer: list[dict[str, Any]] = []
+        self._preloading: Future | None = None
         # the worker starts now (a second or two: math-verify loads); wait() waits for it too
         self._futures: list[Future] = [self._pool.submit(grade_summaries, [])]
         self._next_submit = self._next_log = time.monotonic()
         self._next_log += LOG_INTERVAL_S
         self.failed: str | None = None  # why grading stopped, if it did
+        self.handed = self.graded = 0  # rows of this run handed to the worker, graded
 
     def preload(self, path: Path, done: set[str]) -> None:
         """Grade the rows of this selection already in the results file (in the worker)."""
         ids = {uid for uid in done if uid in self._owner}
         if ids:
-            self._futures.append(self._pool.submit(grade_file, str(path), ids))
+            self._preloading = self._pool.submit(grade_file, str(path), ids)
+            self._futures.append(self._preloading)
 
     def add(self, row: dict[str, Any]) -> None:
         if str(row.get("unique_id")) in self._owner:
             self._buffer.append(slim(row))
+            self.handed += 1
+
+    def held(self) -> bool:
+        """With a target: grading is more than MAX_LEAD rows behind, and the collector waits
+        for it (collecting on would spend on problems the target may not need)."""
+        return bool(self.target) and self.failed is None and (
+            self.handed - self.graded > MAX_LEAD)
 
     def poll(self) -> None:
         now = time.monotonic()
@@ -207,6 +218,8 @@ class LiveFigures:
     def _submit(self, now: float) -> None:
         if self.failed is None:
             self._futures.append(self._pool.submit(grade_summaries, self._buffer))
+        else:
+            self.graded += len(self._buffer)
         self._buffer, self._next_submit = [], now + SUBMIT_INTERVAL_S
 
     def _collect(self, finished: list[Future]) -> None:
@@ -214,6 +227,7 @@ class LiveFigures:
             self._futures.remove(future)
             try:
                 summaries = future.result()
+                self.graded += len(summaries) if future is not self._preloading else 0
             except Exception as exc:  # a broken worker: figures stop, collection goes on
                 if self.failed is None:
                     self.failed = f"{type(exc).__name__}: {exc}"

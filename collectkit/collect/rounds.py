@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 
 from tqdm.auto import tqdm
 
@@ -24,6 +25,7 @@ MAX_ROUND_PAUSE_S = 60.0
 # While no problem finishes (a busy machine, long answers), the postfix shows the requests in
 # flight this often, so the bar says work is alive before the first problem completes.
 ALIVE_INTERVAL_S = 2.0
+HOLD_S = 0.05  # with a target, how often a run held back by grading looks again
 
 
 async def rounds(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder: Recorder,
@@ -81,8 +83,8 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder
                  bar: tqdm, live: LiveFigures | None = None) -> list[Problem]:
     """Keep up to batch_size problems in flight; the one writer appends each as it finishes.
     Returns the problems that failed."""
-    queue = iter(todo)
-    pending: dict[asyncio.Task, Problem] = {}
+    queue = deque(todo)
+    pending: dict[asyncio.Future, Problem | None] = {}  # None: a pause while grading catches up
     failed: list[Problem] = []
     stats = recorder.stats
     streak_limit = UNREACHABLE_STREAK_FACTOR * max(settings.batch_size, settings.max_concurrent)
@@ -90,11 +92,13 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder
     next_postfix = 0.0
 
     def refill() -> None:
-        while (len(pending) < settings.batch_size and not stats.stopped_early
+        while (queue and len(pending) < settings.batch_size and not stats.stopped_early
                and not stats.target_reached):
-            problem = next(queue, None)
-            if problem is None:
+            if live is not None and live.held():  # a target, and grading far behind: wait
+                if not pending:
+                    pending[asyncio.ensure_future(asyncio.sleep(HOLD_S))] = None
                 return
+            problem = queue.popleft()
             pending[asyncio.ensure_future(
                 _ask(llm, problem, settings.k_responses, settings.protocol))] = problem
 
@@ -113,6 +117,8 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder
                 continue
             for task in finished:
                 problem = pending.pop(task)
+                if problem is None:
+                    continue
                 outcome = task.result()
                 if isinstance(outcome, list) and recorder.done(problem, outcome):
                     unreachable_streak = 0

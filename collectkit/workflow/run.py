@@ -10,13 +10,13 @@ from typing import Any, Iterable
 import pandas as pd
 from matplotlib.figure import Figure
 
-from collectkit.analyze import confidence, length_plots, lengths, metrics, plots
+from collectkit.analyze import confidence, length_plots, lengths, metrics, narrowing, plots
 from collectkit.workflow.files import (collected_table, find_processed_file, graded_table,
                                       load_manifest, stem_of)
 from collectkit.store.results import PROCESSED_SUFFIX, SUMMARY_SUFFIX, load_results
 
 FIGURES = ("accuracy_by_category", "accuracy_by_level", "pass_maj_at_k", "unparsed_by_category",
-           "accuracy_vs_length", "calibration", "tokens_throughput")
+           "accuracy_vs_length", "calibration", "tokens_throughput", "interval_narrowing")
 
 
 class Run:
@@ -104,6 +104,16 @@ class Run:
         frame = confidence.confidence_frame(self.rows)
         return confidence.vote_table(frame) if confidence.has_logprobs(frame) else None
 
+    def narrowing(self) -> pd.DataFrame:
+        """After each problem (in the order collected), per benchmark: accuracy, its confidence
+        sequence (the interval `collectkit run` shows live and stops on) and Wilson's."""
+        return narrowing.narrowing_table(self.rows)
+
+    def target_halfwidth(self) -> float | None:
+        """The --target-halfwidth the last collection ran with (None: none)."""
+        runs = (self.manifest or {}).get("runs") or [{}]
+        return ((runs[-1].get("live") or {}).get("target_halfwidth")) or None
+
     def throughput(self) -> pd.DataFrame:
         """Tokens and throughput from the collection's manifest."""
         return plots.throughput_table(self.manifest)
@@ -130,6 +140,8 @@ class Run:
             return plots.pass_maj_curve(self.pass_maj())
         if name == "accuracy_vs_length":
             return length_plots.accuracy_vs_length(self.rows)
+        if name == "interval_narrowing":
+            return narrowing.narrowing_figure(self.narrowing(), self.target_halfwidth())
         if name == "calibration":
             frame = confidence.confidence_frame(self.rows)
             return length_plots.calibration(frame) if confidence.has_logprobs(frame) else None
