@@ -141,3 +141,15 @@ def test_the_bar_and_the_periodic_line_show_each_benchmarks_figures(
     assert "math500=0.000±" in bar and "mmlu_pro=" in bar and "unp 0%" in bar
     assert set(stats.live["benchmarks"]) == {"math500", "mmlu_pro"}
     assert all(b["halfwidth"] < 0.3 for b in stats.live["benchmarks"].values())
+
+
+def test_with_a_target_collection_waits_for_grading_that_falls_behind(tmp_path):
+    """The stub at full speed outruns math-verify on MATH-500 (~6 ms a problem): without the
+    wait the whole selection was collected before the first grades came back."""
+    out = tmp_path / "m.jsonl"
+    with StubServer(completion_tokens=8) as server:
+        done = run_cli(server, out, "--target-halfwidth", "0.05", dataset="math500",
+                       problems=500)
+    assert done.returncode == 0, done.stderr
+    figures = manifest(out)["runs"][-1]["live"]["benchmarks"]["math500"]
+    assert figures["halfwidth"] < 0.05 and len(rows(out)) < 500
