@@ -56,6 +56,10 @@ COVERED = {
     "collectkit run --list-datasets": HERE,
     "collectkit run --api-mode remote --model gpt-4o-mini --num-problems all": HERE,
     "collectkit run --dataset math500 --protocol r1": HERE,
+    "collectkit plan --target-halfwidth 0.03 --accuracy 0.6 --dataset math500,mmlu_pro "
+    "--k-responses 4": HERE,
+    "collectkit run --dataset mmlu_pro --k-responses 4 --target-halfwidth 0.05": HERE,
+    "collectkit run --dataset mmlu_pro --k-responses 4 --target-halfwidth 0.03 --dry-run": HERE,
     "collectkit run --protocol mmlu_pro_zero_shot,qwen_boxed": HERE,
     "collectkit extract -i results/ --by-category --by-level": HERE,
     "collectkit extract -i results/model_MATH_500_MMLU_Pro.jsonl --match last": HERE,
@@ -206,6 +210,10 @@ def test_readme_commands_run_as_written(tmp_path):
     assert "T=0.2" in ran['collectkit compare results/ --labels "T=0.2,T=1.0"'].stdout
     assert (results / "smollm2-135m-instruct_my_problems.jsonl").is_file()
     assert "gsm8k" in ran["collectkit run --list-datasets"].stdout
+    assert "plan for ±0.03" in ran[next(c for c in ran if c.startswith("collectkit plan"))].stdout
+    assert "95% betting confidence sequence" in ran[
+        "collectkit run --dataset mmlu_pro --k-responses 4 --target-halfwidth 0.05"].stdout
+    assert "plan for ±0.03" in ran[next(c for c in ran if c.endswith("--dry-run"))].stdout
     assert list((tmp_path / "work" / "export").iterdir())  # the training data written
     for page in ("explorer.html", "flips.html"):
         assert (tmp_path / "work" / page).read_text(encoding="utf-8").startswith("<!DOCTYPE html")
