@@ -88,6 +88,10 @@ SETTING_FLAGS = {
                          "confidence sequence) has a half-width below this, e.g. 0.02 "
                          "(default 0: collect the whole selection); a smaller one later "
                          "extends the same file"),
+    "compare_with": (str, "another run's results or processed file: collect its problems and "
+                     "show the paired difference to it live (this run − that one)"),
+    "target_difference": (float, "with --compare-with: stop once every benchmark's paired "
+                          "difference interval excludes 0 or is narrower than ± this"),
 }
 
 

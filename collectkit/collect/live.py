@@ -22,12 +22,14 @@ import os
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_for
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from collectkit.analyze.sequences import MeanSequence, interval_name
+from collectkit.analyze.sequences import interval_name
+from collectkit.collect.live_tally import Benchmark, Summary, report_lines
 from collectkit.grade.workers import die_with_parent
+
+__all__ = ["LiveFigures", "live_figures", "report_lines", "grade_summaries", "grade_file"]
 
 LIVE_LOGGER = "collectkit.live"
 log = logging.getLogger(LIVE_LOGGER)
@@ -37,8 +39,6 @@ SUBMIT_INTERVAL_S = 0.25  # rows are handed to the worker at most this often …
 SUBMIT_ROWS = 64  # … or once this many wait
 MAX_LEAD = 256  # with a target, the collector waits while more rows than this await grades
 WORKER_NICE = 19  # grading takes the CPU only the collector and a local engine leave
-# Summary of one graded row: (unique_id, score = share right, unparsed, cut off, responses)
-Summary = tuple[str, float, int, int, int]
 
 
 def _start_worker(parent_pid: int) -> None:
@@ -81,91 +81,36 @@ def slim(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def live_figures(settings: Any, problems: Iterable[Any], path: Path, done: set[str],
-                 recorder: Any) -> LiveFigures:
+                 recorder: Any, compare: dict[str, float] | None = None) -> LiveFigures:
     """The figures of a run about to collect into `path` (`done`: the ids already there),
     fed by the recorder's rows; a problem out of attempts or too long for the context is
-    skipped by the intervals."""
+    skipped by the intervals. `compare`: the --compare-with run's score per problem."""
     stats = recorder.stats
 
     def gone(uid: str) -> bool:
         return uid in stats.too_long or recorder.failures.get(uid, 0) >= settings.max_attempts
 
-    live = LiveFigures(problems, gone, settings.target_halfwidth)
+    live = LiveFigures(problems, gone, settings.target_halfwidth, compare,
+                       settings.target_difference, settings.compare_with)
     live.preload(path, done)
     recorder.on_row = live.add
     return live
 
 
-@dataclass
-class Benchmark:
-    """One benchmark's figures over the prefix of its seeded order graded so far."""
-    name: str
-    order: list[str]
-    sequence: MeanSequence = field(default_factory=MeanSequence)
-    position: int = 0
-    waiting: dict[str, Summary] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
-    unparsed: int = 0
-    cut_off: int = 0
-    responses: int = 0
-    last_problem: str | None = None
-
-    @property
-    def exhausted(self) -> bool:
-        return self.position == len(self.order)
-
-    def advance(self, gone: Callable[[str], bool]) -> None:
-        while self.position < len(self.order):
-            uid = self.order[self.position]
-            if uid in self.waiting:
-                _, score, unparsed, cut_off, n = self.waiting.pop(uid)
-                self.sequence.add(score)
-                self.unparsed, self.cut_off = self.unparsed + unparsed, self.cut_off + cut_off
-                self.responses += n
-                self.last_problem = uid
-            elif gone(uid):
-                self.skipped.append(uid)
-            else:
-                return
-            self.position += 1
-
-    def entry(self) -> dict[str, Any]:
-        s, n = self.sequence, self.responses
-        return {"problems": s.n, "selection": len(self.order),
-                "accuracy": round(s.mean, 6) if s.n else None, "low": round(s.low, 6),
-                "high": round(s.high, 6), "halfwidth": round(s.halfwidth, 6),
-                "unparsed": round(self.unparsed / n, 6) if n else None,
-                "cut_off": round(self.cut_off / n, 6) if n else None,
-                "last_problem": self.last_problem, "skipped": list(self.skipped)}
-
-    def short(self) -> str:
-        s = self.sequence
-        if not s.n:
-            return "grading…"
-        return (f"{s.mean:.3f}±{s.halfwidth:.3f} unp {self.unparsed / self.responses:.0%} "
-                f"cut {self.cut_off / self.responses:.0%}")
-
-    def text(self) -> str:
-        s = self.sequence
-        if not s.n:
-            return f"{self.name} no problem graded yet"
-        return (f"{self.name} accuracy {s.mean:.3f} [{s.low:.3f}, {s.high:.3f}] "
-                f"(±{s.halfwidth:.3f}) over {s.n}/{len(self.order)} problems, unparsed "
-                f"{self.unparsed / self.responses:.1%}, cut off {self.cut_off / self.responses:.1%}")
-
-
 class LiveFigures:
     """The collector's side: `add(row)` as rows are written, `poll()` often (cheap), `reached`
-    once every benchmark's half-width is below the target, `close()` at the end."""
+    once every benchmark meets the targets, `close()` at the end."""
 
     def __init__(self, problems: Iterable[Any], gone: Callable[[str], bool],
-                 target_halfwidth: float = 0.0) -> None:
+                 target_halfwidth: float = 0.0, compare: dict[str, float] | None = None,
+                 target_difference: float = 0.0, compare_with: str = "") -> None:
         self.gone, self.target = gone, target_halfwidth
+        self.target_difference, self.compare_with = target_difference, compare_with
         self.benchmarks: dict[str, Benchmark] = {}
         self._owner: dict[str, tuple[Benchmark, int]] = {}  # id → its benchmark, its place
         for problem in problems:
             bench = self.benchmarks.setdefault(str(problem.dataset), Benchmark(
-                str(problem.dataset), []))
+                str(problem.dataset), [], other=compare))
             self._owner[problem.unique_id] = bench, len(bench.order)
             bench.order.append(problem.unique_id)
         self._pool = ProcessPoolExecutor(max_workers=1, initializer=_start_worker,
@@ -195,7 +140,7 @@ class LiveFigures:
     def held(self) -> bool:
         """With a target: grading is more than MAX_LEAD rows behind, and the collector waits
         for it (collecting on would spend on problems the target may not need)."""
-        return bool(self.target) and self.failed is None and (
+        return self.stops and self.failed is None and (
             self.handed - self.graded > MAX_LEAD)
 
     def poll(self) -> None:
@@ -242,19 +187,34 @@ class LiveFigures:
             bench.advance(self.gone)
 
     @property
+    def stops(self) -> bool:
+        """A target is set: the run stops once it is reached."""
+        return bool(self.target or self.target_difference)
+
+    def _met(self, bench: Benchmark) -> bool:
+        return ((not self.target or bench.sequence.halfwidth < self.target)
+                and (not self.target_difference or bench.settled(self.target_difference)))
+
+    @property
     def reached(self) -> bool:
-        """Every benchmark below the target (or out of problems), one at least below it."""
-        below = [b.sequence.halfwidth < self.target for b in self.benchmarks.values()]
-        return self.target > 0 and any(below) and all(
-            ok or b.exhausted for ok, b in zip(below, self.benchmarks.values()))
+        """Every benchmark meets the targets (or is out of problems), one at least meets them:
+        its half-width below target_halfwidth; its paired difference's interval excluding 0 or
+        narrower than ± target_difference."""
+        met = [self._met(b) for b in self.benchmarks.values()]
+        return self.stops and any(met) and all(
+            ok or b.exhausted for ok, b in zip(met, self.benchmarks.values()))
 
     def reached_reason(self) -> str:
-        """The manifest's reason for a run the target stopped."""
-        shown = ", ".join(f"{name} ±{b.sequence.halfwidth:.4f} over {b.sequence.n} problems"
-                          + ("" if b.sequence.halfwidth < self.target else ", out of problems")
-                          for name, b in self.benchmarks.items())
-        return (f"target_halfwidth reached: every benchmark's half-width is below "
-                f"{self.target:g} ({shown}; {interval_name()})")
+        """The manifest's reason for a run the targets stopped."""
+        shown = ", ".join(f"{name} ±{b.sequence.halfwidth:.4f}" + (
+            f", difference {b.difference.mean:+.4f} [{b.difference.interval[0]:+.4f}, "
+            f"{b.difference.interval[1]:+.4f}]" if b.other is not None else "")
+            + f" over {b.sequence.n} problems" + ("" if self._met(b) else ", out of problems")
+            for name, b in self.benchmarks.items())
+        which = " and ".join(f"{name} reached (±{value:g})" for name, value in (
+            ("target_halfwidth", self.target), ("target_difference", self.target_difference))
+            if value)
+        return f"{which}: every benchmark meets it ({shown}; {interval_name()})"
 
     def postfix(self) -> dict[str, str]:
         return {name: bench.short() for name, bench in self.benchmarks.items()}
@@ -265,33 +225,9 @@ class LiveFigures:
     def report(self) -> dict[str, Any]:
         """For the manifest (RunStats.live) and the final lines."""
         return {"interval": interval_name(), "target_halfwidth": self.target,
+                "target_difference": self.target_difference, "compare_with": self.compare_with,
                 "reached": self.reached, "grading_failed": self.failed,
                 "benchmarks": {name: b.entry() for name, b in self.benchmarks.items()}}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def report_lines(report: dict[str, Any] | None, stopped: bool = False,
-                 not_needed: int = 0) -> list[str]:
-    """The final lines of `collectkit run`: each benchmark's accuracy and which interval it is,
-    and why the run stopped when the target did it."""
-    if not report:
-        return []
-    lines = []
-    for name, entry in report["benchmarks"].items():
-        if not entry["problems"]:
-            lines.append(f"{name}: no problem graded")
-            continue
-        lines.append(f"{name}: accuracy {entry['accuracy']:.3f} [{entry['low']:.3f}, "
-                     f"{entry['high']:.3f}] (±{entry['halfwidth']:.3f}) over "
-                     f"{entry['problems']} problems, {report['interval']}; unparsed "
-                     f"{entry['unparsed']:.1%}, cut off {entry['cut_off']:.1%}")
-    if stopped:
-        lines.append(f"stopped: target_halfwidth {report['target_halfwidth']:g} reached, "
-                     f"{not_needed} problems not needed; a smaller --target-halfwidth "
-                     "extends the same file")
-    if report.get("grading_failed"):
-        lines.append(f"live grading stopped: {report['grading_failed']}")
-    return lines
-

@@ -37,18 +37,22 @@ def plan_lines(settings: Settings, target: float, accuracy: float | None = None,
 
 
 def pilot_scores(path: Path) -> dict[str, list[float]]:
-    """Per benchmark, each problem's share of right responses in a pilot run (graded here as
-    `collectkit extract` grades it when the file is a raw results file)."""
+    """Per benchmark, each problem's share of right responses in a pilot run."""
+    scores: dict[str, list[float]] = {}
+    for dataset, score in scores_by_problem(path).values():
+        scores.setdefault(dataset, []).append(score)
+    return scores
+
+
+def scores_by_problem(path: Path) -> dict[str, tuple[str, float]]:
+    """unique_id → (benchmark, share of right responses) of a run's results or processed file
+    (a raw results file is graded here as `collectkit extract` grades it)."""
     from collectkit.grade.grading import grade_rows
     from collectkit.store.results import load_results
 
     rows = load_results(path)
     if any("is_correct" not in r for row in rows for r in row.get("responses") or []):
         rows = grade_rows(rows)
-    scores: dict[str, list[float]] = {}
-    for row in rows:
-        responses = row.get("responses") or []
-        if responses:
-            scores.setdefault(str(row.get("dataset")), []).append(
-                sum(bool(r.get("is_correct")) for r in responses) / len(responses))
-    return scores
+    return {str(row["unique_id"]): (str(row.get("dataset")), sum(
+        bool(r.get("is_correct")) for r in row["responses"]) / len(row["responses"]))
+        for row in rows if row.get("responses")}

@@ -36,7 +36,7 @@ async def rounds(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder
     retried at once (the interval waits for them: it takes the seeded order), and the run stops
     once the target is reached."""
     stats = recorder.stats
-    if live is not None and live.target:
+    if live is not None and live.stops:
         await asyncio.to_thread(live.wait)
         if live.reached:
             stats.target_reached = True
@@ -136,7 +136,7 @@ async def _drain(todo: list[Problem], llm: BaseLLM, settings: Settings, recorder
                     stats.stopped_early = (f"no server answered for {unreachable_streak} "
                                            f"problems in a row at "
                                            f"{redact_url(settings.base_url)}")
-                if (live is not None and live.target and not stats.stopped_early
+                if (live is not None and live.stops and not stats.stopped_early
                         and _may_retry(problem, settings, recorder)):
                     attempts = max(1, recorder.failures.get(problem.unique_id, 0))
                     pause = min(settings.retry_backoff_s * 2 ** (attempts - 1), MAX_ROUND_PAUSE_S)

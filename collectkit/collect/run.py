@@ -34,6 +34,7 @@ from collectkit.collect.resume import plan_todo, resume_scan
 from collectkit.tasks.load import Problem, file_tag, load_problems
 from collectkit.collect.manifest import check_signature, run_signature, write_manifest
 from collectkit.collect.server_check import CollectionError, check_server
+from collectkit.collect.plan import scores_by_problem
 
 if TYPE_CHECKING:  # types only: collect() drives a batch through BatchMode.drive
     from collectkit.collect.batch.driver import BatchMode
@@ -101,9 +102,9 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     """Collect into `output_path` online, or with `batch` through a batch API (batch.py): the
     same plan, rows and files either way."""
     path = Path(output_path) if output_path else default_output_path(settings)
-    if batch is not None and settings.target_halfwidth:
-        raise CollectionError("--target-halfwidth stops an online run; a batch is priced and "
-                              "sent whole: drop --batch or the target")
+    if batch is not None and (settings.target_halfwidth or settings.compare_with):
+        raise CollectionError("--target-halfwidth and --compare-with watch an online run; a "
+                              "batch is priced and sent whole: drop --batch or them")
     sampling = run_signature(settings, sampling_params(settings), prompts)
     api_key = settings.resolve_api_key()
     redact = Redactor([api_key, *(secret for url in settings.base_urls
@@ -115,6 +116,9 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
         problems = load_problems(settings.dataset, settings.problem_limit,
                                  settings.dataset_source, seed=settings.subset_seed,
                                  fields=settings.dataset_fields)
+    compare = same_problems(settings) if settings.compare_with else None
+    if compare is not None:
+        problems = [p for p in problems if p.unique_id in compare]
     if batch is None:
         check_server(settings, api_key)
     stats = RunStats(output_path=str(path))
@@ -126,7 +130,7 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
         llm = None if batch else llm or create_llm(settings)
         recorder = Recorder(results, errors, failures, stats, settings.k_responses,
                             settings.model, sampling, redact)
-        live = live_figures(settings, problems, path, done, recorder) if (
+        live = live_figures(settings, problems, path, done, recorder, compare) if (
             batch is None and settings.live_grading) else None
         if batch is None:  # what the server's context cannot hold is not sent (context_fit.py)
             todo = await asyncio.to_thread(hold_back, settings, api_key, todo, recorder, lambda
@@ -170,6 +174,15 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     if stats.fatal:
         raise CollectionError(stats.stopped_early)
     return stats
+
+
+def same_problems(settings: Settings) -> dict[str, float]:
+    """--compare-with: the other run's score per problem; this run collects those problems."""
+    scores = {uid: score for uid, (_, score) in scores_by_problem(
+        Path(settings.compare_with)).items()}
+    if not scores:
+        raise CollectionError(f"{settings.compare_with} has no graded problems to compare with")
+    return scores
 
 
 def _outcome(stats: RunStats, live: LiveFigures | None) -> tuple[str, str]:

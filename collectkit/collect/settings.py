@@ -98,6 +98,10 @@ class Settings:
     # anytime-valid 95% interval has a half-width below target_halfwidth (0: no target)
     live_grading: bool = True
     target_halfwidth: float = 0.0
+    # collect the problems of another run (a results or processed file) and stop once every
+    # benchmark's paired difference excludes 0 or is narrower than ± target_difference
+    compare_with: str = ""
+    target_difference: float = 0.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -132,6 +136,8 @@ class Settings:
             "gpu_util": _finite(self.gpu_util) and 0 < self.gpu_util <= 1,
             "target_halfwidth": _finite(self.target_halfwidth)
             and 0 <= self.target_halfwidth < 0.5,
+            "target_difference": _finite(self.target_difference)
+            and 0 <= self.target_difference < 1,
         }
         if not input_checks.variable_name(self.api_key_env):  # never echoed: may be the key
             raise ConfigError("api_key_env takes the NAME of the variable that holds the key "
@@ -141,8 +147,11 @@ class Settings:
         if bad:
             name = bad[0]
             raise ConfigError(f"invalid value for {name}: {getattr(self, name)!r}")
-        if self.target_halfwidth and not self.live_grading:
-            raise ConfigError("target_halfwidth needs live grading; drop --no_live_grading")
+        if (self.target_halfwidth or self.compare_with) and not self.live_grading:
+            raise ConfigError(f"{'target_halfwidth' if self.target_halfwidth else 'compare_with'}"
+                              " needs live grading; drop --no_live_grading")
+        if self.target_difference and not self.compare_with:
+            raise ConfigError("target_difference needs compare_with: the run to compare with")
         from collectkit.tasks.registry import check_names
 
         try:

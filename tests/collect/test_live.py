@@ -119,7 +119,7 @@ def test_no_live_grading_and_its_conflicts(slow_stub, tmp_path):
     assert both.returncode == 2 and both.stderr.count("\n") == 1
     assert "target_halfwidth needs live grading" in both.stderr
     batch = run_cli(slow_stub, tmp_path / "b.jsonl", "--batch", "--target-halfwidth", "0.1")
-    assert batch.returncode == 2 and "drop --batch or the target" in batch.stderr
+    assert batch.returncode == 2 and "drop --batch or them" in batch.stderr
     for bad in ("0.5", "-0.1", "nan"):
         refused = run_cli(slow_stub, out, "--target-halfwidth", bad)
         assert refused.returncode == 2 and "invalid value for target_halfwidth" in refused.stderr
@@ -153,3 +153,24 @@ def test_with_a_target_collection_waits_for_grading_that_falls_behind(tmp_path):
     assert done.returncode == 0, done.stderr
     figures = manifest(out)["runs"][-1]["live"]["benchmarks"]["math500"]
     assert figures["halfwidth"] < 0.05 and len(rows(out)) < 500
+
+
+def test_compare_with_collects_the_same_problems_until_the_difference_is_settled(tmp_path):
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    with StubServer(completion_tokens=8, delay=0.02) as server:  # (A): right on ~1 in 10
+        assert run_cli(server, first, problems=300).returncode == 0
+    with StubServer(completion_tokens=8, delay=0.02, answer_text="no idea") as server:
+        done = run_cli(server, second, "--compare-with", str(first), "--target-difference",
+                       "0.02", problems=400)  # asks for more problems than the first run has
+    assert done.returncode == 0, done.stderr
+    recorded = manifest(second)
+    assert recorded["reason"].startswith("target_difference reached"), recorded["reason"]
+    figures = recorded["runs"][-1]["live"]["benchmarks"]["mmlu_pro"]
+    difference = figures["difference"]
+    assert difference["high"] < 0 < difference["high"] - difference["low"]  # settled: worse
+    assert figures["selection"] == 300 and len(rows(second)) < 300  # the first run's problems
+    assert {r["unique_id"] for r in rows(second)} <= {r["unique_id"] for r in rows(first)}
+    assert f"mmlu_pro: difference to {first} {difference['mean']:+.3f}" in done.stdout
+    assert "target_difference 0.02 reached (every difference interval excludes 0" in done.stdout
+    lone = run_cli(server, tmp_path / "c.jsonl", "--target-difference", "0.02")
+    assert lone.returncode == 2 and "target_difference needs compare_with" in lone.stderr
