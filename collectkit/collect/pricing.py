@@ -131,10 +131,12 @@ def estimate_open_problems(settings: Any, results: Path, *, batch: bool = False)
     """--dry_run: what collecting the problems not yet in `results` would cost at most."""
     from collectkit.tasks import protocols
     from collectkit.store import append as store
+    from collectkit.collect.shards import take_shard
     from collectkit.tasks.load import load_problems
 
-    problems = load_problems(settings.dataset, settings.problem_limit, settings.dataset_source,
-                             seed=settings.subset_seed, fields=settings.dataset_fields)
+    problems = take_shard(load_problems(settings.dataset, settings.problem_limit,
+                                        settings.dataset_source, seed=settings.subset_seed,
+                                        fields=settings.dataset_fields), settings.shard)
     done = store.completed_ids(results) if results.exists() else set()
     messages = [protocols.messages(p, settings.protocol) for p in problems
                 if p.unique_id not in done]

@@ -31,6 +31,7 @@ from collectkit.collect.client import BaseLLM, create_llm, sampling_params
 from collectkit.collect.rounds import rounds
 from collectkit.collect.pricing import load_prices, run_cost
 from collectkit.collect.resume import plan_todo, resume_scan
+from collectkit.collect.shards import shard_file, take_shard
 from collectkit.tasks.load import Problem, file_tag, load_problems
 from collectkit.collect.manifest import check_signature, run_signature, write_manifest
 from collectkit.collect.server_check import CollectionError, check_server
@@ -53,16 +54,17 @@ log = logging.getLogger("collectkit")
 def default_output_path(settings: Settings) -> Path:
     model = re.sub(r"[^\w.-]+", "_", settings.model).strip("_")
     tag = file_tag(settings.dataset, settings.dataset_fields)  # a data file: its stem
-    return Path(settings.output_dir) / f"{model}_{tag}.jsonl"
+    return shard_file(Path(settings.output_dir) / f"{model}_{tag}.jsonl", settings.shard)
 
 
 def resolve_output_path(settings: Settings, output_file: str | Path | None) -> Path:
     """--output_file NAME goes inside --output_dir (the seed's meaning); a path with a folder
-    part is used as given."""
+    part is used as given; with --shard, the name gets the shard's tag (shards.shard_file)."""
     if not output_file:
         return default_output_path(settings)
     output = Path(output_file)
-    return output if output.parent != Path(".") else Path(settings.output_dir) / output
+    return shard_file(output if output.parent != Path(".") else Path(settings.output_dir) / output,
+                      settings.shard)
 
 
 def run_collection(settings: Settings, problems: list[Problem] | None = None, *,
@@ -112,10 +114,10 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     prices = load_prices(settings.prices)
     foreign_files.refuse_foreign(path)
     check_signature(path, sampling, allow_config_change)
-    if problems is None:  # before anything is sent or written: bad data stops here
-        problems = load_problems(settings.dataset, settings.problem_limit,
-                                 settings.dataset_source, seed=settings.subset_seed,
-                                 fields=settings.dataset_fields)
+    if problems is None:  # before anything is sent or written: bad data stops here; given
+        problems = take_shard(load_problems(  # problems are used as given, never sliced again
+            settings.dataset, settings.problem_limit, settings.dataset_source,
+            seed=settings.subset_seed, fields=settings.dataset_fields), settings.shard)
     compare = same_problems(settings) if settings.compare_with else None
     if compare is not None:
         problems = [p for p in problems if p.unique_id in compare]

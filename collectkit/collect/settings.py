@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping
 from dotenv import dotenv_values, find_dotenv
 
 from collectkit.serve.embedded_model import EMBEDDED_MODEL
+from collectkit.collect.shards import parse_shard
 from collectkit.tasks import input_checks
 from collectkit.tasks.input_checks import ConfigError  # noqa: F401  (raised here, caught by name)
 
@@ -84,6 +85,7 @@ class Settings:
     dataset_source: str = "bundled"  # bundled | hub
     num_problems: str = "all"  # N or "all"
     subset_seed: int = 0  # which random stratified sample of num_problems (problems.py)
+    shard: str = ""  # I/N: problems I, I+N, … of the run's order, 0 <= I < N (shards.py)
     protocol: str = ""  # protocols.py names, one per dataset, comma-separated; "" = defaults
     k_responses: int = 4
     batch_size: int = 64
@@ -143,6 +145,10 @@ class Settings:
             raise ConfigError("api_key_env takes the NAME of the variable that holds the key "
                               "(like OPENAI_API_KEY), not the key itself; the value given is not "
                               "a variable name (not shown, in case it is a key)")
+        try:
+            parse_shard(self.shard)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             name = bad[0]
