@@ -1,4 +1,4 @@
-"""`collectkit` — one command: `collectkit serve|run|plan|extract|compare|explore|export …`.
+"""`collectkit` — one command: `collectkit serve|run|plan|merge|extract|compare|explore|export …`.
 
 Each subcommand is the `main(argv)` of a module that also runs as `python -m collectkit.<module>`
 and as a `collectkit-<name>` script; `python -m collectkit` is this command. A module is imported
@@ -27,6 +27,8 @@ COMMANDS = {
                      "(vLLM on a GPU, llama.cpp on a CPU)"),
     "run": Command("collectkit.cli.run", "collect k responses per problem into a results "
                    "file (resumes where it stopped)"),
+    "merge": Command("collectkit.cli.merge", "join the results files of a run's shards "
+                     "(run --shard I/N) into one"),
     "extract": Command("collectkit.cli.extract", "extract and grade answers; print accuracy, "
                        "pass@k, maj@k"),
     "compare": Command("collectkit.cli.compare", "compare runs: leaderboard, categories, paired "

@@ -247,7 +247,15 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Replace the file at `path` in one step. A symlink stays a symlink: its target is the file
+    """Replace the file at `path` in one step (see atomic_file)."""
+    with atomic_file(path) as stream:
+        stream.write(data)
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[IO[bytes]]:
+    """A binary stream that replaces the file at `path` in one step when the block ends (an
+    error inside it leaves the old file). A symlink stays a symlink: its target is the file
     replaced (in the target's folder); the file keeps its permissions (a new file gets the
     usual 0666 less the umask, not mkstemp's 0600)."""
     with os_errors(path):
@@ -260,7 +268,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         try:
             os.fchmod(handle, mode)
             with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
+                yield stream
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
