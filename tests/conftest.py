@@ -44,7 +44,7 @@ SLOW_MODULES = {"test_hardening_files", "test_hardening_cli", "test_hardening_se
                 "test_collection", "test_scaling", "test_endpoints", "test_concurrency",
                 "test_batch", "test_compare", "test_hostile_files", "test_hostile_server",
                 "test_reasoning_flags", "test_explore_html", "test_progress", "test_line_breaks",
-                "test_odd_rows"}
+                "test_odd_rows", "test_shards"}
 
 
 def pytest_collection_modifyitems(config, items):
