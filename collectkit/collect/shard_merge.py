@@ -4,7 +4,8 @@ Each problem is written once. Within a file the later row of a problem wins (the
 store/results.py); a problem found in several files keeps the row of the first file listed that
 has all k responses (else of the first file listed), and the report says how many there were.
 Every row's sampling settings and every manifest's signature must be the same (one run, one
-signature): a file collected under other settings is refused in one line, nothing written.
+signature), and every manifest must draw the same problems (--dataset, --num_problems,
+--subset_seed): a file collected otherwise is refused in one line, nothing written.
 
 The files are read twice, line by line (ids and byte offsets first, then the chosen lines copied
 as they are), so memory holds one row at a time whatever the size of the run. The output's
@@ -26,6 +27,8 @@ from collectkit.collect.shards import parse_shard
 from collectkit.store import append as store
 
 NOT_RESULTS = (".processed.jsonl", ".errors.jsonl", ".corrupt.jsonl")
+# The settings that choose a run's problems: every shard must slice the same selection.
+SELECTION = ("dataset", "dataset_fields", "dataset_source", "num_problems", "subset_seed")
 
 
 class MergeError(store.StoreError):
@@ -142,8 +145,9 @@ class Signature:
 
 
 def _signature(shards: list[Shard]) -> Signature:
-    """The run's signature from the first manifest; refuses a manifest that differs."""
-    run = Signature()
+    """The run's signature from the first manifest; refuses a manifest that differs, in its
+    signature or in the problems it draws from (the slices must be of one selection)."""
+    run, selection, first = Signature(), {}, ""
     for shard in shards:
         if shard.manifest is None:
             continue
@@ -151,15 +155,21 @@ def _signature(shards: list[Shard]) -> Signature:
             raise MergeError(f"{store.manifest_path(shard.path)} is not a collectkit manifest")
         shard.label = shard.manifest.get("shard") or ""
         run.check(str(shard.path), shard.manifest.get("signature") or {})
+        settings = shard.manifest.get("settings") or {}
+        drawn = {key: settings.get(key) for key in SELECTION}
+        if first:
+            _refuse(str(shard.path), drawn, first, selection, "problem selections")
+        selection, first = selection or drawn, first or str(shard.path)
     return run
 
 
-def _refuse(here: str, found: dict, there: str, expected: dict) -> None:
+def _refuse(here: str, found: dict, there: str, expected: dict,
+            what: str = "sampling signatures") -> None:
     differing = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
     if differing:
         was = ", ".join(f"{k}={found.get(k)!r}" for k in differing)
         now = ", ".join(f"{k}={expected.get(k)!r}" for k in differing)
-        raise MergeError(f"conflicting sampling signatures: {here} has {was}, {there} has "
+        raise MergeError(f"conflicting {what}: {here} has {was}, {there} has "
                          f"{now}; shards of one run share their settings, nothing was merged")
 
 

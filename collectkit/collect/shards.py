@@ -27,8 +27,10 @@ def parse_shard(value: str) -> tuple[int, int] | None:
         raise ValueError(f"invalid value for shard: {value!r} (expected I/N, like 0/4)")
     index, count = int(match[1]), int(match[2])
     if count < 1 or index >= count:
-        hint = (" (shards count from 0: a SLURM array runs --array=0-"
-                f"{count - 1})" if count >= 1 and index == count else "")
+        hint = (f" (shards count from 0: a SLURM array runs --array=0-{count - 1})"
+                if count >= 1 and index == count else
+                " (a SLURM array of one task, like sbatch --array=I, has SLURM_ARRAY_TASK_COUNT"
+                "=1: requeue that task of the whole array instead)" if count == 1 else "")
         raise ValueError(f"invalid value for shard: {value!r}: I/N needs 0 <= I < N{hint}")
     return index, count
 

@@ -75,6 +75,22 @@ COVERED = {
     "--push-to-hub me/pairs":
         "tests/training_data/test_export.py::test_push_to_hub_without_network_is_one_line_and_keeps_the_export",
 }
+# "Splitting a run across machines": the job script and the commands after it, run in order as
+# an array runs them (the stub server as vLLM, sbatch and scontrol played by the test).
+SLURM = "tests/cli/test_readme_slurm.py::test_the_readme_slurm_array_runs_then_merges"
+COVERED.update(dict.fromkeys([
+    "MODEL=Qwen/Qwen3-8B",
+    "vllm serve $MODEL --data-parallel-size 8 --port 8000 --reasoning-parser qwen3 &",
+    "SERVER=$!",
+    "until curl -sf http://localhost:8000/v1/models >/dev/null; do sleep 10; done",
+    "collectkit run --model $MODEL --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT "
+    "--api-base http://localhost:8000/v1 --dataset math500 --k-responses 64 --max-tokens 32768 "
+    "--max-concurrent 512 --output-dir /shared/results",
+    "kill $SERVER",
+    "sbatch collect.sh",
+    "scontrol requeue 1234_2",
+    "collectkit merge /shared/results/Qwen_Qwen3-8B_MATH_500_shard-*-of-4.jsonl",
+], SLURM))
 
 
 def readme_commands(text: str) -> list[str]:

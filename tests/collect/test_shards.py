@@ -170,6 +170,19 @@ def test_shards_of_other_sampling_settings_are_refused(server, shards, tmp_path)
     assert not output.exists()
 
 
+def test_shards_of_another_problem_selection_are_refused(shards, tmp_path):
+    other = tmp_path / shards[1].name
+    shutil.copy(shards[1], other)
+    manifest = json.loads(shards[1].with_name(shards[1].stem + ".manifest.json").read_text())
+    manifest["settings"]["num_problems"] = "8"  # sliced from another --num-problems
+    other.with_name(other.stem + ".manifest.json").write_text(json.dumps(manifest))
+    refused = collectkit("merge", str(shards[0]), str(other), "--output",
+                         str(tmp_path / "merged.jsonl"), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "conflicting problem selections" in one_line(refused)
+    assert "num_problems='8'" in refused.stderr
+
+
 def test_a_shard_killed_mid_run_and_rerun_loses_nothing(shards, whole, tmp_path):
     with StubServer(delay=0.15, extra_args=["--tag-prompt"]) as slow:
         args = run_args(slow, tmp_path, "--shard", "1/4", "--batch-size", "1",
