@@ -36,6 +36,7 @@ BENCHMARKS = [
     ("grading agreement", "bench_grading_agreement.py", False),
     ("explore", "bench_explore.py", False),
     ("export", "bench_export.py", False),
+    ("large run", "bench_large_run.py", False),  # small default sizes: ~1 min
     ("k vs n", "bench_k_vs_n.py", True),
     ("engine saturation", "bench_engine_saturation.py", True),
 ]
