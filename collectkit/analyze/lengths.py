@@ -46,27 +46,32 @@ def _tokens(response: dict[str, Any], per_response_usage: bool) -> tuple[int, st
 
 def lengths_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One row per response (LENGTH_COLUMNS); `is_correct` is missing for ungraded rows."""
+    return pd.DataFrame.from_records([record for row in rows for record in length_records(row)],
+                                     columns=LENGTH_COLUMNS)
+
+
+def length_records(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The LENGTH_COLUMNS records of one row (what lengths_frame holds of it)."""
     records = []
-    for row in rows:
-        responses = row.get("responses") or []
-        per_response_usage = bool(responses) and all(r.get("usage") for r in responses)
-        for index, response in enumerate(responses):
-            tokens, source = _tokens(response, per_response_usage)
-            correct = response.get("is_correct")
-            answer, reasoning = (estimate_tokens(response.get("full_response") or ""),
-                                 estimate_tokens(response.get("reasoning_content") or ""))
-            counted = (response.get("usage") or {}).get("reasoning_tokens")
-            if per_response_usage and counted is not None and source == "usage":
-                answer, reasoning = max(tokens - counted, 0), counted  # the server's own split
-            records.append({
-                "unique_id": row.get("unique_id"), "dataset": row.get("dataset"),
-                "response_index": index, "finish_reason": response.get("finish_reason"),
-                "truncated": response.get("finish_reason") == "length",
-                "is_correct": None if correct is None else bool(correct),
-                "tokens": tokens, "tokens_source": source,
-                "answer_tokens": answer, "reasoning_tokens": reasoning,
-            })
-    return pd.DataFrame.from_records(records, columns=LENGTH_COLUMNS)
+    responses = row.get("responses") or []
+    per_response_usage = bool(responses) and all(r.get("usage") for r in responses)
+    for index, response in enumerate(responses):
+        tokens, source = _tokens(response, per_response_usage)
+        correct = response.get("is_correct")
+        answer, reasoning = (estimate_tokens(response.get("full_response") or ""),
+                             estimate_tokens(response.get("reasoning_content") or ""))
+        counted = (response.get("usage") or {}).get("reasoning_tokens")
+        if per_response_usage and counted is not None and source == "usage":
+            answer, reasoning = max(tokens - counted, 0), counted  # the server's own split
+        records.append({
+            "unique_id": row.get("unique_id"), "dataset": row.get("dataset"),
+            "response_index": index, "finish_reason": response.get("finish_reason"),
+            "truncated": response.get("finish_reason") == "length",
+            "is_correct": None if correct is None else bool(correct),
+            "tokens": tokens, "tokens_source": source,
+            "answer_tokens": answer, "reasoning_tokens": reasoning,
+        })
+    return records
 
 
 def _accuracy(values: pd.Series) -> float:

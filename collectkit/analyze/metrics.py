@@ -51,23 +51,32 @@ def responses_frame(rows_or_frame: Iterable[dict[str, Any]] | pd.DataFrame) -> p
     """One row per graded response (see FRAME_COLUMNS); a DataFrame passes through unchanged."""
     if isinstance(rows_or_frame, pd.DataFrame):
         return rows_or_frame
+    return records_frame([record for row in rows_or_frame for record in response_records(row)])
+
+
+def response_records(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The FRAME_COLUMNS records of one graded row (what responses_frame holds of it)."""
     records = []
-    for row in rows_or_frame:
-        for index, response in enumerate(row.get("responses") or []):
-            if "is_correct" not in response:
-                raise ValueError(f"{row.get('unique_id')}: responses are not graded; "
-                                 "run collectkit.grade.grading.grade_rows first")
-            answer = response.get("extracted_answer")
-            records.append({
-                "unique_id": row.get("unique_id"), "dataset": row.get("dataset"),
-                "category": row.get("category"), "level": row.get("level"),
-                "model": row.get("model"), "protocol": recorded_name(row),
-                "response_index": index, "extracted_answer": answer,
-                "answer_group": response.get("answer_group"),
-                "is_correct": bool(response["is_correct"]), "unparsed": answer is None,
-                "finish_reason": response.get("finish_reason"),
-                "completion_tokens": (response.get("usage") or {}).get("completion_tokens"),
-            })
+    for index, response in enumerate(row.get("responses") or []):
+        if "is_correct" not in response:
+            raise ValueError(f"{row.get('unique_id')}: responses are not graded; "
+                             "run collectkit.grade.grading.grade_rows first")
+        answer = response.get("extracted_answer")
+        records.append({
+            "unique_id": row.get("unique_id"), "dataset": row.get("dataset"),
+            "category": row.get("category"), "level": row.get("level"),
+            "model": row.get("model"), "protocol": recorded_name(row),
+            "response_index": index, "extracted_answer": answer,
+            "answer_group": response.get("answer_group"),
+            "is_correct": bool(response["is_correct"]), "unparsed": answer is None,
+            "finish_reason": response.get("finish_reason"),
+            "completion_tokens": (response.get("usage") or {}).get("completion_tokens"),
+        })
+    return records
+
+
+def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """responses_frame from response_records gathered a row at a time."""
     frame = pd.DataFrame.from_records(records, columns=FRAME_COLUMNS)
     return frame.assign(level=_as_int(frame["level"]), answer_group=_as_int(frame["answer_group"]),
                         completion_tokens=_as_int(frame["completion_tokens"]))

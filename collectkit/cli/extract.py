@@ -13,14 +13,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from collectkit.tasks import protocols
 from collectkit.cli.args import ArgumentParser
-from collectkit.grade.grading import MATCH_MODES, grade_rows
+from collectkit.grade.grading import MATCH_MODES, Extractor, GradingConfig, grade_rows  # noqa: F401
+from collectkit.analyze.stream import Pending, grade_pending, read_for_grading, write_graded_stream
 from collectkit.analyze.lengths import truncation_warnings
-from collectkit.analyze.metrics import accuracy_table
+from collectkit.analyze.metrics import accuracy_table, responses_frame
 from collectkit.tasks.protocols import ProtocolError
 # The results files are read and written by collectkit.store.results; re-exported for existing callers.
-from collectkit.analyze.summary import write_graded
+from collectkit.analyze.summary import write_graded  # noqa: F401  (the old name)
 from collectkit.grade.grading import grade_file  # noqa: F401  (the old name)
 from collectkit.store.results import (PROCESSED_SUFFIX, REQUIRED_FIELDS, SKIPPED_SUFFIXES,  # noqa: F401
                                       SUMMARY_SUFFIX, InputError, jsonl_text, output_paths,
@@ -31,9 +34,12 @@ PRINTED_COLUMNS = ["n_problems", "n_responses", "k", "accuracy", "ci_low", "ci_h
                    "maj@k", "unparsed_rate"]
 
 
-def format_report(rows: list[dict[str, Any]], by_category: bool, by_level: bool) -> str:
-    """Tables printed after grading: per dataset always, per category / level on request."""
-    if not any(row.get("responses") for row in rows):
+def format_report(rows: list[dict[str, Any]] | pd.DataFrame, by_category: bool,
+                  by_level: bool) -> str:
+    """Tables printed after grading (from graded rows or their responses_frame): per dataset
+    always, per category / level on request."""
+    rows = responses_frame(rows)
+    if rows.empty:
         return "(no responses)"
     sections = [("dataset", True), ("category", by_category), ("level", by_level)]
     parts = []
@@ -87,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     except ProtocolError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    loaded: list[Pending] = []
     try:
         files = results_files(args.input)
         many = args.input.is_dir()
@@ -94,45 +101,48 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError(f"{args.output}: with a directory input, --output is a directory")
         if not many and args.output is not None and args.output.resolve() == files[0].resolve():
             raise InputError(f"{args.output}: the output would overwrite the input")
-        loaded = []
-        for path in files:
-            rows, skipped = read_results_counting(path)
-            if skipped:
-                print(f"{path}: skipped {skipped} incomplete last line (still being written, "
-                      "or cut off by a stopped run)", file=sys.stderr)
-            loaded.append((path, rows))
-    except InputError as exc:
+        extract = Extractor(args.match, unrecorded_protocol=args.protocol, texts=False)
+        for path in files:  # every input checked before anything is written
+            loaded.append(read_for_grading(path, extract))
+            if loaded[-1].torn:
+                print(f"{path}: skipped {loaded[-1].torn} incomplete last line (still being "
+                      "written, or cut off by a stopped run)", file=sys.stderr)
+    except (InputError, ProtocolError) as exc:  # ProtocolError: a row recording an unknown one
+        for pending in loaded:
+            pending.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        graded = grade_rows([row for _, rows in loaded for row in rows], match=args.match,
-                            workers=args.workers, timeout_s=args.timeout,
-                            unrecorded_protocol=args.protocol)
-    except ProtocolError as exc:  # a row recording a protocol this version does not know
+        grade_pending(loaded, GradingConfig(args.match, args.workers, args.timeout))
+        for pending in loaded:
+            if write_one(pending, args, many):
+                return 2
+    finally:
+        for pending in loaded:
+            pending.close()
+    return 0
+
+
+def write_one(pending: Pending, args: Any, many: bool) -> int:
+    """Write one file's processed rows and summary, print its tables; 2 on an unusable output."""
+    path = pending.source
+    processed, summary_path = output_paths(path, args.output, many)
+    try:
+        summary, frame = write_graded_stream(pending, processed, summary_path, args.match)
+    except (StoreError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    start = 0
-    for path, rows in loaded:
-        file_rows, start = graded[start : start + len(rows)], start + len(rows)
-        processed, summary_path = output_paths(path, args.output, many)
-        try:
-            summary = write_graded(path, file_rows, processed, summary_path, args.match)
-        except StoreError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        if summary["grading_timeouts"]:
-            print(f"{path}: {summary['grading_timeouts']} response(s) took longer than --timeout "
-                  f"{args.timeout} s to grade: counted unparsed (grading_timeout)",
-                  file=sys.stderr)
-        print(f"== {path} ({len(file_rows)} problems) -> {processed}, {summary_path.name}")
-        print(format_report(file_rows, args.by_category, args.by_level))
-        max_tokens = (file_rows[0].get("sampling") or {}).get("max_tokens")
-        for warning in truncation_warnings({name: (figures["n_truncated"],
-                                                   figures["n_responses"])
-                                            for name, figures in summary["truncation"].items()},
-                                           max_tokens):
-            print(f"warning: {warning}")
-        print()
+    if summary["grading_timeouts"]:
+        print(f"{path}: {summary['grading_timeouts']} response(s) took longer than --timeout "
+              f"{args.timeout} s to grade: counted unparsed (grading_timeout)", file=sys.stderr)
+    print(f"== {path} ({len(pending.places)} problems) -> {processed}, {summary_path.name}")
+    print(format_report(frame, args.by_category, args.by_level))
+    max_tokens = (pending.skeletons[0].get("sampling") or {}).get("max_tokens")
+    for warning in truncation_warnings({name: (figures["n_truncated"], figures["n_responses"])
+                                        for name, figures in summary["truncation"].items()},
+                                       max_tokens):
+        print(f"warning: {warning}")
+    print()
     return 0
 
 

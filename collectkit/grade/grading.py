@@ -185,15 +185,37 @@ def grade_rows(
     zero-shot multiple-choice protocols (the official one always takes the first, as its
     authors do)."""
     config = GradingConfig(match=match, workers=workers, timeout_s=timeout_s)
-    chosen = protocols.get(protocol) if protocol else None
-    fallback = protocols.by_family(unrecorded_protocol)
-    graded = []
-    for row in rows:
-        row_protocol = chosen or protocols.for_row(row, fallback)
-        graded.append({**row, "responses": [
-            {**resp, "extracted_answer": extract_response_answer(row, resp, config.match,
-                                                                 row_protocol)}
-            for resp in row.get("responses") or []]})
+    extract = Extractor(config.match, protocol, unrecorded_protocol)
+    return grade_extracted([extract(row) for row in rows], config)
+
+
+class Extractor:
+    """row → a copy whose responses gain `extracted_answer` (the first step of grade_rows).
+    With texts=False the copy's responses hold nothing else: what grading needs of a row,
+    without its texts (grade/stream.py grades files that way, a row at a time)."""
+
+    def __init__(self, match: str = "first", protocol: str | None = None,
+                 unrecorded_protocol: str | None = None, texts: bool = True) -> None:
+        self.match, self.texts = match, texts
+        self.chosen = protocols.get(protocol) if protocol else None
+        self.fallback = protocols.by_family(unrecorded_protocol)
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        row_protocol = self.chosen or protocols.for_row(row, self.fallback)
+        responses = row.get("responses") or []
+        answers = [extract_response_answer(row, resp, self.match, row_protocol)
+                   for resp in responses]
+        if not self.texts:
+            return {**{k: v for k, v in row.items() if k != "responses"},
+                    "responses": [{"extracted_answer": answer} for answer in answers]}
+        return {**row, "responses": [{**resp, "extracted_answer": answer}
+                                     for resp, answer in zip(responses, answers)]}
+
+
+def grade_extracted(graded: list[dict[str, Any]], config: GradingConfig = GradingConfig()
+                    ) -> list[dict[str, Any]]:
+    """Grade rows whose responses hold `extracted_answer` (Extractor's), in place: each
+    response gains `is_correct` and `answer_group`; returns the rows."""
     kinds = [answer_kind_of(row) for row in graded]
     pairs = [(str(row["answer_correct"]), resp["extracted_answer"])
              for row, kind in zip(graded, kinds) if kind != "letter"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Iterable, Iterator
 
 from collectkit.store import jsonl
 from collectkit.store.row_schema import row_problem
@@ -95,6 +95,45 @@ def _check_row(row: Any, path: Path, number: int, surrogates: bool = False) -> N
         raise InputError(f"{path} line {number}: field {field!r} holds a lone surrogate (a "
                          "\\ud800-\\udfff escape that is half of a character; no UTF-8 file "
                          "can hold it, and the kit never writes one): replace it, e.g. by \\ufffd")
+
+
+class RowScan:
+    """The lines of a results file as (offset, size, row), one at a time, checked by the
+    module's rule (a torn last line is counted in `torn` and skipped; a bad line elsewhere is
+    an InputError). Repeated problems are all yielded: the caller keeps the later row."""
+
+    def __init__(self, path: Path, handle: BinaryIO) -> None:
+        self.path, self.handle, self.torn = Path(path), handle, 0
+
+    def __iter__(self) -> Iterator[tuple[int, int, dict[str, Any]]]:
+        offset = 0
+        self.handle.seek(0)
+        for number, line in enumerate(self.handle, start=1):
+            start, offset = offset, offset + len(line)
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{self.path}: cannot read ({exc})") from None
+            except json.JSONDecodeError as exc:
+                if not line.endswith(b"\n"):  # torn: still being written
+                    self.torn += 1
+                    continue
+                raise InputError(f"{self.path} line {number}: malformed JSON ({exc})") from None
+            _check_row(row, self.path, number)
+            yield start, len(line), row
+
+    def row_at(self, offset: int, size: int) -> dict[str, Any]:
+        self.handle.seek(offset)
+        return json.loads(self.handle.read(size))
+
+
+def open_results(path: Path) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
