@@ -13,7 +13,8 @@ import pytest
 
 from collectkit.cli.extract import main
 from collectkit.grade.grading import grade_rows
-from collectkit.store.results import read_results, write_graded
+from collectkit.analyze.summary import write_graded
+from collectkit.store.results import read_results
 
 REPO = Path(__file__).resolve().parents[2]
 
