@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from collectkit.collect.attempts import WARN_SHARE, truncation_warnings  # noqa: F401  (the API)
+from collectkit.collect.truncation import WARN_SHARE, truncation_warnings  # noqa: F401  (the API)
 from collectkit.collect.pricing import estimate_tokens
 from collectkit.tasks.registry import label as _registry_label
 LENGTH_COLUMNS = ["unique_id", "dataset", "response_index", "finish_reason", "truncated",

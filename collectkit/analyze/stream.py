@@ -16,7 +16,6 @@ The processed file and the summary are the ones grade_rows + write_graded give, 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -28,6 +27,7 @@ from collectkit.analyze.metrics import records_frame, response_records
 from collectkit.grade.grading import Extractor, GradingConfig, grade_extracted
 from collectkit.store.append import atomic_file, write_json_atomic
 from collectkit.analyze.summary import graded_summary
+from collectkit.store import jsonl
 from collectkit.store.results import InputError, RowScan, open_results
 
 
@@ -92,7 +92,7 @@ def write_graded_stream(pending: Pending, processed: Path, summary_path: Path,
                                  "run extract again")
             graded = {**row, "responses": [{**response, **grading} for response, grading
                                            in zip(row["responses"], skeleton["responses"])]}
-            out.write((json.dumps(graded, ensure_ascii=False) + "\n").encode("utf-8"))
+            out.write(jsonl.dumps_line(graded).encode("utf-8"))  # the one line rule
             responses += response_records(graded)
             lengths += length_records(graded)
             timeouts += sum(bool(r.get("grading_timeout")) for r in skeleton["responses"])

@@ -14,9 +14,7 @@ from collectkit.store import append as store
 from collectkit.collect.faults import TOO_LONG, Redactor
 from collectkit.collect.client import Completion, RequestFailed
 from collectkit.tasks.load import Problem
-from collectkit.tasks.registry import label
-
-WARN_SHARE = 0.10  # warn when at least this share of a benchmark's responses hit max_tokens
+from collectkit.collect.truncation import truncation_warnings
 
 
 @dataclass
@@ -71,19 +69,6 @@ class RunStats:
         """'83 % of MATH-500 responses hit --max_tokens 96 …' per benchmark with a large share."""
         return truncation_warnings({name: (cut, total) for name, (cut, total)
                                     in self.truncated.items()}, max_tokens)
-
-
-def truncation_warnings(counts: dict[str, tuple[int, int]], max_tokens: int | None,
-                        share: float = WARN_SHARE) -> list[str]:
-    """One line per benchmark where at least `share` of responses hit max_tokens.
-    `counts`: {dataset: (responses that stopped on max_tokens, responses)}."""
-    lines = []
-    for dataset, (cut, total) in sorted(counts.items()):
-        if total and cut / total >= share:
-            limit = f"--max_tokens {max_tokens}" if max_tokens else "max_tokens"
-            lines.append(f"{100 * cut / total:.0f} % of {label(str(dataset))} responses hit "
-                         f"{limit} ({cut} of {total}): raise it")
-    return lines
 
 
 def context_advice(stats: RunStats, max_tokens: int, limit: int = 5) -> str:

@@ -121,7 +121,7 @@ class RowScan:
                     self.torn += 1
                     continue
                 raise InputError(f"{self.path} line {number}: malformed JSON ({exc})") from None
-            _check_row(row, self.path, number)
+            _check_row(row, self.path, number, b"\\ud" in line or b"\\uD" in line)
             yield start, len(line), row
 
     def row_at(self, offset: int, size: int) -> dict[str, Any]:
