@@ -37,7 +37,7 @@ log = logging.getLogger(LIVE_LOGGER)
 LOG_INTERVAL_S = 30.0  # the periodic log line (collectkit run prints it)
 SUBMIT_INTERVAL_S = 0.25  # rows are handed to the worker at most this often …
 SUBMIT_ROWS = 64  # … or once this many wait
-MAX_LEAD = 256  # with a target, the collector waits while more rows than this await grades
+MAX_LEAD = 128  # with a target, the collector waits while more rows than this await grades
 WORKER_NICE = 19  # grading takes the CPU only the collector and a local engine leave
 
 
@@ -47,7 +47,15 @@ def _start_worker(parent_pid: int) -> None:
         os.nice(WORKER_NICE)
     except OSError:
         pass
-    import math_verify  # noqa: F401  loaded once, before the first row arrives
+
+
+def warm_up() -> list[Summary]:
+    """In the worker: load grading and math-verify before the first rows come."""
+    import math_verify  # noqa: F401
+
+    from collectkit.grade import grading  # noqa: F401
+
+    return []
 
 
 def grade_summaries(rows: list[dict[str, Any]]) -> list[Summary]:
@@ -118,8 +126,10 @@ class LiveFigures:
                                          mp_context=multiprocessing.get_context("spawn"))
         self._buffer: list[dict[str, Any]] = []
         self._preloading: Future | None = None
-        # the worker starts now (a second or two: math-verify loads); wait() waits for it too
-        self._futures: list[Future] = [self._pool.submit(grade_summaries, [])]
+        # with a target the worker starts now, and the run waits until it is ready (wait());
+        # otherwise with the first rows (math-verify loads when a math answer needs it)
+        self._futures: list[Future] = [self._pool.submit(warm_up)] if (
+            target_halfwidth or target_difference) else []
         self._next_submit = self._next_log = time.monotonic()
         self._next_log += LOG_INTERVAL_S
         self.failed: str | None = None  # why grading stopped, if it did

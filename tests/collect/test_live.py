@@ -132,9 +132,9 @@ def test_the_bar_and_the_periodic_line_show_each_benchmarks_figures(
                         output_dir=str(tmp_path), k_responses=2, max_tokens=16, max_retries=0,
                         batch_size=4, target_halfwidth=0.3)
     with caplog.at_level(logging.INFO, logger=live_module.LIVE_LOGGER):
-        stats = run_collection(settings, load_problems("both", 200), progress=True,
+        stats = run_collection(settings, load_problems("both", 1000), progress=True,
                                output_path=tmp_path / "both.jsonl")
-    assert stats.target_reached and stats.done < 200
+    assert stats.target_reached and stats.done < 1000
     logged = [r.getMessage() for r in caplog.records if r.name == live_module.LIVE_LOGGER]
     assert any("math500 accuracy" in line and "mmlu_pro accuracy" in line for line in logged)
     bar = capsys.readouterr().err
@@ -158,17 +158,17 @@ def test_with_a_target_collection_waits_for_grading_that_falls_behind(tmp_path):
 def test_compare_with_collects_the_same_problems_until_the_difference_is_settled(tmp_path):
     first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     with StubServer(completion_tokens=8, delay=0.02) as server:  # (A): right on ~1 in 10
-        assert run_cli(server, first, problems=300).returncode == 0
+        assert run_cli(server, first, problems=500).returncode == 0
     with StubServer(completion_tokens=8, delay=0.02, answer_text="no idea") as server:
         done = run_cli(server, second, "--compare-with", str(first), "--target-difference",
-                       "0.02", problems=400)  # asks for more problems than the first run has
+                       "0.02", problems=600)  # asks for more problems than the first run has
     assert done.returncode == 0, done.stderr
     recorded = manifest(second)
     assert recorded["reason"].startswith("target_difference reached"), recorded["reason"]
     figures = recorded["runs"][-1]["live"]["benchmarks"]["mmlu_pro"]
     difference = figures["difference"]
     assert difference["high"] < 0 < difference["high"] - difference["low"]  # settled: worse
-    assert figures["selection"] == 300 and len(rows(second)) < 300  # the first run's problems
+    assert figures["selection"] == 500 and len(rows(second)) < 500  # the first run's problems
     assert {r["unique_id"] for r in rows(second)} <= {r["unique_id"] for r in rows(first)}
     assert f"mmlu_pro: difference to {first} {difference['mean']:+.3f}" in done.stdout
     assert "target_difference 0.02 reached (every difference interval excludes 0" in done.stdout
