@@ -3,7 +3,8 @@
 Running the same command again continues where it stopped: completed problems are skipped,
 failed ones retried until --max_attempts (within a run too, in rounds).
 
-Exit codes: 0 every planned problem has its k responses; 1 some are unfinished (out of attempts);
+Exit codes: 0 every planned problem has its k responses (or --target-halfwidth or
+--target-difference was reached: the manifest's reason says so); 1 some are unfinished (out of attempts);
 2 bad input, an unusable file or folder, a full disk, a refused key or a model not served (one
 line on stderr; nothing collected is lost); 3 stopped early: no server answered (the line says
 why: a host that does not resolve, a refused port); 130 Ctrl-C;
