@@ -44,10 +44,10 @@ RSS_GOAL_MB = 500.0
 def child_run(args) -> None:
     import asyncio
 
-    from collectkit import store
-    from collectkit.config import Settings
-    from collectkit.inference import collect
-    from collectkit.problems import load_problems
+    from collectkit.store import append as store
+    from collectkit.collect.settings import Settings
+    from collectkit.collect.run import collect
+    from collectkit.tasks.load import load_problems
 
     timers = {"append": [0, 0.0, 0.0], "manifest": [0, 0.0, 0.0]}  # calls, wall, cpu
 
@@ -65,7 +65,7 @@ def child_run(args) -> None:
 
     store.AppendWriter.append = timed("append", store.AppendWriter.append)
     store.write_json_atomic = timed("manifest", store.write_json_atomic)
-    import collectkit.run_manifest as run_manifest  # imported the name: patch it there too
+    from collectkit.collect import manifest as run_manifest  # imported the name: patch it there too
     run_manifest.store.write_json_atomic = store.write_json_atomic
 
     problems = load_problems("both", args.problems)
@@ -89,9 +89,9 @@ def child_run(args) -> None:
 # ------------------------------------------------------------------ child: resume / load
 
 def child_resume(args) -> None:
-    from collectkit import store
-    from collectkit.attempts import row_tail
-    from collectkit.results import load_results
+    from collectkit.store import append as store
+    from collectkit.collect.attempts import row_tail
+    from collectkit.store.results import load_results
 
     tail = row_tail(bench_sampling(args.k))  # what a run knows before it resumes (not timed)
     results = Path(args.file)
@@ -116,10 +116,10 @@ def child_resume(args) -> None:
 
 def bench_sampling(k: int) -> dict:
     """The sampling settings every synthesized row carries, as a run of the kit writes them."""
-    from collectkit import prompts
-    from collectkit.config import Settings
-    from collectkit.llm import sampling_params
-    from collectkit.run_manifest import run_signature
+    from collectkit.tasks import prompts
+    from collectkit.collect.settings import Settings
+    from collectkit.collect.client import sampling_params
+    from collectkit.collect.manifest import run_signature
 
     settings = Settings(k_responses=k)
     return run_signature(settings, sampling_params(settings), prompts)
@@ -128,8 +128,9 @@ def bench_sampling(k: int) -> dict:
 def synthesize(path: Path, rows: int, k: int, seed: int = 0) -> dict:
     """A results file of `rows` real problems (ids made unique past the 12,532 real ones), each
     with k responses of a few hundred characters, and an errors file for ~2% of them."""
-    from collectkit import jsonl, store
-    from collectkit.problems import load_problems
+    from collectkit.store import jsonl
+    from collectkit.store import append as store
+    from collectkit.tasks.load import load_problems
 
     rng = random.Random(seed)
     problems = load_problems("both")

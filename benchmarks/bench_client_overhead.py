@@ -4,7 +4,7 @@ Both sides send the same 2,000 problems (`load_problems("both", 2000)`, the kit'
 request per problem with n=k (k=4 by default, the kit's default), at the same concurrency (64),
 through the same transport (openai.AsyncOpenAI + DefaultAioHttpClient, same timeout/retries):
 
-- kit:  `collectkit.inference.collect()` — sliding window of batch_size=64 problems,
+- kit:  `collectkit.collect.run.collect()` — sliding window of batch_size=64 problems,
         max_concurrent=64, a results line appended and flushed per problem, manifest, the tqdm bar
         ON (drawn on the child's stderr, which goes to a file).
 - bare: AsyncOpenAI + asyncio.Semaphore(64) + asyncio.gather over all problems, writing nothing.
@@ -50,9 +50,9 @@ MAX_RETRIES = 2
 def child(args) -> None:
     import asyncio
 
-    from collectkit import prompts
-    from collectkit.config import Settings
-    from collectkit.problems import load_problems
+    from collectkit.tasks import prompts
+    from collectkit.collect.settings import Settings
+    from collectkit.tasks.load import load_problems
 
     problems = load_problems("both", args.problems)
     settings = Settings(model=args.model, api_base=args.base_url, api_key="EMPTY",
@@ -66,7 +66,7 @@ def child(args) -> None:
         params["n"] = args.k
 
     if args.child == KIT:
-        from collectkit.inference import collect
+        from collectkit.collect.run import collect
 
         async def work() -> int:
             stats = await collect(settings, problems, output_path=Path(args.out) / "results.jsonl",

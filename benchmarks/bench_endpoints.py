@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import StubServer, base_parser, load_average, write_summary  # noqa: E402
 import logging  # noqa: E402
 
-from collectkit.concurrency import SLOW_START_LEVEL, AdaptiveConcurrency  # noqa: E402
-from collectkit.endpoints import EndpointPool  # noqa: E402
+from collectkit.collect.concurrency import SLOW_START_LEVEL, AdaptiveConcurrency  # noqa: E402
+from collectkit.collect.endpoints import EndpointPool  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "What is 6 * 7?"}]
 
@@ -73,8 +73,8 @@ def overloads(servers: list[StubServer]) -> int:
 
 def collect_rate(urls: list[str], problems: list, in_flight: int) -> float:
     """Problems per second (one request each, k=1) through the kit's own collect()."""
-    from collectkit.config import Settings
-    from collectkit.inference import run_collection
+    from collectkit.collect.settings import Settings
+    from collectkit.collect.run import run_collection
 
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(model="stub-model", api_base=",".join(urls), api_key="EMPTY",
@@ -86,7 +86,7 @@ def collect_rate(urls: list[str], problems: list, in_flight: int) -> float:
 
 
 def endpoints_part(args) -> dict:
-    from collectkit.problems import load_problems
+    from collectkit.tasks.load import load_problems
 
     figures = {}
     problems = load_problems("both", args.requests)

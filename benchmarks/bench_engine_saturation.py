@@ -4,7 +4,7 @@ The engine is started the way `python -m collectkit.serve_llm` starts it (n_para
 max_model_len from the kit's Settings). One workload for everything: P problems
 (load_problems("both", P)) asked exactly as the kit asks them (`kit_messages`: its default
 protocols, the authors' 5-shot MMLU-Pro prompt of ~2,000 tokens and the boxed MATH-500 prompt;
-tests/test_bench_prompts.py fails if the two sides' messages differ) × k=4 (the kit's default)
+tests/tasks/test_bench_prompts.py fails if the two sides' messages differ) × k=4 (the kit's default)
 sampled responses, max_tokens 128, temperature 0.7 (the kit's default).
 
 - bare loop: openai.AsyncOpenAI + DefaultAioHttpClient + a semaphore of c requests (n=1 each,
@@ -46,8 +46,8 @@ def kit_messages(problem, protocol: str | None = None) -> list[dict]:
     """Exactly the messages the kit sends for `problem` (inference._ask: protocols.messages with
     the run's --protocol, by default the kit's default protocols). Figures measured before this
     sent the old zero-shot prompts (prompts.build_messages) on the bare side: other work."""
-    from collectkit import protocols
-    from collectkit.config import Settings
+    from collectkit.tasks import protocols
+    from collectkit.collect.settings import Settings
 
     return protocols.messages(problem, Settings().protocol if protocol is None else protocol)
 
@@ -56,7 +56,7 @@ async def bare_loop(base_url: str, model: str, problems, k: int, concurrency: in
                     limit_s: float, max_tokens: int = MAX_TOKENS) -> tuple[float, list[str]]:
     import openai
 
-    from collectkit.config import Settings
+    from collectkit.collect.settings import Settings
 
     defaults = Settings()
     client = openai.AsyncOpenAI(base_url=base_url, api_key="EMPTY", max_retries=0, timeout=600,
@@ -94,10 +94,10 @@ def kit_run(base_url: str, model: str, problems, limit_s: float,
             n_per_request: bool | None = None, **changes) -> dict:
     """run_collection's path (collect()). `n_per_request` True/False forces the kit's LLM to send
     one request of n=k / k requests of n=1 per problem; None leaves the choice to the kit."""
-    from collectkit.config import Settings
-    from collectkit.inference import collect
-    from collectkit.llm import create_llm
-    from collectkit.results import load_results
+    from collectkit.collect.settings import Settings
+    from collectkit.collect.run import collect
+    from collectkit.collect.client import create_llm
+    from collectkit.store.results import load_results
 
     with tempfile.TemporaryDirectory(prefix="collectkit-bench-sat-") as scratch:
         settings = Settings(model=model, api_base=base_url, max_tokens=MAX_TOKENS,
@@ -143,9 +143,9 @@ def main() -> None:
                         help="first wait up to this many seconds for other engines to end")
     args = parser.parse_args()
 
-    from collectkit.config import Settings
-    from collectkit.problems import load_problems
-    from collectkit.serve_llm import build_parser as serve_parser
+    from collectkit.collect.settings import Settings
+    from collectkit.tasks.load import load_problems
+    from collectkit.cli.serve import build_parser as serve_parser
 
     defaults = Settings()
     default_slots = serve_parser().get_default("n_parallel")

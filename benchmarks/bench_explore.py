@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import base_parser, load_average, write_summary  # noqa: E402
 
-from collectkit.explore_data import FILTERS, SORTS  # noqa: E402
-from collectkit.explore_html import export  # noqa: E402
-from collectkit.explore_widget import Explorer  # noqa: E402
+from collectkit.explorer.data import FILTERS, SORTS  # noqa: E402
+from collectkit.explorer.html import export  # noqa: E402
+from collectkit.explorer.widget import Explorer  # noqa: E402
 
 WORDS = ("we compute the sum of both sides so that the value follows from the equation and "
          "therefore the result is").split()

@@ -22,9 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import base_parser, max_rss_mb, write_summary  # noqa: E402
 
-from collectkit import export, jsonl  # noqa: E402
-from collectkit.export_shapes import build  # noqa: E402
-from collectkit.problems import load_problems  # noqa: E402
+from collectkit.training_data import dataset as export
+from collectkit.cli import export as export_cli
+from collectkit.store import jsonl  # noqa: E402
+from collectkit.training_data.shapes import build  # noqa: E402
+from collectkit.tasks.load import load_problems  # noqa: E402
 
 GOAL_S = 10.0
 
@@ -88,7 +90,7 @@ def main() -> int:
         del rows, tables
 
         started = time.perf_counter()
-        code = export.main([str(processed), "--format", "all", "--out", str(folder / "all")])
+        code = export_cli.main([str(processed), "--format", "all", "--out", str(folder / "all")])
         all_s = time.perf_counter() - started
         print(f"--format all (6 shapes, Parquet + save_to_disk + card): {all_s:.2f} s, exit {code}")
         print(f"peak RSS {max_rss_mb():.0f} MB")

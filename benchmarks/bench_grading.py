@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from collectkit.grading import clear_grading_cache, grade_rows  # noqa: E402
+from collectkit.grade.grading import clear_grading_cache, grade_rows  # noqa: E402
 
 COPIES = {"math": REPO / "tests/data/math_labeled.jsonl.gz",
           "mmlu_pro": REPO / "tests/data/mmlu_pro_labeled.jsonl.gz"}

@@ -22,9 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from collectkit.choice_extraction import extract_choice_letter  # noqa: E402
-from collectkit.extraction import extract_mcq_letter  # noqa: E402
-from collectkit.grading import grade_rows  # noqa: E402
+from collectkit.tasks.choice_extraction import extract_choice_letter  # noqa: E402
+from collectkit.tasks.extraction import extract_mcq_letter  # noqa: E402
+from collectkit.grade.grading import grade_rows  # noqa: E402
 
 DEFAULT_DIR = REPO.parent / "shared" / "data" / "labeled" / "heldout2"
 FILES = {"gsm8k": "gsm8k_outputs.dev.jsonl", "gpqa": "gpqa_outputs.dev.jsonl",

@@ -36,7 +36,7 @@ async def run_side(base_url: str, model: str, problems, k: int, together: bool,
                    limit_s: float = 420.0, match: str = "requests") -> dict:
     import openai
 
-    from collectkit import prompts
+    from collectkit.tasks import prompts
 
     client = openai.AsyncOpenAI(base_url=base_url, api_key="EMPTY", max_retries=0, timeout=600,
                                 http_client=openai.DefaultAioHttpClient(timeout=600))
@@ -114,7 +114,7 @@ def main() -> None:
                         help="first wait up to this many seconds for other engines to end")
     args = parser.parse_args()
 
-    from collectkit.problems import load_problems
+    from collectkit.tasks.load import load_problems
 
     wait_for_quiet(args.wait_quiet)
 

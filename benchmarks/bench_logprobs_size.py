@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_logprobs_size.py [--quick] [--max-tokens 256]
 
 Asks a few MATH-500 problems with logprobs on (top_logprobs N = 0, 5, 20), and measures per
-1,000 sampled tokens: the packed field the kit stores in the results row (collectkit.logprobs,
+1,000 sampled tokens: the packed field the kit stores in the results row (collectkit.store.logprobs,
 JSON as written), and the server's own `logprobs` JSON it replaces. Holds the engine lock.
 """
 from __future__ import annotations
@@ -18,11 +18,11 @@ from common import base_parser, free_port, write_summary  # noqa: E402
 
 import openai  # noqa: E402
 
-from collectkit import protocols  # noqa: E402
-from collectkit.engine_lock import engines_exclusively  # noqa: E402
-from collectkit.logprobs import from_choice  # noqa: E402
-from collectkit.problems import load_problems  # noqa: E402
-from collectkit.serve import start_server  # noqa: E402
+from collectkit.tasks import protocols  # noqa: E402
+from collectkit.serve.engine_lock import engines_exclusively  # noqa: E402
+from collectkit.store.logprobs import from_choice  # noqa: E402
+from collectkit.tasks.load import load_problems  # noqa: E402
+from collectkit.serve.server import start_server  # noqa: E402
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     args.ignore_eos = False
 
-    from collectkit.problems import load_problems
+    from collectkit.tasks.load import load_problems
 
     count = args.problems or (8 if args.quick else 24)
     problems = load_problems("both", count)
@@ -40,7 +40,7 @@ def main() -> None:
     figures = {"problems": count, "k": args.k, "max_tokens": args.max_tokens,
                "in_flight": args.in_flight}
     caching = [None] if args.quick else [None, False]
-    from collectkit.engine_lock import engines_exclusively
+    from collectkit.serve.engine_lock import engines_exclusively
 
     # One lock over both engines: nothing else starts an engine between them.
     with engines_exclusively(f"benchmark {Path(sys.argv[0]).name}"), ContentionMonitor() as monitor:

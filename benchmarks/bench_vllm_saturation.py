@@ -36,8 +36,8 @@ def main() -> None:
     parser.add_argument("--limit-s", type=float, default=600.0)
     args = parser.parse_args()
 
-    from collectkit.config import Settings
-    from collectkit.problems import load_problems
+    from collectkit.collect.settings import Settings
+    from collectkit.tasks.load import load_problems
 
     defaults = Settings()
     count = args.problems or (8 if args.quick else 16)
@@ -49,7 +49,7 @@ def main() -> None:
           f"{load_average()}", flush=True)
     sweep_rates: dict[int, float] = {}
     kit_tokens, kit_walls, best_tokens, best_walls = [], [], [], []
-    from collectkit.engine_lock import engines_exclusively
+    from collectkit.serve.engine_lock import engines_exclusively
 
     try:
         with engines_exclusively(f"benchmark {Path(sys.argv[0]).name}"), \

@@ -113,10 +113,10 @@ def engine(n_parallel: int = 8, max_model_len: int = 2048) -> Iterator[Any]:
 
     Its state file and log go to a private folder so nothing touches the user's own servers
     (removed afterwards; a failed start shows the log's tail in its error). Waits for other
-    tests/benchmarks/demos that hold the engine lock (collectkit.engine_lock).
+    tests/benchmarks/demos that hold the engine lock (collectkit.serve.engine_lock).
     """
-    from collectkit import serve
-    from collectkit.engine_lock import engines_exclusively
+    from collectkit.serve import server as serve
+    from collectkit.serve.engine_lock import engines_exclusively
 
     with engines_exclusively(f"benchmark {Path(sys.argv[0]).name}"):
         yield from _engine(serve, n_parallel, max_model_len)
@@ -201,7 +201,7 @@ def other_engines(own_pids: set[int] = frozenset()) -> list[tuple[int, str]]:
         words = [a.decode(errors="replace") for a in argv if a]
         if _parent(proc) == os.getpid():
             continue  # started by this benchmark
-        if "collectkit.llamacpp_server" in words or any(
+        if "collectkit.serve.llamacpp_server" in words or any(
                 w.endswith("vllm") or "vllm.entrypoints" in w for w in words[:3]):
             found.append((int(proc.name), " ".join(words)[:100]))
     return found

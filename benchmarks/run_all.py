@@ -1,6 +1,6 @@
 """Run every benchmark in sequence (`make bench`) and print a final table of figures against goals.
 
-The stub-server benchmarks (client overhead, checkpoint) run in full; the embedded-engine ones
+The stub-server benchmarks (client overhead, checkpoint, live grading) run in full; the embedded-engine ones
 (k vs n, engine saturation) with --quick, which keeps the whole run near 20 minutes on 2 cores.
 `--quick` makes every benchmark quick; `--full` runs the engine ones in full too.
 `benchmarks/bench_grading.py` runs too when it exists.
@@ -30,11 +30,13 @@ REPO = HERE.parent
 BENCHMARKS = [
     ("client overhead", "bench_client_overhead.py", False),
     ("checkpoint", "bench_checkpoint.py", False),
+    ("live grading", "bench_live_grading.py", False),
     ("endpoints", "bench_endpoints.py", True),
     ("grading", "bench_grading.py", False),
     ("grading agreement", "bench_grading_agreement.py", False),
     ("explore", "bench_explore.py", False),
     ("export", "bench_export.py", False),
+    ("large run", "bench_large_run.py", False),  # small default sizes: ~1 min
     ("k vs n", "bench_k_vs_n.py", True),
     ("engine saturation", "bench_engine_saturation.py", True),
 ]

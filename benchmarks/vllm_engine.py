@@ -22,9 +22,9 @@ from smollm2_hf import CPU_ENV, SERVED_NAME, converted_model  # noqa: E402
 @contextmanager
 def vllm_engine(**options: Any) -> Iterator[Any]:
     """vLLM with serve_llm's defaults (from Settings), changed by `options` (VllmOptions fields)."""
-    from collectkit import serve
-    from collectkit.config import Settings
-    from collectkit.engine_lock import engines_exclusively
+    from collectkit.serve import server as serve
+    from collectkit.collect.settings import Settings
+    from collectkit.serve.engine_lock import engines_exclusively
 
     defaults = Settings()
     options = {"max_model_len": defaults.max_model_len, "gpu_util": defaults.gpu_util,

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from collectkit.config import Settings
+from collectkit.collect.settings import Settings
 from stub_server import StubServer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from collectkit.config import ENV_ALIASES, ENV_PREFIX
+from collectkit.collect.settings import ENV_ALIASES, ENV_PREFIX
 
 # No network here, and no test may download: the Hugging Face libraries stay offline.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -44,7 +44,7 @@ SLOW_MODULES = {"test_hardening_files", "test_hardening_cli", "test_hardening_se
                 "test_collection", "test_scaling", "test_endpoints", "test_concurrency",
                 "test_batch", "test_compare", "test_hostile_files", "test_hostile_server",
                 "test_reasoning_flags", "test_explore_html", "test_progress", "test_line_breaks",
-                "test_odd_rows"}
+                "test_odd_rows", "test_shards"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -61,7 +61,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_collection_finish(session):
     """Tests that start engines wait for other test runs, benchmarks and demos that hold one."""
     if any(_uses_engine(item) for item in session.items):
-        from collectkit.engine_lock import engines_exclusively
+        from collectkit.serve.engine_lock import engines_exclusively
 
         session.config._engine_lock = engines_exclusively("pytest", announce=lambda line: print(line))
         session.config._engine_lock.__enter__()
@@ -129,7 +129,7 @@ def _session_environment(state: str) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def embedded_server(tmp_path_factory):
     """The real embedded engine (llama.cpp + SmolLM2-135M) on 127.0.0.1, shared by the session."""
-    from collectkit.serve import start_server
+    from collectkit.serve.server import start_server
 
     root = tmp_path_factory.mktemp("embedded-server")
     with _session_environment(str(root / "state")):

@@ -1,5 +1,5 @@
 """Processed files whose every text field is hostile markup, for the explorer's escaping tests
-(tests/test_explore_escaping.py, tests/browser/test_explorer_hostile.py).
+(tests/explorer/test_explore_escaping.py, tests/browser/test_explorer_hostile.py).
 
 `ATTACK` tries each way out: an element with a handler, a `</script>` that would close the page's
 JSON, a quote and `>` that would leave an attribute, `</template>` (the page keeps its views in
@@ -29,8 +29,9 @@ ATTACK = ('<img src=x onerror="window.__pwned=1;alert(1)">'
           "</template><!--<script>window.__pwned=5</script>--> \u2028\u2029 ]]>")
 SHARED_FIELDS = ("unique_id", "dataset")
 ROW_FIELDS = ("category", "problem", "answer_correct", "choice A", "choice B")
-RESPONSE_FIELDS = ("full_response", "extracted_answer", "answer_group", "finish_reason",
-                   "reasoning_content")
+# answer_group is an integer: a processed row holding markup there is refused on read
+# (store/row_schema.py; test_explore_escaping.py::test_markup_in_answer_group_is_refused_on_read)
+RESPONSE_FIELDS = ("full_response", "extracted_answer", "finish_reason", "reasoning_content")
 
 
 def tagged(field: str) -> str:
@@ -44,7 +45,7 @@ def _row(run: str, number: int) -> dict:
     answer = value("extracted_answer")
     wrong = {"full_response": value("full_response") + " so \\boxed{" + answer + "}",
              "extracted_answer": answer, "is_correct": False,
-             "answer_group": value("answer_group"), "finish_reason": value("finish_reason"),
+             "answer_group": 1, "finish_reason": value("finish_reason"),
              "reasoning_content": value("reasoning_content"), "model": value("model"),
              "usage": {"prompt_tokens": 10, "completion_tokens": 20}}
     right = {"full_response": "plain: \\boxed{2}", "extracted_answer": "2", "is_correct": True,

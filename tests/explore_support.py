@@ -16,7 +16,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from collectkit.problems import load_problems
+from collectkit.tasks.load import load_problems
 
 DATA = Path(__file__).resolve().parent / "data"
 REPO = DATA.parents[1]

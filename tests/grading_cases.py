@@ -1,4 +1,4 @@
-"""Real model outputs as tables of cases for tests/test_grading_real_outputs.py (issue 24).
+"""Real model outputs as tables of cases for tests/grade/test_grading_real_outputs.py (issue 24).
 
 GSM8K and GPQA-Diamond rows come from the labeled dev split `../shared/data/labeled/heldout2/`
 (README there: sources, licenses, how each label was checked), MMLU-Pro rows from

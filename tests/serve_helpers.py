@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from collectkit.serve import start_server
+from collectkit.serve.server import start_server
 
 try:
     from conftest import free_port, pid_gone

@@ -2,7 +2,10 @@
 
 Run:  python tests/stub_server.py --port 0   → prints one line `READY http://127.0.0.1:PORT/v1`.
 
-Chat completions are "tok tok ... <answer text>" (`--completion-tokens` words). Faults are scripted
+Chat completions are "tok tok ... <answer text>" (`--completion-tokens` words: 4 bytes each, so
+`--completion-tokens 4096` answers ~16 KB per response); the same request always gets the same
+text, and with `--tag-prompt` each text starts with `[prompt=<sha256 of the messages, 12 hex>]`,
+so two problems never share a text and a test can tell whose it is. Faults are scripted
 over HTTP so a test in another process can drive them:
   POST /control/faults  {"faults": [{"kind": "429", "retry_after": 1}, ...]}   FIFO, one per request
                         {"mode": "reject_n"}   applied to every request until {"mode": "ok"}
@@ -38,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import hashlib
 import itertools
 import json
 import os
@@ -93,8 +97,9 @@ class StubApp:
                  reasoning: bool, served_names: list[str] | None = None,
                  models_route: bool = True, reply_models: list[str] | None = None,
                  fingerprints: list[str] | None = None, switch_after: int = 0,
-                 tokens_per_s: float = 0.0):
+                 tokens_per_s: float = 0.0, tag_prompt: bool = False):
         self.model, self.completion_tokens, self.delay = model, completion_tokens, delay
+        self.tag_prompt = tag_prompt
         self.answer_text, self.reasoning = answer_text, reasoning
         self.served_names = served_names or []  # vLLM --served-model-name
         self.models_route = models_route
@@ -121,12 +126,13 @@ class StubApp:
         self.authorizations: Counter[str] = Counter()  # Authorization headers seen
 
     # ---- the common case: bodies precomputed per (n, token limit, seed) ----
-    def _message(self, token_limit: int, seed, choice_index: int) -> tuple[dict, str]:
+    def _message(self, token_limit: int, seed, choice_index: int, prompt: str = ""
+                 ) -> tuple[dict, str]:
         cut = token_limit < self.completion_tokens
         answer_words = self.answer_text.split()
         filler = token_limit if cut else max(self.completion_tokens - len(answer_words), 0)
         tag = f"[seed={seed} choice={choice_index}] " if seed is not None else f"[choice={choice_index}] "
-        content = tag + "tok " * filler + ("" if cut else self.answer_text)
+        content = (f"[prompt={prompt}] " if prompt else "") + tag + "tok " * filler + ("" if cut else self.answer_text)
         message = {"role": "assistant", "content": content.rstrip()}
         if self.reasoning:
             message["reasoning_content"] = "Thinking about it. " * 4
@@ -134,11 +140,11 @@ class StubApp:
 
     @functools.lru_cache(maxsize=4096)
     def _body_parts(self, n: int, token_limit: int, seed, model: str,
-                    fingerprint: str | None) -> tuple[bytes, bytes]:
+                    fingerprint: str | None, prompt: str = "") -> tuple[bytes, bytes]:
         """Everything of the response but its id: (prefix, suffix) to concatenate around it."""
         choices = []
         for index in range(n):
-            message, finish_reason = self._message(token_limit, seed, index)
+            message, finish_reason = self._message(token_limit, seed, index, prompt)
             choices.append({"index": index, "message": message, "logprobs": None,
                             "finish_reason": finish_reason})
         tokens = min(token_limit, self.completion_tokens) * n
@@ -155,8 +161,8 @@ class StubApp:
         return (self.reply_models[min(later, len(self.reply_models) - 1)],
                 self.fingerprints[min(later, len(self.fingerprints) - 1)])
 
-    def _completion(self, n: int, token_limit: int, seed) -> web.Response:
-        prefix, suffix = self._body_parts(n, token_limit, seed, *self._identity())
+    def _completion(self, n: int, token_limit: int, seed, prompt: str = "") -> web.Response:
+        prefix, suffix = self._body_parts(n, token_limit, seed, *self._identity(), prompt)
         body = prefix + b"chatcmpl-stub-%d" % next(self.request_ids) + suffix
         return web.Response(body=body, content_type="application/json")
 
@@ -192,16 +198,18 @@ class StubApp:
         if self.served_names and params.get("model") not in self.served_names:
             self.status_counts["404"] += 1  # vLLM: a name it does not serve
             return _openai_error(404, f"The model `{params.get('model')}` does not exist.")
+        prompt = hashlib.sha256(json.dumps(params.get("messages"), sort_keys=True).encode()
+                                ).hexdigest()[:12] if self.tag_prompt else ""
 
         fault = self.faults.popleft() if self.faults else self.mode
-        response = await self._apply(fault, request, n, token_limit, seed)
+        response = await self._apply(fault, request, n, token_limit, seed, prompt)
         self.status_counts["reset" if response is None else str(response.status)] += 1
         if response is None:  # connection aborted; nothing can be sent any more
             raise asyncio.CancelledError
         return response
 
     async def _apply(self, fault: dict | None, request: web.Request, n: int, token_limit: int,
-                     seed) -> web.Response | None:
+                     seed, prompt: str = "") -> web.Response | None:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.tokens_per_s:  # the n choices are generated side by side, as an engine does
@@ -233,7 +241,7 @@ class StubApp:
             await asyncio.sleep(float(fault.get("seconds", 30)))
         if kind == "few_choices":
             n = int(fault.get("count", 1))
-        return self._completion(n, token_limit, seed)
+        return self._completion(n, token_limit, seed, prompt)
 
     async def control_faults(self, request: web.Request) -> web.Response:
         command = await request.json()
@@ -341,7 +349,8 @@ async def serve(args: argparse.Namespace) -> None:
     stub = StubApp(args.model, args.completion_tokens, args.answer_text, args.delay, args.reasoning,
                    served_names=args.served_model_name, models_route=not args.no_models_route,
                    reply_models=_names(args.reply_models), fingerprints=_names(args.fingerprints),
-                   switch_after=args.switch_after, tokens_per_s=args.tokens_per_s)
+                   switch_after=args.switch_after, tokens_per_s=args.tokens_per_s,
+                   tag_prompt=args.tag_prompt)
     app = stub.build()
     if args.max_in_flight:
         app.middlewares.append(capacity_middleware(args.max_in_flight, args.retry_after))
@@ -382,6 +391,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--answer-text", default=DEFAULT_ANSWER_TEXT)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
     parser.add_argument("--reasoning", action="store_true", help="add reasoning_content")
+    parser.add_argument("--tag-prompt", action="store_true",
+                        help="start each text with [prompt=HASH]: texts differ per problem")
     parser.add_argument("--max-in-flight", type=int, default=0,
                         help="answer 429 to chat requests beyond this many at once (0: no limit)")
     parser.add_argument("--retry-after", type=float, default=0.05,

@@ -12,8 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-SCRIPTS = {"collectkit-serve": "collectkit.serve_llm", "collectkit-run": "collectkit.run_inference",
-           "collectkit-extract": "collectkit.answer_extraction", "collectkit-compare": "collectkit.compare",
+SCRIPTS = {"collectkit-serve": "collectkit.cli.serve", "collectkit-run": "collectkit.cli.run",
+           "collectkit-extract": "collectkit.cli.extract", "collectkit-compare": "collectkit.cli.compare",
            "collectkit": "collectkit.cli"}
 
 

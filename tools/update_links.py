@@ -21,7 +21,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collectkit import links  # noqa: E402
+from collectkit.store import links  # noqa: E402
 
 BADGE_LINE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
 PIP_SPEC = re.compile(r'"collectkit @ git\+[^"]*"')  # the README's pip install line

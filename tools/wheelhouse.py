@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collectkit.embedded_model import PACKAGE as EMBEDDED_MODEL  # noqa: E402
+from collectkit.serve.embedded_model import PACKAGE as EMBEDDED_MODEL  # noqa: E402
 
 
 def requirements(root: Path = ROOT) -> tuple[list[str], list[str]]:

@@ -1,4 +1,4 @@
-"""`collectkit` — one command: `collectkit serve|run|extract|compare|explore|export …`.
+"""`collectkit` — one command: `collectkit serve|run|plan|merge|extract|compare|explore|export …`.
 
 Each subcommand is the `main(argv)` of a module that also runs as `python -m collectkit.<module>`
 and as a `collectkit-<name>` script; `python -m collectkit` is this command. A module is imported
@@ -11,7 +11,7 @@ import importlib
 import sys
 from dataclasses import dataclass
 
-from .args import close_command, fail, program_name
+from collectkit.cli.args import close_command, fail, program_name
 
 PROG = "collectkit"
 
@@ -23,17 +23,21 @@ class Command:
 
 
 COMMANDS = {
-    "serve": Command("collectkit.serve_llm", "start, list or stop a local inference server "
+    "serve": Command("collectkit.cli.serve", "start, list or stop a local inference server "
                      "(vLLM on a GPU, llama.cpp on a CPU)"),
-    "run": Command("collectkit.run_inference", "collect k responses per problem into a results "
+    "run": Command("collectkit.cli.run", "collect k responses per problem into a results "
                    "file (resumes where it stopped)"),
-    "extract": Command("collectkit.answer_extraction", "extract and grade answers; print accuracy, "
+    "merge": Command("collectkit.cli.merge", "join the results files of a run's shards "
+                     "(run --shard I/N) into one"),
+    "extract": Command("collectkit.cli.extract", "extract and grade answers; print accuracy, "
                        "pass@k, maj@k"),
-    "compare": Command("collectkit.compare", "compare runs: leaderboard, categories, paired "
+    "compare": Command("collectkit.cli.compare", "compare runs: leaderboard, categories, paired "
                        "differences, agreement"),
-    "explore": Command("collectkit.explore", "read the samples: filter, sort, one offline HTML "
+    "explore": Command("collectkit.cli.explore", "read the samples: filter, sort, one offline HTML "
                        "file"),
-    "export": Command("collectkit.export", "export responses as training data"),
+    "export": Command("collectkit.cli.export", "export responses as training data"),
+    "plan": Command("collectkit.cli.plan", "how many problems × k reach a target interval "
+                    "half-width, and their cost"),
 }
 
 # A third-party module a subcommand may miss → the extra that installs it.

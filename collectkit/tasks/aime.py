@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import partial
 
-from .base import Benchmark, Problem, text
+from collectkit.tasks.base import Benchmark, Problem, text
 
 CONTEST = re.compile(r"AIME[_ -]?(II|I)(?![A-Za-z])", re.IGNORECASE)
 

@@ -19,8 +19,8 @@ from importlib import resources
 from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
-from .. import jsonl
-from ..redact import shorten
+from collectkit.store import jsonl
+from collectkit.store.redact import shorten
 
 LETTERS = "ABCDEFGHIJ"
 ANSWER_KINDS = ("letter", "math", "number", "exact")

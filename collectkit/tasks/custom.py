@@ -25,10 +25,10 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .. import jsonl
-from ..redact import shorten
-from .base import LETTERS, Benchmark, Located, Problem, ProblemError, hub_rows
-from .seed_values import (as_list, check_text, csv_choices, csv_integer, integer, integral_text,
+from collectkit.store import jsonl
+from collectkit.store.redact import shorten
+from collectkit.tasks.base import LETTERS, Benchmark, Located, Problem, ProblemError, hub_rows
+from collectkit.tasks.seed_values import (as_list, check_text, csv_choices, csv_integer, integer, integral_text,
                           is_null, nulls_cleared, optional_integer)
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from .base import LETTERS, Benchmark, Problem, text
+from collectkit.tasks.base import LETTERS, Benchmark, Problem, text
 
 SHUFFLE_SEED = 0
 INCORRECT = ("Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .base import Benchmark, Problem, text
+from collectkit.tasks.base import Benchmark, Problem, text
 
 FINAL = "####"
 

@@ -1,7 +1,7 @@
 """MATH-500 (HuggingFaceH4/MATH-500, MIT): 500 open-ended competition problems, `\\boxed{}`."""
 from __future__ import annotations
 
-from .base import Benchmark, Problem, text
+from collectkit.tasks.base import Benchmark, Problem, text
 
 SUBJECTS = ("Algebra", "Counting & Probability", "Geometry", "Intermediate Algebra",
             "Number Theory", "Prealgebra", "Precalculus")

@@ -2,7 +2,7 @@
 14 categories; asked by default with its authors' 5-shot chain-of-thought prompt."""
 from __future__ import annotations
 
-from .base import LETTERS, Benchmark, Problem, text
+from collectkit.tasks.base import LETTERS, Benchmark, Problem, text
 
 CATEGORIES = ("biology", "business", "chemistry", "computer science", "economics",
               "engineering", "health", "history", "law", "math", "other", "philosophy",

@@ -9,8 +9,8 @@ import hashlib
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import aime, custom, gpqa, gsm8k, math500, mmlu_pro
-from .base import ANSWER_KINDS, Benchmark, ProblemError
+from collectkit.tasks import aime, custom, gpqa, gsm8k, math500, mmlu_pro
+from collectkit.tasks.base import ANSWER_KINDS, Benchmark, ProblemError
 
 REGISTRY: dict[str, Benchmark] = {b.name: b for b in (
     math500.BENCHMARK,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from collectkit.explore_data import Explore, locate_answer
+from collectkit.explorer.data import Explore, locate_answer
 
 
 def pick_problem(processed: Path) -> tuple[dict, str, str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from collectkit.explore_widget import Explorer
+from collectkit.explorer.widget import Explorer
 from explore_hostile import ATTACK, expected_texts, hostile_page, hostile_runs, tagged
 from explorer_checks import open_offline
 from lab import CHROMIUM, browser

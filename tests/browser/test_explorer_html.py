@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from collectkit.explore_data import Explore
-from collectkit import explore
+from collectkit.explorer.data import Explore
+from collectkit.cli import explore
 from explorer_checks import check_offline_file, open_offline
 from explore_support import labeled_runs
 from lab import CHROMIUM, browser

@@ -22,8 +22,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from collectkit.config import EMBEDDED_MODEL
-from collectkit.serve import recorded_servers
+from collectkit.collect.settings import EMBEDDED_MODEL
+from collectkit.serve.server import recorded_servers
 
 from explorer_checks import check_offline_file, screenshot_explorer, use_the_explorer
 from lab import CHROMIUM, JupyterLab, NotebookPage, browser
@@ -117,8 +117,8 @@ def test_run_all_in_jupyterlab(jupyterlab, lab_root, tmp_path):
             if relative.startswith("notebooks/01"):
                 use_the_chooser(page, shots)
             if relative.startswith("notebooks/04"):
-                for call, name in (("plots.accuracy_by_category(", "04_accuracy_by_category.png"),
-                                   ("plots.pass_maj_curve(", "04_pass_maj_at_k.png")):
+                for call, name in (('run.plot("accuracy_by_category"', "04_accuracy_by_category.png"),
+                                   ('run.plot("pass_maj_at_k"', "04_pass_maj_at_k.png")):
                     cell = page.panel.locator(".jp-CodeCell", has_text=call)
                     screenshot(cell.locator(".jp-OutputArea-output:has(img)").last, name, shots)
                 processed = next((lab_root / "runs" / "notebooks").glob("*.processed.jsonl"))

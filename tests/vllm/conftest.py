@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from collectkit import process_tree
+from collectkit.serve import process_tree
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))

@@ -11,7 +11,7 @@ import shutil
 from importlib.metadata import distribution
 from pathlib import Path
 
-from collectkit.serve import EMBEDDED_GGUF
+from collectkit.serve.server import EMBEDDED_GGUF
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache" / "smollm2-135m-instruct-hf"

@@ -18,7 +18,7 @@ import openai
 import psutil
 import pytest
 
-from collectkit.serve import ServeError, probe_models, start_server
+from collectkit.serve.server import ServeError, probe_models, start_server
 from conftest import KEY, SERVED_NAME, converted_model, kit, kit_env
 from serve_helpers import free_port
 

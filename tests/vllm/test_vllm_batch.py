@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from collectkit import batch, batch_merge
-from collectkit.config import Settings
-from collectkit.problems import load_problems
+from collectkit.collect.batch import driver as batch
+from collectkit.collect.batch import merge as batch_merge
+from collectkit.collect.settings import Settings
+from collectkit.tasks.load import load_problems
 from conftest import SERVED_NAME, converted_model, kit_env
 
 pytestmark = pytest.mark.engine

@@ -10,7 +10,7 @@ import numpy as np
 import openai
 import pytest
 
-from collectkit.logprobs import unpack
+from collectkit.store.logprobs import unpack
 from conftest import KEY, SERVED_NAME, kit
 
 pytestmark = pytest.mark.engine

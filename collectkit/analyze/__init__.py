@@ -1,0 +1,1 @@
+"""Metrics, plots, comparison and lengths over graded runs (pure, DataFrames in)."""

@@ -1,0 +1,1 @@
+"""Provider batch APIs and `vllm run-batch`: request files, driver, output."""

@@ -1,0 +1,1 @@
+"""Grading extracted answers (in worker processes) and writing processed files."""

@@ -1,0 +1,1 @@
+"""What the notebooks call: the model chooser, server helpers, Colab support."""

@@ -1,0 +1,1 @@
+"""Local inference servers: vLLM and llama.cpp, probing, replicas, process trees."""

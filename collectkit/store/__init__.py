@@ -1,0 +1,1 @@
+"""Results files: the one appender, the one reader, file limits, safe writes."""

@@ -1,0 +1,1 @@
+"""Exporting responses as training data (Parquet, datasets, Hub)."""

@@ -1,0 +1,1 @@
+"""The public API's steps (what `import collectkit` gives): serve, collect, grade, load, compare."""
