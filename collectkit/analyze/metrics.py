@@ -119,7 +119,7 @@ def candidates(answers: list, groups: list, correct: list[bool]) -> list:
         elif ok:
             votes.append("correct")
         elif group is not None and not pd.isna(group):
-            votes.append(("group", group if isinstance(group, str) else int(group)))
+            votes.append(("group", int(group)))
         else:
             votes.append(("key", answer_key(answer)))
     return votes

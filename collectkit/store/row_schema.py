@@ -48,7 +48,7 @@ class Response(TypedDict, total=False):  # llm.Completion.record, then grading
     extracted_answer: Optional[Scalar]
     unverified_answer: Optional[Scalar]
     is_correct: Optional[bool]
-    answer_group: Optional[Union[int, str]]  # the kit numbers groups; another tool may name them
+    answer_group: Optional[int]
     grading_timeout: Optional[bool]
 
 
