@@ -80,6 +80,7 @@ def main() -> int:
         read_s = time.perf_counter() - started
         tables = build(rows, ["responses"])
         build_s = time.perf_counter() - started - read_s
+        (folder / "parquet").mkdir()  # export.write_parquet writes into a folder it was given
         written = export.write_parquet(tables, folder / "parquet")
         parquet_s = time.perf_counter() - started
         parquet_mb = written["responses"].stat().st_size / 1e6

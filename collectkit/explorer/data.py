@@ -206,6 +206,7 @@ def locate_answer(text: str | None, answer: str | None, is_mcq: bool = False
     """(start, end) of the extracted answer in the response text, or None when it is not there
     verbatim. Open-ended: inside the last `\\boxed{}` that holds it, else its last occurrence
     (also as a JSON-escaped string)."""
+    answer = "" if answer is None else str(answer)  # another tool's answer may be a number
     if not text or not answer:
         return None
     if is_mcq and len(answer) == 1:

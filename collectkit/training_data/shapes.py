@@ -176,8 +176,26 @@ def build(rows: Iterable[dict[str, Any]], shapes: Iterable[str]) -> dict[str, pa
         ctx = _Context(row)
         for shape in shapes:
             BUILDERS[shape](ctx, records[shape])
-    return {shape: pa.Table.from_pylist(records[shape]) if records[shape] else _empty()
+    return {shape: _table(shape, records[shape]) if records[shape] else _empty()
             for shape in shapes}
+
+
+def _table(shape: str, records: list[dict]) -> pa.Table:
+    """The shape's table; a ValueError naming the field when one column would mix types (rows
+    from another tool: `answer_group` 0 in one response and "b" in the next)."""
+    try:
+        return pa.Table.from_pylist(records)
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+        for name in dict.fromkeys(key for record in records for key in record):
+            try:
+                pa.array([record.get(name) for record in records])
+            except (pa.ArrowTypeError, pa.ArrowInvalid):
+                kinds = sorted({type(record.get(name)).__name__ for record in records
+                                if record.get(name) is not None})
+                raise ValueError(f"shape {shape}: field {name!r} holds values of different "
+                                 f"types ({', '.join(kinds)}), which one Parquet column cannot "
+                                 "hold") from None
+        raise ValueError(f"shape {shape}: {' '.join(str(exc).split())}") from None
 
 
 def _empty() -> pa.Table:

@@ -130,3 +130,17 @@ def test_field_types_table(field, value, problem):
 ])
 def test_null_numbers_and_unknown_fields_are_right(field, value):
     assert row_problem(bad_row(field, value)) is None
+
+
+def test_numbers_and_text_in_one_export_column_are_one_line(tmp_path):
+    """An extracted answer 2 (a number, as another tool may write it) in one row and "2" in the
+    next both pass the read check, but one Parquet column cannot hold both: export says which
+    field in one line (was: pyarrow's ArrowTypeError traceback); explore --html (was: a
+    TypeError placing the answer in the text) and extract read it."""
+    path = write(tmp_path, json.dumps(bad_row("responses[0].extracted_answer", 2)))
+    for command in ("explore", "extract"):
+        assert run(command, path).returncode == 0
+    done = run("export", path)
+    error = one_line_error(done)
+    assert done.returncode == 2
+    assert "field 'extracted_answer' holds values of different types (int, str)" in error, error
