@@ -1,17 +1,5 @@
-"""Compare runs side by side: two models, two temperatures, two protocols.
-
-    python -m collectkit.compare results/a.jsonl results/b.jsonl [--out DIR]
-
-Each input is a results file (raw: graded here, or `*.processed.jsonl`: grades kept) or a
-directory of them. Every figure is per benchmark, never MATH-500 and MMLU-Pro pooled:
-- a leaderboard (accuracy with 95% interval, category macro-average, pass@k, maj@k, unparsed);
-- per-category accuracy, one column per run, with intervals;
-- paired differences on the problems both runs answered, each run against the first: the mean
-  per-problem difference, its 95% paired-bootstrap interval and p-value (H0: no difference);
-- agreement between runs: response i of one run against response i of the other — both right,
-  only one right, both wrong, same extracted answer, and Cohen's kappa on right/wrong.
-With --out: the per-response table as CSV and Parquet, the tables as CSV, and the figure as PNG.
-"""
+"""Runs side by side: leaderboard, categories, paired differences with a bootstrap test, agreement,
+the export and the report (`collectkit compare` is its front-end, cli/compare.py)."""
 from __future__ import annotations
 
 import math

@@ -1,20 +1,5 @@
-"""Export processed (graded) results as training data: a Hugging Face `datasets` dataset and
-Parquet files per shape, with a dataset card.
-
-    python -m collectkit.export results/m_MATH_500.processed.jsonl --format all --out export/
-
-writes, per shape, `OUT/<shape>/` (`datasets.Dataset.save_to_disk`; read it back with
-`datasets.load_from_disk`) and `OUT/<shape>.parquet` (`pandas.read_parquet`), and `OUT/README.md`,
-a dataset card saying how the data was made (sources, models, protocols, sampling, the rules of
-each shape: see export_shapes.py). `--push_to_hub ORG/NAME` then uploads the files it wrote (and
-nothing else in the folder) to a private dataset repository, public with `--public`, with the token
-from HF_TOKEN (or huggingface-cli login): export_hub.py. The folder may hold the user's own files:
-the kit replaces only what it wrote there, refuses links that lead out of it, and replaces the
-previous export whole (written beside it, then renamed into place): export_folder.py. Exit codes:
-0 written (and pushed); 2 bad input, an unwritable folder, or an entry the kit did not write (one
-line; nothing existing is touched before every input has been read); 3 written locally but the
-push failed (one line); 130 / 143 Ctrl-C / SIGTERM (the previous export unchanged).
-"""
+"""Training data from processed runs: read, build the shapes, write Parquet and `datasets`, the
+dataset card, the Hub push (`collectkit export` is its front-end, cli/export.py)."""
 from __future__ import annotations
 
 import json
