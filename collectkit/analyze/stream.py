@@ -16,9 +16,9 @@ The processed file and the summary are the ones grade_rows + write_graded give, 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pandas as pd
 
@@ -28,48 +28,31 @@ from collectkit.grade.grading import Extractor, GradingConfig, grade_extracted
 from collectkit.store.append import atomic_file, write_json_atomic
 from collectkit.analyze.summary import graded_summary
 from collectkit.store import jsonl
-from collectkit.store.results import InputError, RowScan, open_results
+from collectkit.store.results import RowIndex
 
 
 @dataclass
 class Pending:
     """One results file read and its answers extracted; written by write_graded_stream."""
     source: Path
-    scan: RowScan
-    places: list[tuple[int, int]] = field(default_factory=list)  # each kept row's offset, size
-    skeletons: list[dict[str, Any]] = field(default_factory=list)  # the same rows, no texts
+    index: RowIndex  # each kept row's offset; its summaries: the same rows, no texts
+
+    @property
+    def skeletons(self) -> list[dict[str, Any]]:
+        return self.index.summaries
 
     @property
     def torn(self) -> int:
-        return self.scan.torn
+        return self.index.torn
 
     def close(self) -> None:
-        self.scan.handle.close()
+        self.index.close()
 
 
 def read_for_grading(path: Path, extract: Extractor) -> Pending:
     """Check every line of `path` and extract the kept rows' answers (step 1). The file stays
     open until close(): step 3 reads the same file even if it is replaced meanwhile."""
-    handle: BinaryIO = open_results(path)
-    scan = RowScan(path, handle)
-    kept: dict[str, tuple[int, int, dict[str, Any]]] = {}
-    try:
-        for offset, size, row in scan:
-            uid = str(row["unique_id"])
-            kept.pop(uid, None)  # the later row of a problem wins, in its place
-            kept[uid] = (offset, size, extract(row))
-    except BaseException:
-        handle.close()
-        raise
-    if not kept:
-        handle.close()
-        raise InputError(f"{path}: no results rows (the file is empty"
-                         f"{' but for a torn last line' if scan.torn else ''})")
-    pending = Pending(Path(path), scan)
-    for offset, size, skeleton in kept.values():
-        pending.places.append((offset, size))
-        pending.skeletons.append(skeleton)
-    return pending
+    return Pending(Path(path), RowIndex(path, extract))
 
 
 def grade_pending(files: list[Pending], config: GradingConfig) -> None:
@@ -85,11 +68,7 @@ def write_graded_stream(pending: Pending, processed: Path, summary_path: Path,
     lengths: list[dict[str, Any]] = []
     timeouts = 0
     with atomic_file(processed) as out:
-        for (offset, size), skeleton in zip(pending.places, pending.skeletons):
-            row = pending.scan.row_at(offset, size)
-            if str(row.get("unique_id")) != str(skeleton["unique_id"]):
-                raise InputError(f"{pending.source} changed while it was being graded; "
-                                 "run extract again")
+        for row, skeleton in zip(pending.index, pending.skeletons):
             graded = {**row, "responses": [{**response, **grading} for response, grading
                                            in zip(row["responses"], skeleton["responses"])]}
             out.write(jsonl.dumps_line(graded).encode("utf-8"))  # the one line rule

@@ -135,7 +135,7 @@ def write_one(pending: Pending, args: Any, many: bool) -> int:
     if summary["grading_timeouts"]:
         print(f"{path}: {summary['grading_timeouts']} response(s) took longer than --timeout "
               f"{args.timeout} s to grade: counted unparsed (grading_timeout)", file=sys.stderr)
-    print(f"== {path} ({len(pending.places)} problems) -> {processed}, {summary_path.name}")
+    print(f"== {path} ({len(pending.index)} problems) -> {processed}, {summary_path.name}")
     print(format_report(frame, args.by_category, args.by_level))
     max_tokens = (pending.skeletons[0].get("sampling") or {}).get("max_tokens")
     for warning in truncation_warnings({name: (figures["n_truncated"], figures["n_responses"])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from collectkit.store import jsonl
 from collectkit.store.row_schema import row_problem
@@ -127,6 +127,61 @@ class RowScan:
     def row_at(self, offset: int, size: int) -> dict[str, Any]:
         self.handle.seek(offset)
         return json.loads(self.handle.read(size))
+
+
+class RowIndex:
+    """A results or processed file read in bounded memory: one checked pass (the module's rule)
+    keeps each problem's byte offset and size, plus `summarize(row)` of its kept row; rows are
+    read back at their offsets when asked, one at a time, in file order. Close it (or use it in a
+    `with`) to release the file; it reads the file it opened even if that is replaced meanwhile."""
+
+    def __init__(self, path: str | Path, summarize: Callable[[dict[str, Any]], Any] | None = None,
+                 allow_empty: bool = False) -> None:
+        self.path = Path(path)
+        self.handle = open_results(self.path)
+        self.scan = RowScan(self.path, self.handle)
+        kept: dict[str, tuple[int, int, Any]] = {}
+        try:
+            for offset, size, row in self.scan:
+                uid = str(row["unique_id"])
+                kept.pop(uid, None)  # the later row of a problem wins, in its place
+                kept[uid] = (offset, size, summarize(row) if summarize else None)
+        except BaseException:
+            self.handle.close()
+            raise
+        if not kept and not allow_empty:
+            self.handle.close()
+            raise InputError(f"{self.path}: no results rows (the file is empty"
+                             f"{' but for a torn last line' if self.scan.torn else ''})")
+        self.places = {uid: (offset, size) for uid, (offset, size, _) in kept.items()}
+        self.summaries = [summary for _, _, summary in kept.values()]
+
+    @property
+    def torn(self) -> int:
+        return self.scan.torn
+
+    def __len__(self) -> int:
+        return len(self.places)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for uid in list(self.places):
+            yield self.row(uid)
+
+    def row(self, unique_id: str) -> dict[str, Any]:
+        offset, size = self.places[str(unique_id)]
+        row = self.scan.row_at(offset, size)
+        if str(row.get("unique_id")) != str(unique_id):
+            raise InputError(f"{self.path} changed while it was being read; run again")
+        return row
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def __enter__(self) -> "RowIndex":
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
 
 
 def open_results(path: Path) -> BinaryIO:
