@@ -203,6 +203,17 @@ GPQA_CASES = [
      'enter and thus does not exhibit optical isomerism. The correct answer should be:\n'
      '\nAnswer: A) 1 and 2',
      'C'),
+    # One answer per part ("for Reaction 2, the answer is: C) …", "for Reaction 3 … D)"): no
+    # letter for the question.
+    ('gpqa-e14c6baa136076b3', 'B',
+     'So, for **Reaction 2**, the answer is:\n**C) A = trimethyl 3-(p-tolyl)propane-1,1,2-t'
+     'ricarboxylate, B = 3-(2-hydroxycyclohex-1-en-1-yl)butanenitrile, C = cyclohexane-1,3'
+     '-dione**\n\n---\n\n### Reaction 3: C + but-3-en-2-one + (KOH, H2O)\n\nThis reaction does n'
+     'ot fit the typical pattern of a Michael addition because there is no α,β-unsaturated'
+     ' carbonyl present. Instead, it appears to involve a base-catalyzed condensation reac'
+     'tion.\n\nThus, for **Reaction 3**, the answer is:\n**D) Not applicable (incorrect react'
+     'ion)**',
+     None),
 ]
 
 

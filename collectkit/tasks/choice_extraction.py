@@ -15,7 +15,9 @@ unfinished calculation. This reader has three rules:
    none. A statement with a colon that names no letter ("Answer: N/A", "Answer: None of the
    above") is the response's final word: no statement before it counts. "… answer is …" prose naming none is passed
    over, as are statements before the one that decides.
-3. Without a deciding statement, a last line that starts with an option's marker ("**B) 12**",
+3. Statements scoped to parts of the question ("for Reaction 1, the answer is: A) …", "for part
+   (b), the answer is C") that name different letters answer each part, not the question: none.
+4. Without a deciding statement, a last line that starts with an option's marker ("**B) 12**",
    "C) 6<2<4", "$$ D ) \\quad A = …") names that option. Nothing else is read: a response that
    commits to no letter is unparsed, never a guess.
 
@@ -46,6 +48,11 @@ FILLER = (r"(?i:(?:the\s+)?(?:(?:correct|best|right|final)\s+)?(?:option|choice|
 # a value ("A = …"), nor the pronoun "I" ("I think").
 ALONE = r"(?![\w/'’=-])(?!\s*=)(?<!I(?=\s+[a-z]))"
 SEPARATOR = r"(?:[,;&+]|(?i:and|or|и|или)\b)"
+# What comes before a statement scoped to one part ("So, for **Reaction 2**, the answer is").
+PART_SCOPE = re.compile(r"\bfor\s+(?:the\s+)?\**(?:reaction|part|question|sub-?question|step|case|"
+                        r"compound|product|problem)\s*\(?[\w.]{1,4}\)?\**\s*,?\s*(?:the\s+)?\**$",
+                        re.IGNORECASE)
+SCOPE_SPAN = 80
 
 
 @lru_cache(maxsize=None)
@@ -72,6 +79,8 @@ def extract_choice_letter(text: str | None, n_options: int = 4,
         return None
     lead, more, option_line, second_marker = _patterns(n_options)
     statements = list(STATEMENT.finditer(text))
+    if _answers_parts(text, statements, lead, more):
+        return None
     for statement in statements if match == "first" else reversed(statements):
         content = text[statement.end() : statement.end() + STATEMENT_SPAN]
         letter = lead.match(content)
@@ -86,3 +95,18 @@ def extract_choice_letter(text: str | None, n_options: int = 4,
     if marker and not second_marker.search(last_line, marker.end()):
         return marker.group("letter")
     return None
+
+
+def _answers_parts(text: str, statements: list[re.Match], lead: re.Pattern,
+                   more: re.Pattern) -> bool:
+    """Whether statements scoped to parts of the question name different letters (rule 3)."""
+    named = set()
+    for statement in statements:
+        start = statement.start()
+        before = text[max(text.rfind("\n", 0, start) + 1, start - SCOPE_SPAN):start]
+        if not PART_SCOPE.search(before):
+            continue
+        letter = lead.match(text, statement.end(), statement.end() + STATEMENT_SPAN)
+        if letter and not more.match(text, letter.end(), statement.end() + STATEMENT_SPAN):
+            named.add(letter.group("letter"))
+    return len(named) > 1

@@ -18,7 +18,7 @@ from collectkit.grade.grading import grade_rows
 from collectkit.tasks.number_answers import number_value
 from grading_cases import GPQA_CASES, GSM8K_CASES, MMLU_PRO_CASES
 
-DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "labeled" / "heldout2"
+DEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "labeled" / "heldout2"
 DATA = Path(__file__).parents[1] / "data"
 
 
@@ -94,6 +94,9 @@ def test_number_value(answer, value):
     ("Answer: $ABD$", 4, "first", None),  # several letters
     ("Answer: A, B and D", 4, "first", None),
     ("Answer: (A) or (C)", 4, "first", None),
+    ("For part (a), the answer is B. For part (b), the answer is D.", 4, "first", None),
+    ("For part (a), the answer is B. For part (b), the answer is B.", 4, "first", "B"),
+    ("For the reaction, the answer is B.\nAnswer: D", 4, "first", "B"),  # one part: a letter
     ("Answer: N/A", 4, "last", None),
     ("The answer is (A). Wait, no.\nAnswer: None of the above", 4, "last", None),
     ("The answer is (A). Wait, no.\nAnswer: None of the above", 4, "first", "A"),
@@ -173,10 +176,7 @@ LABEL_DISAGREEMENTS = {
     "gpqa-a36570d623fb1304",
 }
 # Responses committing to no letter where the kit still reads one.
-LETTERS_WITHOUT_COMMITMENT = {
-    # Three sub-answers "for Reaction 1/2/3, the answer is: A)… C)… D)…": the first is read.
-    "gpqa-e14c6baa136076b3",
-}
+LETTERS_WITHOUT_COMMITMENT: set[str] = set()
 
 
 def dev_rows(name: str) -> list[dict]:
