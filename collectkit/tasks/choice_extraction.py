@@ -103,7 +103,8 @@ def _answers_parts(text: str, statements: list[re.Match], lead: re.Pattern,
     named = set()
     for statement in statements:
         start = statement.start()
-        before = text[max(text.rfind("\n", 0, start) + 1, start - SCOPE_SPAN):start]
+        floor = max(0, start - SCOPE_SPAN)
+        before = text[text.rfind("\n", floor, start) + 1 or floor:start]
         if not PART_SCOPE.search(before):
             continue
         letter = lead.match(text, statement.end(), statement.end() + STATEMENT_SPAN)
