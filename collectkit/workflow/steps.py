@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from collectkit.analyze.live import LiveGrader
 from collectkit.collect.run import collect as collect_into, default_output_path
 from collectkit.collect.settings import Settings
 from collectkit.workflow.files import (Interrupted, find_results_file, grade_and_write,
@@ -74,7 +75,8 @@ async def collect(run_settings: Settings | None = None, *, output_file: str | Pa
     what finished. Returns the run, with the collection's figures in `run.stats`."""
     run_settings = run_settings or settings(**flags)
     path = Path(output_file) if output_file else default_output_path(run_settings)
-    stats = await interruptible(collect_into(run_settings, output_path=path, progress=progress))
+    stats = await interruptible(collect_into(run_settings, output_path=path, progress=progress,
+                                              live=LiveGrader()))
     return Run.open(path, stats=stats, max_tokens=run_settings.max_tokens)
 
 
