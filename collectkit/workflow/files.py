@@ -18,6 +18,7 @@ from collectkit.workflow.servers import (ENGINES, Machine, ServeError,
                               describe_server, engine_for, ensure_server, keep_or_stop,
                               served_model_id, server_line, this_machine)
 from collectkit.analyze.stream import grade_one_file
+from collectkit.analyze.summary import write_graded  # noqa: F401  (the old name)
 from collectkit.grade.grading import GradingConfig
 from collectkit.store.results import ERRORS_SUFFIX, PROCESSED_SUFFIX, SUMMARY_SUFFIX, output_paths  # noqa: F401
 from collectkit.serve.server import ServerHandle, find_server, served_models
