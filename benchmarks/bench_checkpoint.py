@@ -46,6 +46,7 @@ def child_run(args) -> None:
 
     from collectkit.store import append as store
     from collectkit.collect.settings import Settings
+    from collectkit.analyze.live import LiveGrader
     from collectkit.collect.run import collect
     from collectkit.tasks.load import load_problems
 
@@ -74,7 +75,8 @@ def child_run(args) -> None:
                         k_responses=args.k, max_tokens=args.max_tokens, output_dir=args.out)
     output = Path(args.out) / "results.jsonl"
     wall0, cpu0 = time.perf_counter(), cpu_seconds()
-    stats = asyncio.run(collect(settings, problems, output_path=output, progress=True))
+    stats = asyncio.run(collect(settings, problems, output_path=output, progress=True,
+                                live=LiveGrader()))
     wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
     assert stats.done == args.problems and stats.failed == 0, stats.line()
     print(json.dumps({

@@ -66,11 +66,12 @@ def child(args) -> None:
         params["n"] = args.k
 
     if args.child == KIT:
+        from collectkit.analyze.live import LiveGrader
         from collectkit.collect.run import collect
 
         async def work() -> int:
             stats = await collect(settings, problems, output_path=Path(args.out) / "results.jsonl",
-                                  progress=True)
+                                  progress=True, live=LiveGrader())
             assert stats.done == len(problems) and stats.failed == 0, stats.line()
             return stats.responses
     elif args.child in ("sdk_aiohttp", "sdk_httpx", "sdk_aiohttp_post"):

@@ -74,13 +74,14 @@ def overloads(servers: list[StubServer]) -> int:
 def collect_rate(urls: list[str], problems: list, in_flight: int) -> float:
     """Problems per second (one request each, k=1) through the kit's own collect()."""
     from collectkit.collect.settings import Settings
+    from collectkit.analyze.live import LiveGrader
     from collectkit.collect.run import run_collection
 
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(model="stub-model", api_base=",".join(urls), api_key="EMPTY",
                             k_responses=1, max_tokens=8, max_concurrent=in_flight,
                             batch_size=in_flight, max_retries=5, output_dir=folder)
-        stats = run_collection(settings, problems, progress=False)
+        stats = run_collection(settings, problems, progress=False, live=LiveGrader())
     assert stats.done == len(problems), stats.line()
     return stats.done / stats.wall_s
 

@@ -95,6 +95,7 @@ def kit_run(base_url: str, model: str, problems, limit_s: float,
     """run_collection's path (collect()). `n_per_request` True/False forces the kit's LLM to send
     one request of n=k / k requests of n=1 per problem; None leaves the choice to the kit."""
     from collectkit.collect.settings import Settings
+    from collectkit.analyze.live import LiveGrader
     from collectkit.collect.run import collect
     from collectkit.collect.client import create_llm
     from collectkit.store.results import load_results
@@ -110,7 +111,8 @@ def kit_run(base_url: str, model: str, problems, limit_s: float,
         started = time.perf_counter()
         try:
             stats = asyncio.run(asyncio.wait_for(
-                collect(settings, problems, output_path=output, progress=True, llm=llm), limit_s))
+                collect(settings, problems, output_path=output, progress=True, llm=llm,
+                        live=LiveGrader()), limit_s))
         except asyncio.TimeoutError:
             raise TooSlow(f"kit run {changes or 'with defaults'} took over {limit_s:.0f} s") \
                 from None

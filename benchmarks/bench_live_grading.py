@@ -31,6 +31,7 @@ GOAL = 0.95
 def child_run(args) -> None:
     import asyncio
 
+    from collectkit.analyze.live import LiveGrader
     from collectkit.collect.run import collect
     from collectkit.collect.settings import Settings
     from collectkit.store import append as store
@@ -50,7 +51,8 @@ def child_run(args) -> None:
                         live_grading=args.live == "on")
     output = Path(args.out) / f"results-{args.live}.jsonl"
     started, cpu0 = time.perf_counter(), cpu_seconds()
-    stats = asyncio.run(collect(settings, problems, output_path=output, progress=False))
+    stats = asyncio.run(collect(settings, problems, output_path=output, progress=False,
+                                live=LiveGrader()))
     wall = time.perf_counter() - started
     assert stats.done == args.problems and stats.failed == 0, stats.line()
     graded = sum(b["problems"] for b in (stats.live or {"benchmarks": {}})["benchmarks"].values())

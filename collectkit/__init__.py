@@ -10,6 +10,7 @@ The public API, in the order of a run (keyword arguments are the CLI's flags)::
     graded.accuracy(by="category"); graded.plot("pass_maj_at_k"); graded.explore()
     collectkit.load("runs/x.processed.jsonl").export("training_data")
     collectkit.compare(["a.processed.jsonl", "b.processed.jsonl"]).leaderboard()
+    collectkit.merge(["runs/x_shard-0-of-2.jsonl", "runs/x_shard-1-of-2.jsonl"])  # → runs/x.jsonl
 
 Names are imported on first use, so `import collectkit` (and `collectkit --version`) stays quick.
 """
@@ -27,7 +28,7 @@ _API = {
     "serve": "collectkit.workflow.steps", "Server": "collectkit.workflow.steps",
     "settings": "collectkit.workflow.steps", "collect": "collectkit.workflow.steps",
     "grade": "collectkit.workflow.steps", "Interrupted": "collectkit.workflow.steps",
-    "results_file": "collectkit.workflow.steps",
+    "results_file": "collectkit.workflow.steps", "merge": "collectkit.workflow.steps",
     "load": "collectkit.workflow.run", "Run": "collectkit.workflow.run",
     "FIGURES": "collectkit.workflow.run",
     "compare": "collectkit.workflow.comparison", "Comparison": "collectkit.workflow.comparison",

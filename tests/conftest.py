@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from collectkit.collect.settings import ENV_ALIASES, ENV_PREFIX
+from collectkit.collect.settings_sources import ENV_ALIASES, ENV_PREFIX
 
 # No network here, and no test may download: the Hugging Face libraries stay offline.
 os.environ["HF_HUB_OFFLINE"] = "1"

@@ -148,3 +148,56 @@ def test_no_library_module_imports_a_cli():
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_no_module_is_long(name):
     assert len(MODULES[name].read_text(encoding="utf-8").splitlines()) <= MAX_LINES, name
+
+
+# The room order: data flows one way (tasks → collect → store → grade → analyze / explorer /
+# training_data; serve apart; workflow, the public API's implementation, then cli and notebook on
+# top), so a room imports only the rooms below it, and only those it needs today: a new arrow
+# between rooms is a decision, made here. "collectkit" is the public API (the package itself).
+ROOM_IMPORTS = {
+    "store": set(),
+    "tasks": {"store"},
+    "serve": {"store"},
+    "collect": {"tasks", "store", "serve"},
+    "grade": {"tasks", "store"},
+    "analyze": {"collect", "grade", "tasks", "store"},
+    "explorer": {"analyze", "tasks", "store"},
+    "training_data": {"tasks", "store"},
+    "workflow": {"analyze", "collect", "explorer", "grade", "serve", "store", "tasks",
+                 "training_data"},
+    "cli": {"collectkit", "workflow", "analyze", "collect", "explorer", "grade", "serve",
+            "store", "tasks", "training_data"},
+    "notebook": {"collectkit", "workflow", "collect", "serve"},
+}
+
+
+def room_of(name: str) -> str:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in ROOMS else "collectkit"
+
+
+def test_the_room_order_has_every_room_and_no_circle():
+    assert set(ROOM_IMPORTS) == ROOMS
+    assert cycles({room: below - {"collectkit"} for room, below in ROOM_IMPORTS.items()}) == []
+    assert room_of("collectkit.collect.batch.driver") == "collect"
+    assert room_of("collectkit.run_inference") == room_of("collectkit") == "collectkit"
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """The arrows from a room to one it may not import (not below it, or not needed)."""
+    return sorted(f"{name} -> {target}" for name, targets in graph.items()
+                  if room_of(name) in ROOM_IMPORTS for target in targets
+                  if room_of(target) not in {room_of(name), *ROOM_IMPORTS[room_of(name)]})
+
+
+def test_the_room_check_catches_an_upward_import():
+    graph = {"collectkit.collect.run": {"collectkit.grade.grading", "collectkit.store.append"},
+             "collectkit.grade.grading": {"collectkit.tasks.load", "collectkit.grade.workers"},
+             "collectkit.store.append": {"collectkit.collect.batch.driver"},
+             "collectkit.run_inference": {"collectkit.cli.run"}}
+    assert upward_imports(graph) == ["collectkit.collect.run -> collectkit.grade.grading",
+                                     "collectkit.store.append -> collectkit.collect.batch.driver"]
+
+
+def test_each_room_imports_only_the_rooms_below_it():
+    assert upward_imports(GRAPH) == []

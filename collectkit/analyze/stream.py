@@ -80,3 +80,18 @@ def write_graded_stream(pending: Pending, processed: Path, summary_path: Path,
                              pd.DataFrame.from_records(lengths, columns=LENGTH_COLUMNS), timeouts)
     write_json_atomic(summary_path, summary)
     return summary, frame
+
+
+def grade_one_file(source: Path, processed: Path, summary_path: Path, config: GradingConfig,
+                   protocol: str | None = None) -> tuple[Pending, dict[str, Any]]:
+    """Steps 1–3 for one file (`collectkit.grade`): its processed file and summary written, in
+    the memory `collectkit extract` takes; `protocol` reads rows that record none. Returns the
+    file read (closed) and its summary."""
+    pending = read_for_grading(source, Extractor(config.match, unrecorded_protocol=protocol,
+                                                 texts=False))
+    try:
+        grade_pending([pending], config)
+        summary, _ = write_graded_stream(pending, processed, summary_path, config.match)
+    finally:
+        pending.close()
+    return pending, summary

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from collectkit.analyze import comparable
 from collectkit.cli.args import ArgumentParser
 from collectkit.store.results import InputError
-from collectkit.analyze.compare import agreement, category_table, export, leaderboard, load_runs, paired_bootstrap, paired_differences, report, responses_table, side_by_side
+from collectkit.workflow.comparison import compare
+# the comparison's tables, importable from here as before
+from collectkit.analyze.compare import agreement, category_table, export, leaderboard, load_runs, paired_bootstrap, paired_differences, responses_table, side_by_side  # noqa: F401
 
 
 def build_parser() -> ArgumentParser:
@@ -39,20 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         labels = [label.strip() for label in args.labels.split(",")] if args.labels else None
-        runs = load_runs(args.inputs, labels)
+        comparison = compare(args.inputs, labels)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with pd.option_context("display.width", 160, "display.max_columns", 30):
-        print(report(runs))
+        print(comparison.report())
     if args.out:
-        from collectkit.analyze import plots
-
-        runs = comparable.common_ground(runs)[0]  # what the report compared
-        written = export(runs, args.out)
-        figure = plots.save_figure(plots.compare_categories(category_table(runs)),
-                                   args.out / "categories.png")
-        print(f"\nwrote {', '.join(sorted(written))} and {figure.name} to {args.out}")
+        written = comparison.export(args.out)
+        comparison.plot(save_to=args.out)
+        print(f"\nwrote {', '.join(sorted(written))} and categories.png to {args.out}")
     return 0
 
 

@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 from collectkit.cli.args import ArgumentParser, fail
-from collectkit.collect.shard_merge import merge_shards
-from collectkit.collect.shards import unsharded_file
 from collectkit.store.append import StoreError
+from collectkit.workflow.steps import merge
 
 
 def build_parser() -> ArgumentParser:
@@ -30,15 +29,8 @@ def build_parser() -> ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    output = args.output
-    if output is None:
-        names = {unsharded_file(path) for path in args.inputs}
-        if len(names) != 1 or None in names:
-            return fail(parser.prog, "the shard files' names do not share one X_shard-I-of-N "
-                        "stem; give --output FILE")
-        output = names.pop()
     try:
-        report = merge_shards(args.inputs, output)
+        report = merge(args.inputs, output=args.output)
     except StoreError as exc:
         return fail(parser.prog, str(exc))
     print(report.line())

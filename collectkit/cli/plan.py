@@ -16,7 +16,7 @@ from pathlib import Path
 
 from collectkit.cli.args import ArgumentParser
 from collectkit.cli.run import SETTING_FLAGS
-from collectkit.collect.plan import plan_lines
+from collectkit.analyze.run_plan import plan_lines
 from collectkit.collect.pricing import PriceError
 from collectkit.collect.settings import ConfigError, Settings
 from collectkit.store.append import StoreError

@@ -26,8 +26,8 @@ from collectkit.collect.attempts import context_advice
 from collectkit.collect.batch.driver import BatchError, BatchMode, BatchReport
 from collectkit.cli.args import ArgumentParser
 from collectkit.collect.settings import ConfigError, Settings
-from collectkit.collect.live import LIVE_LOGGER, report_lines
-from collectkit.collect.plan import plan_lines
+from collectkit.analyze.live import LIVE_LOGGER, LiveGrader, report_lines
+from collectkit.analyze.run_plan import plan_lines
 from collectkit.collect.run import CollectionError, resolve_output_path, run_collection
 from collectkit.collect.pricing import PriceError, cost_line, estimate_open_problems
 from collectkit.tasks.load import ProblemError
@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                                    retry_failed=args.retry_failed, repair=args.repair,
                                    allow_config_change=args.allow_config_change,
                                    progress=not args.quiet, stop_on_sigterm=True,
+                                   live=LiveGrader(),
                                    batch=BatchMode(wait_s=args.batch_wait) if args.batch
                                    else None)
     except (ConfigError, CollectionError, ConfigMismatch, ProblemError, StoreError,

@@ -47,7 +47,7 @@ class RunStats:
     unreachable_why: str = ""  # the last unreachable failure's cause, in a few words
     # problems whose prompt + max_tokens exceed the server's context (id → why), not retried
     too_long: dict[str, str] = field(default_factory=dict)
-    live: dict[str, Any] | None = None  # the live figures at the end (collect.live.report)
+    live: dict[str, Any] | None = None  # the live figures at the end (analyze.live: LiveFigures.report)
     target_reached: bool = False  # stopped because every half-width is below the target
     not_needed: int = 0  # problems left uncollected because the target was reached
 

@@ -14,7 +14,7 @@ from collectkit.collect.attempts import Recorder, RunStats
 from collectkit.collect.settings import Settings
 from collectkit.collect.faults import fatal_reason, redact_url
 from collectkit.collect.client import BaseLLM, RequestFailed
-from collectkit.collect.live import LiveFigures
+from collectkit.collect.live_hooks import LiveFigures
 from collectkit.tasks.load import Problem
 
 # After this many problems in a row found no server, the run stops instead of spinning.

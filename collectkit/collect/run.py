@@ -25,7 +25,7 @@ from collectkit.store import append as store
 from collectkit.collect.attempts import Recorder, RunStats
 from collectkit.collect.settings import Settings
 from collectkit.collect.context_fit import hold_back
-from collectkit.collect.live import LiveFigures, live_figures
+from collectkit.collect.live_hooks import LiveFigures, LiveGrading
 from collectkit.collect.faults import Redactor, url_secrets
 from collectkit.collect.client import BaseLLM, create_llm, sampling_params
 from collectkit.collect.rounds import rounds
@@ -35,7 +35,6 @@ from collectkit.collect.shards import shard_file, take_shard
 from collectkit.tasks.load import Problem, file_tag, load_problems
 from collectkit.collect.manifest import check_signature, run_signature, write_manifest
 from collectkit.collect.server_check import CollectionError, check_server
-from collectkit.collect.plan import scores_by_problem
 
 if TYPE_CHECKING:  # types only: collect() drives a batch through BatchMode.drive
     from collectkit.collect.batch.driver import BatchMode
@@ -100,13 +99,17 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
                   output_path: str | Path | None = None, retry_failed: bool = False,
                   allow_config_change: bool = False, repair: bool = False,
                   llm: BaseLLM | None = None, progress: bool = True,
-                  batch: BatchMode | None = None) -> RunStats:
+                  batch: BatchMode | None = None, live: LiveGrading | None = None) -> RunStats:
     """Collect into `output_path` online, or with `batch` through a batch API (batch.py): the
-    same plan, rows and files either way."""
+    same plan, rows and files either way. `live` grades rows as they come (the live figures,
+    --target-halfwidth, --compare-with; analyze.live.LiveGrader): without it, none."""
     path = Path(output_path) if output_path else default_output_path(settings)
     if batch is not None and (settings.target_halfwidth or settings.compare_with):
         raise CollectionError("--target-halfwidth and --compare-with watch an online run; a "
                               "batch is priced and sent whole: drop --batch or them")
+    if live is None and batch is None and (settings.target_halfwidth or settings.compare_with):
+        raise CollectionError("--target-halfwidth and --compare-with need live grading: pass "
+                              "live=LiveGrader() (collectkit.collect and collectkit run do)")
     sampling = run_signature(settings, sampling_params(settings), prompts)
     api_key = settings.resolve_api_key()
     redact = Redactor([api_key, *(secret for url in settings.base_urls
@@ -118,7 +121,7 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
         problems = take_shard(load_problems(  # problems are used as given, never sliced again
             settings.dataset, settings.problem_limit, settings.dataset_source,
             seed=settings.subset_seed, fields=settings.dataset_fields), settings.shard)
-    compare = same_problems(settings) if settings.compare_with else None
+    compare = same_problems(settings, live) if settings.compare_with and live else None
     if compare is not None:
         problems = [p for p in problems if p.unique_id in compare]
     if batch is None:
@@ -132,8 +135,8 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
         llm = None if batch else llm or create_llm(settings)
         recorder = Recorder(results, errors, failures, stats, settings.k_responses,
                             settings.model, sampling, redact)
-        live = live_figures(settings, problems, path, done, recorder, compare) if (
-            batch is None and settings.live_grading) else None
+        figures = live.figures(settings, problems, path, done, recorder, compare) if (
+            live is not None and batch is None and settings.live_grading) else None
         if batch is None:  # what the server's context cannot hold is not sent (context_fit.py)
             todo = await asyncio.to_thread(hold_back, settings, api_key, todo, recorder, lambda
                                            problem: protocols.messages(problem, settings.protocol))
@@ -142,9 +145,9 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
         status, reason = "failed", "unknown"
         try:
             if batch is None:
-                await rounds(todo, llm, settings, recorder, progress, live)
-                if live is not None:  # the last rows' grades, for the final figures
-                    await asyncio.to_thread(live.wait, FINAL_GRADING_WAIT_S)
+                await rounds(todo, llm, settings, recorder, progress, figures)
+                if figures is not None:  # the last rows' grades, for the final figures
+                    await asyncio.to_thread(figures.wait, FINAL_GRADING_WAIT_S)
             else:
                 report = await asyncio.to_thread(batch.drive, settings, path, recorder,
                                                  todo, problems)
@@ -152,7 +155,7 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
             if stats.target_reached:
                 stats.not_needed = stats.planned - stats.done
             stats.unfinished += stats.planned - stats.done - stats.not_needed
-            status, reason = _outcome(stats, live)
+            status, reason = _outcome(stats, figures)
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
             status, reason = "interrupted", (exc.args[0] if exc.args else "Ctrl-C")
             raise
@@ -160,9 +163,9 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
             reason = redact(f"{type(exc).__name__}: {exc}")
             raise
         finally:
-            if live is not None:
-                live.close()
-                stats.live = live.report()
+            if figures is not None:
+                figures.close()
+                stats.live = figures.report()
             stats.wall_s = time.monotonic() - started
             stats.cost = run_cost(settings.model, stats.prompt_tokens, stats.completion_tokens,
                                   batch=batch is not None, table=prices)
@@ -178,23 +181,22 @@ async def collect(settings: Settings, problems: list[Problem] | None = None, *,
     return stats
 
 
-def same_problems(settings: Settings) -> dict[str, float]:
+def same_problems(settings: Settings, live: LiveGrading) -> dict[str, float]:
     """--compare-with: the other run's score per problem; this run collects those problems."""
-    scores = {uid: score for uid, (_, score) in scores_by_problem(
-        Path(settings.compare_with)).items()}
+    scores = live.compare_scores(Path(settings.compare_with))
     if not scores:
         raise CollectionError(f"{settings.compare_with} has no graded problems to compare with")
     return scores
 
 
-def _outcome(stats: RunStats, live: LiveFigures | None) -> tuple[str, str]:
+def _outcome(stats: RunStats, figures: LiveFigures | None) -> tuple[str, str]:
     if stats.batch and stats.batch["pending"]:
         stats.unfinished -= stats.batch["pending_problems"]
         return "waiting", f"batch {', '.join(stats.batch['pending'])} still running"
     if stats.stopped_early:
         return "stopped", stats.stopped_early
-    if stats.target_reached and live is not None:
-        return "finished", live.reached_reason()
+    if stats.target_reached and figures is not None:
+        return "finished", figures.reached_reason()
     if stats.unfinished:
         return "unfinished", f"{stats.unfinished} problems out of attempts"
     return "finished", ""

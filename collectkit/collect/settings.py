@@ -1,9 +1,8 @@
-"""Settings: defaults, then `.env`, then environment variables, then explicit overrides (CLI flags).
+"""Settings: every knob of a run, each checked when made; `Settings.load` layers defaults, `.env`,
+environment variables and explicit overrides (CLI flags) as settings_sources.py says.
 
 The API key itself is never a setting that gets saved: `api_key_env` names the variable that holds
-it, and `resolve_api_key()` reads it at the moment a client is built. `.env` is looked for from the
-current folder upward (python-dotenv's find_dotenv), so notebooks started in `notebooks/` find the
-project's file.
+it, and `resolve_api_key()` reads it at the moment a client is built.
 
 Local mode never borrows the OpenAI client's variables: OPENAI_BASE_URL / OPENAI_API_BASE are
 ignored there, and OPENAI_API_KEY is not sent to a local server (its key comes from --api_key,
@@ -18,29 +17,19 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from dotenv import dotenv_values, find_dotenv
-
 from collectkit.serve.embedded_model import EMBEDDED_MODEL
+from collectkit.collect.settings_sources import FIND_DOTENV, dotenv_file, layered_values
 from collectkit.collect.shards import parse_shard
 from collectkit.tasks import input_checks
 from collectkit.tasks.input_checks import ConfigError  # noqa: F401  (raised here, caught by name)
 
 DEFAULT_STOP = ("<end_of_turn>", "<|im_end|>")
-ENV_PREFIX = "COLLECTKIT_"
-# Variables users already know from the seed scripts and from vLLM, read besides COLLECTKIT_*.
-ENV_ALIASES = {
-    "tensor_parallel_size": ("VLLM_TENSOR_PARALLEL_SIZE",),
-    "api_base": ("OPENAI_API_BASE", "OPENAI_BASE_URL"),
-}
-# The OpenAI client's own variables: they describe OpenAI, never a local server.
-REMOTE_ONLY_ALIASES = frozenset({"OPENAI_API_BASE", "OPENAI_BASE_URL"})
 DEFAULT_KEY_VARIABLE = "OPENAI_API_KEY"
 # Where a local server's key is looked for: the variable serve_llm starts servers with
 # (serve.SERVER_KEY_VAR), then the one vLLM's own server reads for its --api-key.
 LOCAL_KEY_VARIABLES = ("COLLECTKIT_SERVER_API_KEY", "VLLM_API_KEY")
 REASONING_EFFORTS = (None, "none", "minimal", "low", "medium", "high")
 MAX_TOP_LOGPROBS = 20  # OpenAI's limit for top_logprobs
-FIND_DOTENV = "find"  # Settings.load's default: the nearest .env from the current folder upward
 
 
 @dataclass(frozen=True)
@@ -96,7 +85,7 @@ class Settings:
     max_attempts: int = 3
     retry_backoff_s: float = 2.0  # pause before the first in-run retry round; doubles each round
     output_dir: str = "results"
-    # live figures (collect/live.py): grade rows as they arrive; stop once every benchmark's
+    # live figures (analyze/live.py): grade rows as they arrive; stop once every benchmark's
     # anytime-valid 95% interval has a half-width below target_halfwidth (0: no target)
     live_grading: bool = True
     target_halfwidth: float = 0.0
@@ -215,7 +204,7 @@ class Settings:
         for name in names:
             key = os.environ.get(name)
             if not key:
-                dotenv = _dotenv() if dotenv is None else dotenv
+                dotenv = dotenv_file() if dotenv is None else dotenv
                 key = dotenv.get(name)
             if key:
                 return key
@@ -242,59 +231,7 @@ class Settings:
              env_file: str | Path | None = FIND_DOTENV,
              environ: Mapping[str, str] | None = None) -> "Settings":
         """Defaults < `.env` < environment < overrides (None values in overrides are ignored)."""
-        layered: dict[str, str] = dict(_dotenv(env_file))
-        environment = os.environ if environ is None else environ
-        layered.update({k: v for k, v in environment.items() if v})  # empty: fall through to .env
-        values: dict[str, Any] = {}
-        sources: dict[str, str] = {}
-        for f in fields(cls):
-            if f.name == "api_key":
-                continue
-            for var in (ENV_PREFIX + f.name.upper(), *ENV_ALIASES.get(f.name, ())):
-                if layered.get(var, "") != "":
-                    values[f.name] = _parse(f, layered[var])
-                    sources[f.name] = var
-                    break
-        for name, value in (overrides or {}).items():
-            if value is not None:
-                f = _field(name)  # an unknown name is a ConfigError, whatever the value's type
-                values[name] = _parse(f, value) if isinstance(value, str) else value
-                sources[name] = "override"
-        if (values.get("api_mode", cls.api_mode) == "local"
-                and sources.get("api_base") in REMOTE_ONLY_ALIASES):
-            del values["api_base"]
-        if "num_problems" in values:
-            values["num_problems"] = str(values["num_problems"]).strip().lower()
-        if isinstance(values.get("stop"), list):
-            values["stop"] = tuple(values["stop"])
-        return cls(**values)
-
-
-def _field(name: str) -> dataclasses.Field:
-    for f in fields(Settings):
-        if f.name == name:
-            return f
-    raise ConfigError(f"unknown setting: {name}")
-
-
-def _parse(f: dataclasses.Field, raw: str) -> Any:
-    kind = str(f.type)
-    # "none" or "" clears only a setting that may be None (seed, top_p); elsewhere it is invalid.
-    cleared = "None" in kind and raw.strip().lower() in ("", "none")
-    try:
-        if kind.startswith("bool"):
-            if raw.strip().lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                raise ValueError(raw)
-            return raw.strip().lower() in ("1", "true", "yes", "on")
-        if kind.startswith("int"):
-            return None if cleared else int(raw)
-        if kind.startswith("float"):
-            return None if cleared else float(raw)
-        if kind.startswith("tuple"):
-            return tuple(s for s in raw.split(",") if s)
-    except ValueError:
-        raise ConfigError(f"invalid value for {f.name}: {raw!r}") from None
-    return raw
+        return cls(**layered_values(fields(cls), cls.api_mode, overrides, env_file, environ))
 
 
 def split_urls(value: str | Iterable[str]) -> list[str]:
@@ -311,11 +248,3 @@ def split_urls(value: str | Iterable[str]) -> list[str]:
 
 def _finite(value: float) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def _dotenv(env_file: str | Path | None = FIND_DOTENV) -> dict[str, str]:
-    if env_file == FIND_DOTENV:
-        env_file = find_dotenv(usecwd=True) or None
-    if env_file is None or not Path(env_file).is_file():
-        return {}
-    return {k: v for k, v in dotenv_values(env_file).items() if v is not None}

@@ -45,7 +45,7 @@ MAX_WRONG_ANSWERS_COMPARED = 12
 class GradingConfig:
     match: str = "first"  # multiple choice: which "answer is (X)" / "Answer: X" wins
     # math-verify worker processes; None = os.cpu_count(); 0 = in this process, which must then be
-    # running in its main thread (a worker of its own, as collect.live's)
+    # running in its main thread (a worker of its own, as analyze.live's)
     workers: int | None = None
     timeout_s: int = 5  # math-verify's own per-step timeout (parse gold, parse pred, verify)
 

@@ -75,7 +75,8 @@ class Comparison:
         return Explorer(self.runs, html_path=html_path)
 
     def report(self) -> str:
-        return tables.report(self.runs)
+        """The printed comparison of `collectkit compare`, each cut to common ground said first."""
+        return "\n".join([*(f"note: {note}" for note in self.notes), tables.report(self.runs)])
 
     def __repr__(self) -> str:
         return f"Comparison({', '.join(self.runs)})"

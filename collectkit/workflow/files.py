@@ -17,8 +17,9 @@ from collectkit.collect.settings import split_urls
 from collectkit.workflow.servers import (ENGINES, Machine, ServeError,
                               describe_server, engine_for, ensure_server, keep_or_stop,
                               served_model_id, server_line, this_machine)
-from collectkit.analyze.summary import write_graded
-from collectkit.grade.grading import grade_file
+from collectkit.analyze.stream import grade_one_file
+from collectkit.analyze.summary import write_graded  # noqa: F401  (the old name)
+from collectkit.grade.grading import GradingConfig
 from collectkit.store.results import ERRORS_SUFFIX, PROCESSED_SUFFIX, SUMMARY_SUFFIX, output_paths  # noqa: F401
 from collectkit.serve.server import ServerHandle, find_server, served_models
 
@@ -122,27 +123,31 @@ def run_files(run_dir: str | Path) -> list[Path]:
 
 @dataclass
 class GradedRun:
-    rows: list[dict[str, Any]]
+    problems: int
     results_file: Path
     processed_file: Path
     summary_file: Path
     summary: dict[str, Any]
+    torn: int = 0  # an incomplete last line skipped (a collection still writing, or killed)
 
     def line(self) -> str:
-        return (f"graded {len(self.rows)} problems from {self.results_file.name} → "
+        return (f"graded {self.problems} problems from {self.results_file.name} → "
                 f"{self.processed_file.name}, {self.summary_file.name}")
 
 
 def grade_and_write(results_file: str | Path, match: str = "first",
-                    workers: int | None = None, protocol: str = "") -> GradedRun:
+                    workers: int | None = None, protocol: str = "",
+                    verify_timeout: int = 5) -> GradedRun:
     """Grade a results file and write X.processed.jsonl and X.summary.json beside it, the same
-    files (and summary layout) as `python -m collectkit.answer_extraction -i X.jsonl`;
-    `protocol` reads rows that record none (answer_extraction --protocol)."""
+    files (and summary layout) as `python -m collectkit.answer_extraction -i X.jsonl`, the same
+    way: a row at a time (analyze/stream.py); `protocol` reads rows that record none
+    (answer_extraction --protocol)."""
     source = Path(results_file)
-    rows = grade_file(source, match=match, workers=workers or None, protocol=protocol or None)
     processed, summary_path = processed_paths(source)
-    summary = write_graded(source, rows, processed, summary_path, match)
-    return GradedRun(rows, source, processed, summary_path, summary)
+    read, summary = grade_one_file(source, processed, summary_path,
+                                   GradingConfig(match, workers or None, verify_timeout),
+                                   protocol or None)
+    return GradedRun(len(read.index), source, processed, summary_path, summary, read.torn)
 
 
 # ------------------------------------------------------------------------------ display tables

@@ -63,7 +63,7 @@ class Run:
         if self.graded_from is not None:
             return self.graded_from.line()
         if self.stats is not None:  # a collection: its figures, and its live accuracy
-            from collectkit.collect.live import report_lines
+            from collectkit.analyze.live import report_lines
 
             return "\n".join([self.stats.line(), *report_lines(
                 getattr(self.stats, "live", None), getattr(self.stats, "target_reached", False),

@@ -3,19 +3,23 @@ CLI's flags (`collectkit run --k_responses 4` is `collectkit.collect(k_responses
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
+from collectkit.analyze.live import LiveGrader
 from collectkit.collect.run import collect as collect_into, default_output_path
 from collectkit.collect.settings import Settings
 from collectkit.workflow.files import (Interrupted, find_results_file, grade_and_write,
                                       interruptible, resolve_model)
 from collectkit.workflow.servers import describe_server, ensure_server, keep_or_stop
 from collectkit.collect.settings import EMBEDDED_MODEL
+from collectkit.collect.shard_merge import MergeError, MergeReport, merge_shards
+from collectkit.collect.shards import unsharded_file
 from collectkit.serve.server import ServerHandle, served_models
 from collectkit.tasks.protocols import with_recommended_sampling
 from collectkit.workflow.run import Run
 
-__all__ = ["Interrupted", "Server", "collect", "grade", "results_file", "serve", "settings"]
+__all__ = ["Interrupted", "Server", "collect", "grade", "merge", "results_file", "serve",
+           "settings"]
 
 
 class Server:
@@ -53,13 +57,15 @@ def serve(model: str = EMBEDDED_MODEL, *, engine: str = "auto", port: int = 8000
 def settings(**flags: Any) -> Settings:
     """The run's settings from `collectkit run`'s flags (model, dataset, num_problems,
     k_responses, temperature, max_tokens, …), over `.env` and `COLLECTKIT_*` variables, with the
-    protocol's recommended sampling. An empty `model` asks the local server which it serves."""
+    protocol's recommended sampling for each value not given (a value given is kept, the
+    kit's default too, as on the command line). An empty `model` asks the local server which
+    it serves."""
     flags = {key: value for key, value in flags.items() if value is not None}
     if not flags.get("model"):
         flags["model"] = resolve_model(
             "", port=flags.get("server_port", 8000), host=flags.get("server_host", "127.0.0.1"),
             api_mode=flags.get("api_mode", "local"), api_base=flags.get("api_base", ""))
-    return with_recommended_sampling(Settings.load(flags))
+    return with_recommended_sampling(Settings.load(flags), given=flags)
 
 
 def results_file(run_settings: Settings) -> Path:
@@ -74,16 +80,34 @@ async def collect(run_settings: Settings | None = None, *, output_file: str | Pa
     what finished. Returns the run, with the collection's figures in `run.stats`."""
     run_settings = run_settings or settings(**flags)
     path = Path(output_file) if output_file else default_output_path(run_settings)
-    stats = await interruptible(collect_into(run_settings, output_path=path, progress=progress))
+    stats = await interruptible(collect_into(run_settings, output_path=path, progress=progress,
+                                              live=LiveGrader()))
     return Run.open(path, stats=stats, max_tokens=run_settings.max_tokens)
 
 
 def grade(results: str | Path | Run, *, match: str = "first", workers: int = 0,
-          protocol: str = "") -> Run:
+          protocol: str = "", verify_timeout: int = 5) -> Run:
     """Extract and grade every response of a results file (or the newest in a folder), writing
-    X.processed.jsonl and X.summary.json beside it (`collectkit extract -i X.jsonl`)."""
+    X.processed.jsonl and X.summary.json beside it (`collectkit extract -i X.jsonl`), a row at
+    a time as extract does; the run's rows are read back from the processed file when asked."""
     source = results.path if isinstance(results, Run) else Path(results)
     if source.is_dir():
         source = find_results_file(source)
-    graded = grade_and_write(source, match=match, workers=workers or None, protocol=protocol)
-    return Run(graded.processed_file, graded.rows, graded_from=graded)
+    graded = grade_and_write(source, match=match, workers=workers or None, protocol=protocol,
+                             verify_timeout=verify_timeout)
+    return Run(graded.processed_file, graded_from=graded)
+
+
+def merge(inputs: Iterable[str | Path], *, output: str | Path | None = None) -> MergeReport:
+    """Join the results files of a run's shards (`collectkit run --shard I/N`) into one,
+    each problem once, with a manifest combining theirs (`collectkit merge`). `output`
+    defaults to X.jsonl beside X_shard-I-of-N.jsonl; the report's `line()` and `warnings()`
+    say what was merged, and `collectkit.grade(report.output)` grades it."""
+    inputs = [Path(path) for path in inputs]
+    if output is None:
+        names = {unsharded_file(path) for path in inputs}
+        if len(names) != 1 or None in names:
+            raise MergeError("the shard files' names do not share one X_shard-I-of-N stem; "
+                             "give output=FILE (--output FILE)")
+        output = names.pop()
+    return merge_shards(inputs, Path(output))

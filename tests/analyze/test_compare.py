@@ -216,6 +216,18 @@ def test_different_problems_and_k_are_said_and_cut_to_the_common_ground(two_runs
     assert compare.leaderboard(cut)["n_problems"].sum() == 16
 
 
+def test_the_api_comparison_reports_what_collectkit_compare_prints(two_runs, tmp_path):
+    """`collectkit compare` prints Comparison.report(): the cuts said first, as before."""
+    import collectkit
+
+    full = with_sampling(two_runs[0], tmp_path / "full.jsonl")
+    part = with_sampling(two_runs[1], tmp_path / "b" / "full.jsonl", keep=8, k=1,
+                         k_responses=1)
+    text = collectkit.compare([full, part]).report()
+    assert text == compare.report(compare.load_runs([full, part]))
+    assert text.startswith("note: the runs answered different problems")
+
+
 def test_one_run_and_undefined_kappa_are_explained(two_runs, tmp_path):
     assert "only one run (good): paired differences and agreement compare runs with each " \
         "other, so their tables stay empty" in compare.report(compare.load_runs([two_runs[0]]))

@@ -3,6 +3,8 @@ explore → export → compare, against the stub server over a real socket (no e
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 import subprocess
 import sys
 
@@ -12,6 +14,7 @@ from matplotlib.figure import Figure
 
 import collectkit
 from collection_support import REPO
+from collectkit.collect.shard_merge import MergeError
 from stub_server import StubServer
 
 
@@ -84,11 +87,60 @@ def test_compare_puts_runs_side_by_side(two_runs, tmp_path):
     assert any("only one run" in note for note in single.agreement_notes())
 
 
+def test_grade_writes_what_extract_writes_a_row_at_a_time(two_runs, tmp_path):
+    """collectkit.grade and `collectkit extract` share the streaming path: the same processed
+    file byte for byte and the same summary, a torn last line skipped and counted."""
+    for folder in ("api", "cli"):
+        (tmp_path / folder).mkdir()
+        copy = shutil.copy(two_runs[0].path, tmp_path / folder / "r.jsonl")
+        with open(copy, "a", encoding="utf-8") as out:
+            out.write('{"unique_id": "torn", "respon')  # a collection still writing
+    graded = collectkit.grade(tmp_path / "api" / "r.jsonl")
+    from collectkit.cli import extract
+
+    assert extract.main(["-i", str(tmp_path / "cli" / "r.jsonl")]) == 0
+    assert graded.path.read_bytes() == (tmp_path / "cli" / "r.processed.jsonl").read_bytes()
+    summaries = [json.loads((tmp_path / f / "r.summary.json").read_text()) for f in ("api", "cli")]
+    assert [{k: v for k, v in s.items() if k != "source"} for s in summaries][0] == {
+        k: v for k, v in summaries[1].items() if k != "source"}
+    assert graded.graded_from.torn == 1 and graded.line().startswith("graded 4 problems")
+    assert len(graded.rows) == 4 and all("is_correct" in r for row in graded.rows
+                                         for r in row["responses"])
+
+
+def test_merge_joins_the_shards_of_a_run(tmp_path):
+    with StubServer(completion_tokens=8) as server:
+        for shard in ("0/2", "1/2"):
+            settings = collectkit.settings(
+                model=server.model, api_base=server.base_url, dataset="both", num_problems="6",
+                k_responses=2, max_tokens=16, max_retries=0, output_dir=str(tmp_path),
+                shard=shard)
+            asyncio.run(collectkit.collect(settings, progress=False))
+    shards = sorted(tmp_path.glob("*_shard-*-of-2.jsonl"))
+    assert len(shards) == 2
+    merged = collectkit.merge(shards)
+    assert merged.output == tmp_path / shards[0].name.replace("_shard-0-of-2", "")
+    assert merged.problems == 6 and merged.line().startswith("merged 2 shard file(s) (0/2, 1/2)")
+    assert merged.warnings() == []
+    assert len(collectkit.grade(merged.output).rows) == 6
+    other = shutil.copy(shards[1], tmp_path / "elsewhere.jsonl")
+    with pytest.raises(MergeError, match="give output=FILE"):
+        collectkit.merge([shards[0], other])
+    assert collectkit.merge([shards[0], shards[1]], output=tmp_path / "m.jsonl").problems == 6
+
+
+def test_settings_keep_a_value_given_as_the_command_line_does():
+    recommended = collectkit.settings(model="m", protocol="r1")
+    assert (recommended.temperature, recommended.top_p) == (0.6, 0.95)
+    given = collectkit.settings(model="m", protocol="r1", temperature=0.7)  # the kit's default
+    assert (given.temperature, given.top_p) == (0.7, 0.95)
+
+
 def test_verbs_are_not_shadowed_by_their_subpackages():
     import collectkit.collect.run  # noqa: F401  (importing a room sets no attribute over a verb)
     import collectkit.grade.grading  # noqa: F401
     import collectkit.serve.server  # noqa: F401
-    for name in ("serve", "collect", "grade", "compare"):
+    for name in ("serve", "collect", "grade", "compare", "merge"):
         assert callable(getattr(collectkit, name)) and not isinstance(
             getattr(collectkit, name), type(sys)), name
     with pytest.raises(AttributeError, match="no attribute 'nope'"):

@@ -8,6 +8,7 @@ from collectkit.analyze.planning import LIKELY, plan_problems, problems_for
 from collectkit.analyze.sequences import interval_name
 from collectkit.collect.pricing import estimate_run
 from collectkit.collect.settings import Settings
+from collectkit.grade.problem_scores import scores_by_problem
 from collectkit.tasks import protocols
 from collectkit.tasks.load import load_problems
 
@@ -42,17 +43,3 @@ def pilot_scores(path: Path) -> dict[str, list[float]]:
     for dataset, score in scores_by_problem(path).values():
         scores.setdefault(dataset, []).append(score)
     return scores
-
-
-def scores_by_problem(path: Path) -> dict[str, tuple[str, float]]:
-    """unique_id → (benchmark, share of right responses) of a run's results or processed file
-    (a raw results file is graded here as `collectkit extract` grades it)."""
-    from collectkit.grade.grading import grade_rows
-    from collectkit.store.results import load_results
-
-    rows = load_results(path)
-    if any("is_correct" not in r for row in rows for r in row.get("responses") or []):
-        rows = grade_rows(rows)
-    return {str(row["unique_id"]): (str(row.get("dataset")), sum(
-        bool(r.get("is_correct")) for r in row["responses"]) / len(row["responses"]))
-        for row in rows if row.get("responses")}

@@ -14,7 +14,7 @@ from stub_server import StubServer
 
 from collection_support import REPO, manifest
 from collectkit.analyze.sequences import confidence_sequence, interval_name
-from collectkit.collect import live as live_module
+from collectkit.analyze import live as live_module
 from collectkit.collect.run import run_collection
 from collectkit.collect.settings import Settings
 from collectkit.grade.grading import grade_rows
@@ -133,7 +133,8 @@ def test_the_bar_and_the_periodic_line_show_each_benchmarks_figures(
                         batch_size=4, target_halfwidth=0.3)
     with caplog.at_level(logging.INFO, logger=live_module.LIVE_LOGGER):
         stats = run_collection(settings, load_problems("both", 1000), progress=True,
-                               output_path=tmp_path / "both.jsonl")
+                               output_path=tmp_path / "both.jsonl",
+                               live=live_module.LiveGrader())
     assert stats.target_reached and stats.done < 1000
     logged = [r.getMessage() for r in caplog.records if r.name == live_module.LIVE_LOGGER]
     assert any("math500 accuracy" in line and "mmlu_pro accuracy" in line for line in logged)

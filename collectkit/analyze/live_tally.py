@@ -1,4 +1,4 @@
-"""One benchmark's live figures (collect/live.py feeds them): the confidence sequence over the
+"""One benchmark's live figures (analyze/live.py feeds them): the confidence sequence over the
 prefix of its seeded order graded so far, unparsed and cut-off shares, and with --compare-with
 the paired difference to the other run's scores of the same problems; the run's final lines."""
 from __future__ import annotations

@@ -25,11 +25,12 @@ from concurrent.futures import wait as wait_for
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from collectkit.analyze.live_tally import Benchmark, Summary, report_lines
 from collectkit.analyze.sequences import interval_name
-from collectkit.collect.live_tally import Benchmark, Summary, report_lines
 from collectkit.grade.workers import die_with_parent
 
-__all__ = ["LiveFigures", "live_figures", "report_lines", "grade_summaries", "grade_file"]
+__all__ = ["LiveFigures", "LiveGrader", "live_figures", "report_lines", "grade_summaries",
+           "grade_file"]
 
 LIVE_LOGGER = "collectkit.live"
 log = logging.getLogger(LIVE_LOGGER)
@@ -103,6 +104,20 @@ def live_figures(settings: Any, problems: Iterable[Any], path: Path, done: set[s
     live.preload(path, done)
     recorder.on_row = live.add
     return live
+
+
+class LiveGrader:
+    """Live grading as collect.run takes it from its caller (collect/live_hooks.py's
+    LiveGrading): `collectkit.collect` and `collectkit run` pass one in."""
+
+    def figures(self, settings: Any, problems: Iterable[Any], path: Path, done: set[str],
+                recorder: Any, compare: dict[str, float] | None) -> LiveFigures:
+        return live_figures(settings, problems, path, done, recorder, compare)
+
+    def compare_scores(self, path: Path) -> dict[str, float]:
+        from collectkit.grade.problem_scores import scores_by_problem
+
+        return {uid: score for uid, (_, score) in scores_by_problem(path).items()}
 
 
 class LiveFigures:
