@@ -107,6 +107,7 @@ class ShapeWriter:
         self.shape, self.folder, self.kinds = shape, folder, kinds
         self.records: list[dict[str, Any]] = []
         self.text_bytes = self.rows = 0
+        self.schema: pa.Schema | None = None
         self.parquet: pq.ParquetWriter | None = None
         self.arrow: Any = None  # datasets.arrow_writer.ArrowWriter
 
@@ -119,9 +120,9 @@ class ShapeWriter:
     def flush(self) -> None:
         if not self.records:
             return
-        table_schema = self.parquet.schema_arrow if self.parquet else schema(
-            self.shape, self.records[0], self.kinds)
-        self._write(export_shapes.table(self.shape, self.records, table_schema))
+        if self.schema is None:
+            self.schema = schema(self.shape, self.records[0], self.kinds)
+        self._write(export_shapes.table(self.shape, self.records, self.schema))
         self.records, self.text_bytes = [], 0
 
     def _write(self, table: pa.Table) -> None:
