@@ -79,8 +79,11 @@ class Inputs:
                       share(_survey(row))))
 
     def rows(self) -> Iterator[dict[str, Any]]:
-        for index in self.indexes:
-            yield from index
+        try:
+            for index in self.indexes:
+                yield from index
+        except store.StoreError as exc:  # a file replaced while it was being read
+            raise ExportError(str(exc)) from None
 
     @property
     def kinds(self) -> dict[str, frozenset[str]]:
