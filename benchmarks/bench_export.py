@@ -8,7 +8,7 @@ responses each, whose texts are the problems' own solutions (MATH) or chain-of-t
 1. `responses` to Parquet: read the processed file (one checked pass, training_data/inputs.py),
    build and write `responses.parquet` (and its `datasets` folder) chunk by chunk;
 2. `python -m collectkit.export --format all` in-process: every shape to Parquet and
-   `datasets.save_to_disk`, and the card.
+   `datasets` folders (load_from_disk), and the card.
 No engine is started. The last line holds the ratio that matters.
 """
 from __future__ import annotations
@@ -91,7 +91,7 @@ def main() -> int:
         started = time.perf_counter()
         code = export_cli.main([str(processed), "--format", "all", "--out", str(folder / "all")])
         all_s = time.perf_counter() - started
-        print(f"--format all (6 shapes, Parquet + save_to_disk + card): {all_s:.2f} s, exit {code}")
+        print(f"--format all (6 shapes, Parquet + datasets folders + card): {all_s:.2f} s, exit {code}")
         print(f"peak RSS {max_rss_mb():.0f} MB")
         figures = {"problems": problems, "responses": responses, "processed_mb": round(size_mb),
                    "parquet_s": round(parquet_s, 2), "read_s": round(read_s, 2),
