@@ -5,9 +5,10 @@
 Writes a processed file of real problems (the bundled MATH-500 and MMLU-Pro rows) with k graded
 responses each, whose texts are the problems' own solutions (MATH) or chain-of-thought
 (MMLU-Pro) plus a final answer, half right and half wrong. Then times, in this process:
-1. `responses` to Parquet: read the processed file, build the table, write `responses.parquet`;
+1. `responses` to Parquet: read the processed file (one checked pass, training_data/inputs.py),
+   build and write `responses.parquet` (and its `datasets` folder) chunk by chunk;
 2. `python -m collectkit.export --format all` in-process: every shape to Parquet and
-   `datasets.save_to_disk`, and the card.
+   `datasets` folders (load_from_disk), and the card.
 No engine is started. The last line holds the ratio that matters.
 """
 from __future__ import annotations
@@ -22,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import base_parser, max_rss_mb, write_summary  # noqa: E402
 
-from collectkit.training_data import dataset as export
-from collectkit.cli import export as export_cli
+from collectkit.cli import export as export_cli  # noqa: E402
 from collectkit.store import jsonl  # noqa: E402
-from collectkit.training_data.shapes import build  # noqa: E402
+from collectkit.training_data import writers  # noqa: E402
+from collectkit.training_data.inputs import Inputs  # noqa: E402
 from collectkit.tasks.load import load_problems  # noqa: E402
 
 GOAL_S = 10.0
@@ -76,23 +77,21 @@ def main() -> int:
         print(f"{problems:,} problems, {responses:,} responses, {size_mb:.0f} MB processed file")
 
         started = time.perf_counter()
-        rows = export.read_processed([processed])
-        read_s = time.perf_counter() - started
-        tables = build(rows, ["responses"])
-        build_s = time.perf_counter() - started - read_s
-        (folder / "parquet").mkdir()  # export.write_parquet writes into a folder it was given
-        written = export.write_parquet(tables, folder / "parquet")
+        (folder / "parquet").mkdir()
+        with Inputs([processed]) as inputs:
+            read_s = time.perf_counter() - started
+            counts = writers.write_shapes(inputs.rows(), ["responses"], folder / "parquet",
+                                          inputs.kinds)
         parquet_s = time.perf_counter() - started
-        parquet_mb = written["responses"].stat().st_size / 1e6
-        print(f"responses → Parquet: {parquet_s:.2f} s (read {read_s:.2f} s, build "
-              f"{build_s:.2f} s, write {parquet_s - read_s - build_s:.2f} s), "
-              f"{parquet_mb:.1f} MB, {tables['responses'].num_rows:,} rows")
-        del rows, tables
+        build_s = parquet_s - read_s  # the rows read back, built and written in one pass
+        parquet_mb = (folder / "parquet" / "responses.parquet").stat().st_size / 1e6
+        print(f"responses → Parquet: {parquet_s:.2f} s (checked pass {read_s:.2f} s, build and "
+              f"write {build_s:.2f} s), {parquet_mb:.1f} MB, {counts['responses']:,} rows")
 
         started = time.perf_counter()
         code = export_cli.main([str(processed), "--format", "all", "--out", str(folder / "all")])
         all_s = time.perf_counter() - started
-        print(f"--format all (6 shapes, Parquet + save_to_disk + card): {all_s:.2f} s, exit {code}")
+        print(f"--format all (6 shapes, Parquet + datasets folders + card): {all_s:.2f} s, exit {code}")
         print(f"peak RSS {max_rss_mb():.0f} MB")
         figures = {"problems": problems, "responses": responses, "processed_mb": round(size_mb),
                    "parquet_s": round(parquet_s, 2), "read_s": round(read_s, 2),

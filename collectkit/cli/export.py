@@ -3,8 +3,8 @@ Parquet files per shape, with a dataset card.
 
     python -m collectkit.export results/m_MATH_500.processed.jsonl --format all --out export/
 
-writes, per shape, `OUT/<shape>/` (`datasets.Dataset.save_to_disk`; read it back with
-`datasets.load_from_disk`) and `OUT/<shape>.parquet` (`pandas.read_parquet`), and `OUT/README.md`,
+writes, per shape, `OUT/<shape>/` (as `datasets.Dataset.save_to_disk` lays it out; read it back
+with `datasets.load_from_disk`) and `OUT/<shape>.parquet` (`pandas.read_parquet`), and `OUT/README.md`,
 a dataset card saying how the data was made (sources, models, protocols, sampling, the rules of
 each shape: see export_shapes.py). `--push_to_hub ORG/NAME` then uploads the files it wrote (and
 nothing else in the folder) to a private dataset repository, public with `--public`, with the token

@@ -168,27 +168,37 @@ BUILDERS: dict[str, Callable[[_Context, list[dict]], None]] = {
     "pairs": _shape_pairs, "verifier": _shape_verifier, "difficulty": _shape_difficulty}
 
 
+def records(row: dict[str, Any], shapes: Iterable[str]) -> dict[str, list[dict]]:
+    """shape → the records of one processed row."""
+    ctx = _Context(row)
+    built: dict[str, list[dict]] = {}
+    for shape in shapes:
+        BUILDERS[shape](ctx, built.setdefault(shape, []))
+    return built
+
+
 def build(rows: Iterable[dict[str, Any]], shapes: Iterable[str]) -> dict[str, pa.Table]:
-    """shape → pyarrow Table, one pass over the rows."""
+    """shape → pyarrow Table, in memory (the export writes chunks instead: writers.py)."""
     shapes = list(shapes)
-    records: dict[str, list[dict]] = {shape: [] for shape in shapes}
+    collected: dict[str, list[dict]] = {shape: [] for shape in shapes}
     for row in rows:
-        ctx = _Context(row)
-        for shape in shapes:
-            BUILDERS[shape](ctx, records[shape])
-    return {shape: _table(shape, records[shape]) if records[shape] else _empty()
+        for shape, built in records(row, shapes).items():
+            collected[shape].extend(built)
+    return {shape: table(shape, collected[shape]) if collected[shape] else empty()
             for shape in shapes}
 
 
-def _table(shape: str, records: list[dict]) -> pa.Table:
-    """The shape's table; a ValueError naming the field when one column would mix types (rows
-    from another tool: `answer_group` 0 in one response and "b" in the next)."""
+def table(shape: str, records: list[dict], schema: pa.Schema | None = None) -> pa.Table:
+    """The shape's table (of `schema` when given); a ValueError naming the field when one column
+    would mix types (rows from another tool: `extracted_answer` 2 in one response, "b" in the
+    next)."""
     try:
-        return pa.Table.from_pylist(records)
+        return pa.Table.from_pylist(records, schema=schema)
     except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
         for name in dict.fromkeys(key for record in records for key in record):
             try:
-                pa.array([record.get(name) for record in records])
+                pa.array([record.get(name) for record in records],
+                         schema.field(name).type if schema else None)
             except (pa.ArrowTypeError, pa.ArrowInvalid):
                 kinds = sorted({type(record.get(name)).__name__ for record in records
                                 if record.get(name) is not None})
@@ -198,7 +208,7 @@ def _table(shape: str, records: list[dict]) -> pa.Table:
         raise ValueError(f"shape {shape}: {' '.join(str(exc).split())}") from None
 
 
-def _empty() -> pa.Table:
+def empty() -> pa.Table:
     """A shape without rows (e.g. no pairs): the common columns, zero rows."""
     return pa.table({name: pa.array([], pa.string()) for name in
                      ("unique_id", "dataset", "category", "model", "protocol", "sampling")})
