@@ -31,12 +31,16 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-model.txt pyproject
 demo: $(STAMP)
 	$(PY) tools/demo.py $(DEMO_ARGS)
 
+# Two passes: the tests that start no engine in two pytest-xdist workers (most of them wait on
+# subprocesses and sockets), then the engine and notebook tests alone, one at a time (two llama.cpp
+# engines on 2 cores slow each other many times over).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 -m "not engine and not notebook"
+	$(PY) -m pytest -q -m "engine or notebook"
 
 # The inner loop: no engines, no notebooks, no venv builds (under a minute on 2 cores).
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not engine and not notebook and not slow"
+	$(PY) -m pytest -q -n 2 -m "not engine and not notebook and not slow"
 
 # JupyterLab on 127.0.0.1 (only this machine can reach it) with the repository as its root
 # (notebooks/ and colab/ side by side), opening notebooks/; it prints the URL with its token.
