@@ -7,7 +7,8 @@ the page as an inert <template>; the file's script only filters, sorts, pages an
 its DOM with textContent, never innerHTML), the JSON it reads cannot close its <script> tag, and a
 Content-Security-Policy lets only the page's own script run and nothing be fetched. Elements carry `data-testid` (problem-row, filter-<name>, response,
 extracted-answer, count) and `ck-…` classes for tests. A run too large for one file is cut at
-`max_mb` (and `max_problems`), and the file and the return value say what was kept. An existing
+`max_mb` (and `max_problems`), and the file and the return value say what was kept; each view is
+written out as it is rendered (never all held at once). An existing
 file is replaced only if it is an explorer page the kit wrote (it starts with PAGE_START), never
 through a link that leads out of its folder.
 """
@@ -195,7 +196,8 @@ def export(data: Explore, path: str | Path, selection: dict[str, Any] | None = N
             written += out.write(TEMPLATE_START + view + TEMPLATE_END)
         where = describe(selection)
         order = SORT_LABELS.get(selection.get("sort") or "file", "file order")
-        note = (f"{len(kept)} of {total} problems" + (f" of run {run}" if len(data.labels) > 1 else "")
+        note = (f"{len(kept)} of {total} problems"
+                + (f" of run {run}" if len(data.labels) > 1 else "")
                 + (f"; kept: {where}" if where else "")
                 + (f"; the first {len(kept)} of {len(chosen)} in {order} ({', '.join(cuts)})"
                    if cuts else ""))
@@ -224,7 +226,8 @@ def _number(value: Any) -> float | None:
 
 def page_html(data: Explore, views: list[tuple[str, str]], note: str) -> str:
     """The whole page of these (key, view) problem views (export writes the same, in parts)."""
-    sources = "".join(f"{TEMPLATE_START.decode()}{view}{TEMPLATE_END.decode()}" for _, view in views)
+    start, end = TEMPLATE_START.decode(), TEMPLATE_END.decode()
+    sources = "".join(f"{start}{view}{end}" for _, view in views)
     return page_head(data) + sources + page_tail(data, [key for key, _ in views], note)
 
 

@@ -41,7 +41,8 @@ def test_the_table_holds_no_response_text_and_rows_are_read_on_demand(tmp_path):
         assert "SECRET" not in held  # no response text is kept in memory
         assert list(data.table["unique_id"]) == ["p0", "p1", "p3", "p4", "p5", "p2"]
         assert [row["unique_id"] for row in run] == ["p0", "p1", "p3", "p4", "p5", "p2"]
-        assert data.row("run", "math500:p4")["responses"][0]["full_response"].startswith("SECRET-4 ")
+        text = data.row("run", "math500:p4")["responses"][0]["full_response"]
+        assert text.startswith("SECRET-4 ")
         assert data.row("run", "math500:p2")["responses"][0]["full_response"] == \
             "SECRET-later \\boxed{1}"
         assert data.counts("run")["wrong"] == 1 and data.row("run", "math500:nope") is None
