@@ -2,7 +2,8 @@
 per filter, so a selection is a few vectorised masks; paging; and where each extracted answer stands
 in its response text. The frame holds counts, no response text: a problem's row is read from its
 file when it is shown (sources.py), so a run of any size opens in bounded memory. The notebook
-widget is `explore_widget`, the offline HTML file `explore_html`, the command line `explore`. A filter keeps a problem when (exactly):
+widget is `explore_widget`, the offline HTML file `explore_html`, the command line `explore`.
+A filter keeps a problem when (exactly):
 """
 from __future__ import annotations
 
