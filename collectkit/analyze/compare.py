@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -22,20 +23,28 @@ def run_label(path: Path) -> str:
     return name.removesuffix(PROCESSED_SUFFIX).removesuffix(".jsonl")
 
 
-def load_runs(paths: list[str | Path], labels: list[str] | None = None) -> dict[str, list[dict]]:
-    """label -> graded rows, one run per results file (a directory gives each of its files)."""
+def graded_rows(file: Path) -> list[dict]:
+    """The rows of one results file, graded here unless every response already is."""
+    rows = read_results(file)
+    graded = all("is_correct" in r for row in rows for r in row["responses"])
+    return rows if graded else grade_rows(rows)
+
+
+def load_runs(paths: list[str | Path], labels: list[str] | None = None,
+              read: Callable[[Path], Any] = graded_rows) -> dict[str, Any]:
+    """label -> graded rows, one run per results file (a directory gives each of its files).
+    `read` turns a file into its run: a sequence of graded rows (the explorer's reads them on
+    demand)."""
     files = [file for path in paths for file in results_files(Path(path))]
     if not files:
         raise InputError("no results files given")
     if labels is not None and len(labels) != len(files):
         raise InputError(f"{len(labels)} labels for {len(files)} results files")
-    rows_per_file = [read_results(file) for file in files]
+    rows_per_file = [read(file) for file in files]
     names = labels or comparable.default_labels(files, rows_per_file)
-    runs: dict[str, list[dict]] = {}
+    runs: dict[str, Any] = {}
     for name, rows in zip(names, rows_per_file):
-        graded = all("is_correct" in r for row in rows for r in row["responses"])
-        unique = name if name not in runs else f"{name} ({len(runs) + 1})"
-        runs[unique] = rows if graded else grade_rows(rows)
+        runs[name if name not in runs else f"{name} ({len(runs) + 1})"] = rows
     return runs
 
 

@@ -60,6 +60,12 @@ def grade_pending(files: list[Pending], config: GradingConfig) -> None:
     grade_extracted([row for pending in files for row in pending.skeletons], config)
 
 
+def with_grading(row: dict[str, Any], grading: list[dict[str, Any]]) -> dict[str, Any]:
+    """The row grade_rows gives: each response with its grading fields (a skeleton's) laid over."""
+    return {**row, "responses": [{**response, **fields}
+                                 for response, fields in zip(row["responses"], grading)]}
+
+
 def write_graded_stream(pending: Pending, processed: Path, summary_path: Path,
                         match: str) -> tuple[dict[str, Any], pd.DataFrame]:
     """Write X.processed.jsonl a row at a time and X.summary.json (step 3); returns the summary
@@ -69,8 +75,7 @@ def write_graded_stream(pending: Pending, processed: Path, summary_path: Path,
     timeouts = 0
     with atomic_file(processed) as out:
         for row, skeleton in zip(pending.index, pending.skeletons):
-            graded = {**row, "responses": [{**response, **grading} for response, grading
-                                           in zip(row["responses"], skeleton["responses"])]}
+            graded = with_grading(row, skeleton["responses"])
             out.write(jsonl.dumps_line(graded).encode("utf-8"))  # the one line rule
             responses += response_records(graded)
             lengths += length_records(graded)

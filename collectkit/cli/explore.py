@@ -14,7 +14,8 @@ from pathlib import Path
 
 from collectkit.cli.args import ArgumentParser
 from collectkit.explorer.data import (FILTERS, SORT_LABELS, SORTS, Explore, locate_answer, page,
-                           problem_table, vote_key)
+                                      problem_table)
+from collectkit.explorer.sources import vote_key
 from collectkit.explorer.html import export
 from collectkit.store.results import InputError
 from collectkit.store.append import StoreError
@@ -62,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    with data:  # its files stay open until the problems are written
+        return report(data, args)
+
+
+def report(data: Explore, args) -> int:
+    """Print each run's counts; with --html, write the explorer file."""
     selection = {"filters": args.filter, "run": args.run, "benchmark": args.benchmark,
                  "category": args.category, "level": args.level, "search": args.search,
                  "sort": args.sort}

@@ -1,19 +1,22 @@
 """The explorer's data side: one row per (run, problem) in a pandas frame with one boolean column
 per filter, so a selection is a few vectorised masks; paging; and where each extracted answer stands
-in its response text. The notebook widget is `explore_widget`, the offline HTML file
-`explore_html`, the command line `explore`. A filter keeps a problem when (exactly):
+in its response text. The frame holds counts, no response text: a problem's row is read from its
+file when it is shown (sources.py), so a run of any size opens in bounded memory. The notebook
+widget is `explore_widget`, the offline HTML file `explore_html`, the command line `explore`.
+A filter keeps a problem when (exactly):
 """
 from __future__ import annotations
 
 import bisect
 import re
-from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
-from collectkit.tasks.extraction import BOX_COMMAND, answer_key
+from collectkit.explorer.sources import FileRun, MemoryRun, Run
+from collectkit.tasks.extraction import BOX_COMMAND
 
 FILTERS = {  # name -> what it keeps (per problem, in the run being looked at)
     "correct": "at least one of its responses is right",
@@ -32,56 +35,18 @@ SORTS = {"file": None, "pass_rate": ("score", True), "pass_rate_desc": ("score",
          "tokens": ("tokens", True), "tokens_desc": ("tokens", False)}
 SORT_LABELS = {"file": "file order", "pass_rate": "pass rate ↑", "pass_rate_desc": "pass rate ↓",
                "tokens": "tokens ↑", "tokens_desc": "tokens ↓"}
-PREVIEW_CHARS = 90
 __doc__ += "".join(f"- {name}: {meaning};\n" for name, meaning in FILTERS.items())
 
 
-def vote_key(response: dict[str, Any]) -> Any:
-    """The answer group a response votes for ("right" for every right answer); None: no vote."""
-    answer = response.get("extracted_answer")
-    if answer is None:
-        return None
-    if response.get("is_correct"):
-        return "right"
-    group = response.get("answer_group")
-    return ("group", group) if group is not None else ("key", answer_key(str(answer)))
+def as_run(rows: list[dict[str, Any]] | Run) -> Run:
+    return rows if isinstance(rows, Run) else MemoryRun(rows)
 
 
-def _summary(label: str, position: int, row: dict[str, Any]) -> dict[str, Any]:
-    responses = row.get("responses") or []
-    right = unparsed = cut_off = 0
-    votes: Counter = Counter()
-    tokens = []
-    for response in responses:  # one pass: this runs for every response of a big run
-        if response.get("is_correct"):
-            right += 1
-        if response.get("extracted_answer") is None:
-            unparsed += 1
-        else:
-            votes[vote_key(response)] += 1
-        if response.get("finish_reason") == "length":
-            cut_off += 1
-        usage = response.get("usage")
-        if usage and usage.get("completion_tokens") is not None:
-            tokens.append(usage["completion_tokens"])
-    right_votes = votes.pop("right", 0)
-    question = str(row.get("problem") or row.get("question") or "")
-    return {
-        "run": label, "key": f"{row.get('dataset')}:{row.get('unique_id')}", "position": position,
-        "unique_id": row.get("unique_id"), "dataset": row.get("dataset"),
-        "category": row.get("category"), "level": row.get("level"),
-        "question": question, "preview": " ".join(question[:PREVIEW_CHARS * 2].split())[:PREVIEW_CHARS],
-        "n": len(responses), "n_right": right, "n_unparsed": unparsed, "n_cut_off": cut_off,
-        "attempts": int(row.get("attempts") or 1),
-        "tokens": sum(tokens) / len(tokens) if tokens else float("nan"),
-        "majority_right": right_votes > 0 and right_votes > max(votes.values(), default=0),
-    }
-
-
-def problem_table(runs: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
+def problem_table(runs: dict[str, list[dict[str, Any]] | Run]) -> pd.DataFrame:
     """One row per (run, problem) with its counts and one boolean column per filter."""
     table = pd.DataFrame.from_records(
-        [_summary(label, i, row) for label, rows in runs.items() for i, row in enumerate(rows)],
+        [{**summary, "run": label, "position": i} for label, rows in runs.items()
+         for i, summary in enumerate(as_run(rows).summaries)],
         columns=["run", "key", "position", "unique_id", "dataset", "category", "level",
                  "question", "preview", "n", "n_right", "n_unparsed", "n_cut_off", "attempts",
                  "tokens", "majority_right"])
@@ -106,24 +71,47 @@ def problem_table(runs: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
 
 
 class Explore:
-    """Runs (label -> graded rows) behind the explorer; `select` is what every view shows."""
+    """Runs (label -> graded rows, in memory or a file's sources.Run) behind the explorer; it
+    keeps one summary per problem (`table`), and `row` reads a problem's row when it is shown.
+    `select` is what every view shows."""
 
-    def __init__(self, runs: dict[str, list[dict[str, Any]]]) -> None:
+    def __init__(self, runs: dict[str, list[dict[str, Any]] | Run]) -> None:
         if not runs:
             raise ValueError("no runs to explore")
-        self.runs = runs
-        self.labels = list(runs)
-        self.table = problem_table(runs)
+        self.runs = {label: as_run(rows) for label, rows in runs.items()}
+        self.labels = list(self.runs)
+        self.table = problem_table(self.runs)
         self.by_run = {label: part for label, part in self.table.groupby("run", sort=False)}
-        every = (row for rows in runs.values() for row in rows)  # in the table's order
-        self.rows = dict(zip(zip(self.table["run"], self.table["key"]), every))
+        self.rows = RowsByKey(self)
 
     @classmethod
     def load(cls, paths: Iterable[str | Path], labels: list[str] | None = None) -> "Explore":
-        """Results files (processed, or raw: graded here) or folders of them, one run each."""
+        """Results files (processed, or raw: graded here) or folders of them, one run each;
+        each file stays open (its rows are read when shown) until close()."""
         from collectkit.analyze.compare import load_runs
 
-        return cls(load_runs(list(paths), labels))
+        opened: list[Run] = []
+
+        def open_run(path: Path) -> Run:
+            opened.append(FileRun(path))
+            return opened[-1]
+
+        try:
+            return cls(load_runs(list(paths), labels, read=open_run))
+        except BaseException:
+            for run in opened:
+                run.close()
+            raise
+
+    def close(self) -> None:
+        for run in self.runs.values():
+            run.close()
+
+    def __enter__(self) -> "Explore":
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
 
     def options(self, run: str | None = None) -> dict[str, list]:
         part = self.by_run[run or self.labels[0]]
@@ -165,7 +153,27 @@ class Explore:
         return {"all": len(part), **{name: int(part[name].sum()) for name in FILTERS}}
 
     def row(self, run: str, key: str) -> dict[str, Any] | None:
-        return self.rows.get((run, key))
+        """The graded row of problem `key` in `run` (read from its file now), or None."""
+        return self.runs[run].row(key) if run in self.runs else None
+
+
+class RowsByKey(Mapping):
+    """(run, key) -> that problem's graded row, each read when asked: nothing is held."""
+
+    def __init__(self, data: Explore) -> None:
+        self.data = data
+
+    def __getitem__(self, item: tuple[str, str]) -> dict[str, Any]:
+        row = self.data.row(*item)
+        if row is None:
+            raise KeyError(item)
+        return row
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(dict.fromkeys(zip(self.data.table["run"], self.data.table["key"])))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys(zip(self.data.table["run"], self.data.table["key"])))
 
 
 def page(selected: pd.DataFrame, number: int, size: int) -> tuple[pd.DataFrame, int, int]:

@@ -7,7 +7,8 @@ the page as an inert <template>; the file's script only filters, sorts, pages an
 its DOM with textContent, never innerHTML), the JSON it reads cannot close its <script> tag, and a
 Content-Security-Policy lets only the page's own script run and nothing be fetched. Elements carry `data-testid` (problem-row, filter-<name>, response,
 extracted-answer, count) and `ck-…` classes for tests. A run too large for one file is cut at
-`max_mb` (and `max_problems`), and the file and the return value say what was kept. An existing
+`max_mb` (and `max_problems`), and the file and the return value say what was kept; each view is
+written out as it is rendered (never all held at once). An existing
 file is replaced only if it is an explorer page the kit wrote (it starts with PAGE_START), never
 through a link that leads out of its folder.
 """
@@ -26,9 +27,10 @@ from typing import Any
 import pandas as pd
 
 from collectkit.store import limits as file_limits
-from collectkit.explorer.data import FILTERS, SORT_LABELS, Explore, locate_answer, vote_key
+from collectkit.explorer.data import FILTERS, SORT_LABELS, Explore, locate_answer
 from collectkit.explorer.page_script import SCRIPT
-from collectkit.store.append import StoreError, os_errors, write_text_atomic
+from collectkit.explorer.sources import vote_key
+from collectkit.store.append import StoreError, atomic_file, os_errors
 
 PAGE_SIZE = 25
 # How every explorer page the kit writes begins (and the older pages, before the CSP line):
@@ -37,6 +39,7 @@ PAGE_START = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
               '<meta name="generator" content="collectkit explorer">')
 KIT_PAGE_STARTS = (PAGE_START, '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>'
                    'collectkit explorer: ')
+TEMPLATE_START, TEMPLATE_END = b'<template class="ck-source">', b"</template>"  # one problem view
 FOLD_AFTER_CHARS, KEEP_BEFORE_CHARS = 2_000, 1_200  # fold a long text before the answer
 STYLE = """
 .ck-problem{font:14px/1.45 system-ui,sans-serif;color:#1b1b1b}
@@ -161,8 +164,15 @@ def describe(selection: dict[str, Any]) -> str:
 
 def export(data: Explore, path: str | Path, selection: dict[str, Any] | None = None,
            max_problems: int | None = None, max_mb: float = 25.0) -> dict[str, Any]:
-    """Write the explorer of the selected problems to `path`; returns bytes, kept, total, note."""
-    refuse_to_replace(Path(path))
+    """Write the explorer of the selected problems to `path`; returns bytes, kept, total, note.
+    Each problem's view is rendered and written out in turn (through a temporary file beside
+    `path`, renamed at the end), so no more than one view is held at a time."""
+    path = Path(path)
+    refuse_to_replace(path)
+    with os_errors(path):
+        special = path.exists() and not path.is_file()
+    if special:  # a folder, or a device such as /dev/full: the atomic rename would replace it
+        raise StoreError(f"cannot write {path}: it is not a regular file; give an .html file path")
     selection = dict(selection or {})
     run = selection.get("run") or data.labels[0]
     chosen = data.select(selection.get("filters") or (), run=run,
@@ -172,28 +182,27 @@ def export(data: Explore, path: str | Path, selection: dict[str, Any] | None = N
     total, keys, cuts = len(data.by_run[run]), list(chosen["key"]), []
     if max_problems is not None and len(keys) > max_problems:
         keys, cuts = keys[:max_problems], [f"--max-problems {max_problems}"]
-    views, size, budget = [], 0, max_mb * 1e6
-    for key in keys:
-        view = render_problem(data, key)
-        size += len(view.encode())
-        if views and size > budget:
-            cuts.append(f"--max-mb {max_mb:g}")
-            break
-        views.append((key, view))
-    where = describe(selection)
-    order = SORT_LABELS.get(selection.get("sort") or "file", "file order")
-    note = (f"{len(views)} of {total} problems" + (f" of run {run}" if len(data.labels) > 1 else "")
-            + (f"; kept: {where}" if where else "")
-            + (f"; the first {len(views)} of {len(chosen)} in {order} ({', '.join(cuts)})"
-               if cuts else ""))
-    text = page_html(data, views, note)
-    path = Path(path)
-    with os_errors(path):
-        special = path.exists() and not path.is_file()
-    if special:  # a folder, or a device such as /dev/full: the atomic rename would replace it
-        raise StoreError(f"cannot write {path}: it is not a regular file; give an .html file path")
-    write_text_atomic(path, text)
-    return {"bytes": len(text.encode()), "kept": len(views), "total": total, "note": note}
+    kept: list[str] = []
+    size, budget = 0, max_mb * 1e6
+    with atomic_file(path) as out:
+        written = out.write(page_head(data).encode())
+        for key in keys:
+            view = render_problem(data, key).encode()
+            size += len(view)
+            if kept and size > budget:
+                cuts.append(f"--max-mb {max_mb:g}")
+                break
+            kept.append(key)
+            written += out.write(TEMPLATE_START + view + TEMPLATE_END)
+        where = describe(selection)
+        order = SORT_LABELS.get(selection.get("sort") or "file", "file order")
+        note = (f"{len(kept)} of {total} problems"
+                + (f" of run {run}" if len(data.labels) > 1 else "")
+                + (f"; kept: {where}" if where else "")
+                + (f"; the first {len(kept)} of {len(chosen)} in {order} ({', '.join(cuts)})"
+                   if cuts else ""))
+        written += out.write(page_tail(data, kept, note).encode())
+    return {"bytes": written, "kept": len(kept), "total": total, "note": note}
 
 
 def refuse_to_replace(path: Path) -> None:
@@ -216,7 +225,26 @@ def _number(value: Any) -> float | None:
 
 
 def page_html(data: Explore, views: list[tuple[str, str]], note: str) -> str:
-    index = {key: i for i, (key, _) in enumerate(views)}
+    """The whole page of these (key, view) problem views (export writes the same, in parts)."""
+    start, end = TEMPLATE_START.decode(), TEMPLATE_END.decode()
+    sources = "".join(f"{start}{view}{end}" for _, view in views)
+    return page_head(data) + sources + page_tail(data, [key for key, _ in views], note)
+
+
+def page_head(data: Explore) -> str:
+    """The page up to its problem views."""
+    title = escape(", ".join(data.labels))
+    return (f'{PAGE_START}'
+            f'<meta http-equiv="Content-Security-Policy" content="{POLICY}"><title>collectkit '
+            f'explorer: {title}</title><link rel="icon" href="data:,"><style>{PAGE_CSS}</style>'
+            f'</head><body><div id="bar"></div><div id="main">'
+            f'<div id="list"></div><div id="view"><p>Click a problem (or press j / k).</p></div>'
+            f'</div>')
+
+
+def page_tail(data: Explore, keys: list[str], note: str) -> str:
+    """The page after its problem views (of these keys, in this order): the data and the script."""
+    index = {key: i for i, key in enumerate(keys)}
     kept = data.table[data.table["key"].isin(index)]
     flags = sum(kept[name].astype(int) * (1 << bit) for bit, name in enumerate(FILTERS))
     rows = [[data.labels.index(r.run), index[r.key], r.dataset, str(r.category),
@@ -227,18 +255,11 @@ def page_html(data: Explore, views: list[tuple[str, str]], note: str) -> str:
     payload = {"note": note, "runs": data.labels, "page": PAGE_SIZE,
                "filters": [[name, meaning] for name, meaning in FILTERS.items()],
                "sorts": list(SORT_LABELS.items()), "rows": rows,
-               "questions": [questions[key] for key, _ in views],
+               "questions": [questions[key] for key in keys],
                "options": {"benchmark": sorted(kept["dataset"].astype(str).unique()),
                            "category": sorted(kept["category"].astype(str).unique()),
                            "level": sorted(int(v) for v in kept["level"].dropna().unique())}}
-    title = escape(", ".join(data.labels))
-    sources = "".join(f'<template class="ck-source">{view}</template>' for _, view in views)
-    return (f'{PAGE_START}'
-            f'<meta http-equiv="Content-Security-Policy" content="{POLICY}"><title>collectkit '
-            f'explorer: {title}</title><link rel="icon" href="data:,"><style>{PAGE_CSS}</style>'
-            f'</head><body><div id="bar"></div><div id="main">'
-            f'<div id="list"></div><div id="view"><p>Click a problem (or press j / k).</p></div>'
-            f'</div>{sources}<script type="application/json" id="ck-data">{script_json(payload)}'
+    return (f'<script type="application/json" id="ck-data">{script_json(payload)}'
             f"</script><script>{SCRIPT}</script></body></html>")
 
 
