@@ -135,9 +135,12 @@ def test_make_lab_serves_the_repository_root():
 
 def test_make_test_fast_leaves_out_engines_and_notebooks():
     shown = make_dry_run("test-fast", "test")
-    fast, full = shown.strip().splitlines()
-    assert fast.endswith('-m pytest -q -m "not engine and not notebook and not slow"')
-    assert full.endswith("-m pytest -q")
+    fast, *full = shown.strip().splitlines()
+    assert fast.endswith('-m pytest -q -n 2 -m "not engine and not notebook and not slow"')
+    # make test: every test, in two passes whose marker expressions split the suite in two,
+    # the engine and notebook tests without xdist (one engine at a time)
+    assert [line.split("-m pytest -q", 1)[1] for line in full] == [
+        ' -n 2 -m "not engine and not notebook"', ' -m "engine or notebook"']
 
 
 @pytest.mark.slow

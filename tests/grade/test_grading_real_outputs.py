@@ -142,7 +142,7 @@ def test_choice_extraction_is_linear(text):
     started = time.perf_counter()
     extract_choice_letter(text, 10, "first")
     extract_choice_letter(text, 10, "last")
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 2  # linear: ~0.1 s; quadratic: tens of seconds
 
 
 @pytest.mark.parametrize("answer", ["1 " * 30000, "= " * 30000, "1,000" * 5000,
@@ -150,7 +150,7 @@ def test_choice_extraction_is_linear(text):
 def test_number_value_is_linear(answer):
     started = time.perf_counter()
     number_value(answer)
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 2  # linear: ~0.1 s; quadratic: tens of seconds
 
 
 def test_extract_cli_grades_gsm8k_and_gpqa_rows(tmp_path, capsys):

@@ -48,7 +48,7 @@ def test_a_63_kb_repetition_loop_is_extracted_in_linear_time(tmp_path, capsys):
     started = time.perf_counter()
     assert extract_math_answer(loop) is None
     assert extract_math_answer(loop + "7}") == "7"
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 2  # linear: ~0.1 s; quadratic: tens of seconds
     results = write_rows(tmp_path / "r.jsonl", [math_row("a", [loop, "answer: " * 8000])])
     started = time.perf_counter()
     assert extraction_main(["-i", str(results), "--workers", "1"]) == 0
