@@ -161,7 +161,7 @@ ROOM_IMPORTS = {
     "collect": {"tasks", "store", "serve"},
     "grade": {"tasks", "store"},
     "analyze": {"collect", "grade", "tasks", "store"},
-    "explorer": {"analyze", "tasks", "store"},
+    "explorer": {"analyze", "grade", "tasks", "store"},
     "training_data": {"tasks", "store"},
     "workflow": {"analyze", "collect", "explorer", "grade", "serve", "store", "tasks",
                  "training_data"},
