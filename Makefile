@@ -31,11 +31,11 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-model.txt pyproject
 demo: $(STAMP)
 	$(PY) tools/demo.py $(DEMO_ARGS)
 
-# Two passes: the tests that start no engine in two pytest-xdist workers (most of them wait on
+# Two passes: the tests that start no engine in four pytest-xdist workers, a file per worker (most wait on
 # subprocesses and sockets), then the engine and notebook tests alone, one at a time (two llama.cpp
 # engines on 2 cores slow each other many times over).
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 -m "not engine and not notebook"
+	$(PY) -m pytest -q -n 4 --dist loadfile -m "not engine and not notebook"
 	$(PY) -m pytest -q -m "engine or notebook"
 
 # The inner loop: no engines, no notebooks, no venv builds (under a minute on 2 cores).

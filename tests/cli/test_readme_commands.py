@@ -140,7 +140,7 @@ def test_make_test_fast_leaves_out_engines_and_notebooks():
     # make test: every test, in two passes whose marker expressions split the suite in two,
     # the engine and notebook tests without xdist (one engine at a time)
     assert [line.split("-m pytest -q", 1)[1] for line in full] == [
-        ' -n 2 -m "not engine and not notebook"', ' -m "engine or notebook"']
+        ' -n 4 --dist loadfile -m "not engine and not notebook"', ' -m "engine or notebook"']
 
 
 @pytest.mark.slow
