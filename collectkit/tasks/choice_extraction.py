@@ -83,9 +83,9 @@ def extract_choice_letter(text: str | None, n_options: int = 4,
         return None
     for statement in statements if match == "first" else reversed(statements):
         content = text[statement.end() : statement.end() + STATEMENT_SPAN]
-        letter = lead.match(content)
-        if letter:
-            return None if more.match(content, letter.end()) else letter.group("letter")
+        names_letters, letter = _stated_letter(content, lead, more)
+        if names_letters:
+            return letter
         colon = statement.group("colon") or statement.group("is_colon") or statement.group(
             "zh_colon")
         if match != "first" and colon and content.strip(" \t\r\n*"):
@@ -107,7 +107,16 @@ def _answers_parts(text: str, statements: list[re.Match], lead: re.Pattern,
         before = text[text.rfind("\n", floor, start) + 1 or floor:start]
         if not PART_SCOPE.search(before):
             continue
-        letter = lead.match(text, statement.end(), statement.end() + STATEMENT_SPAN)
-        if letter and not more.match(text, letter.end(), statement.end() + STATEMENT_SPAN):
-            named.add(letter.group("letter"))
+        _, letter = _stated_letter(text[statement.end() : statement.end() + STATEMENT_SPAN],
+                                   lead, more)
+        if letter:
+            named.add(letter)
     return len(named) > 1
+
+
+def _stated_letter(content: str, lead: re.Pattern, more: re.Pattern) -> tuple[bool, str | None]:
+    """(whether what a statement states begins with letters, the one letter or None for several)."""
+    letter = lead.match(content)
+    if not letter:
+        return False, None
+    return True, None if more.match(content, letter.end()) else letter.group("letter")
